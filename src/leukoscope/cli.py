@@ -1,0 +1,148 @@
+"""The `leukoscope` command: one verb per job. The only module that knows every stage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from leukoscope.errors import LeukoscopeError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for k, r in enumerate(cells):
+        print("  ".join(c.rjust(w) if k and i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# --------------------------------------------------------------------------- data
+def cmd_synth(args: argparse.Namespace) -> int:
+    from leukoscope.data.synth import synth_dataset
+
+    out = synth_dataset(args.out, args.per_class, size=args.size, seed=args.seed, shortcut=args.shortcut)
+    print(f"wrote {4 * args.per_class} synthetic fields to {out}/ (cell positions in {out}/cells.json)")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from leukoscope.data.audit import audit_dataset
+    from leukoscope.data.split import load_splits
+    from leukoscope.io_utils import write_json
+
+    splits = load_splits(args.splits) if args.splits else None
+    report = audit_dataset(args.data, splits=splits, workers=args.workers)
+    sections = report.get("variants") or {"": report}
+    for name, sec in sections.items():
+        print(f"\n{name or Path(args.data).name}: {sum(sec['classes'].values())} readable image(s)")
+        blank = {}
+        for b in sec["blank"]:
+            blank[b["label"]] = blank.get(b["label"], 0) + 1
+        _print_table(
+            ["class", "images", "blank", "red annotation"],
+            [[c, n, blank.get(c, 0), f"{100 * sec['annotation_red_share'].get(c, 0):.0f} %"] for c, n in sec["classes"].items()],
+        )
+        print(
+            f"unreadable: {len(sec['unreadable'])}  exact duplicate groups: {len(sec['exact_duplicate_groups'])}  "
+            f"near-duplicate groups: {len(sec['near_duplicate_groups'])}  sizes: {sec['image_sizes']}"
+        )
+    for bad in report["unreadable"]:
+        print(f"  unreadable: {bad['path']}: {bad['reason']}")
+    if "leaks" in report:
+        print(f"\nleaks across splits: {len(report['leaks'])}")
+    if report["warnings"]:
+        print("\nwarnings:")
+        for w in report["warnings"]:
+            print(f"  - {w}")
+    write_json(args.out, report)
+    print(f"\naudit written to {args.out}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from leukoscope.data.manifest import build_manifest
+    from leukoscope.data.split import make_splits
+    from leukoscope.io_utils import write_json
+
+    manifest = build_manifest(args.data, variant=args.variant, workers=args.workers)
+    doc = make_splits(
+        manifest,
+        test_per_class=args.test_per_class,
+        test_fraction=args.test_fraction,
+        val_fraction=args.val_fraction,
+        folds=args.folds,
+        seed=args.seed,
+        variant=args.variant,
+    )
+    for bad in doc["excluded"]:
+        print(f"left out: {bad['path']}: {bad['reason']}", file=sys.stderr)
+    _print_table(["split"] + doc["classes"], [[s] + [c.get(k, 0) for k in doc["classes"]] for s, c in doc["counts"].items()])
+    if doc["folds"]:
+        print(f"{len(doc['folds'])} group-aware stratified folds over train+val")
+    write_json(args.out, doc)
+    print(f"splits written to {args.out} (seed {args.seed}, data fingerprint {doc['dataset_fingerprint']})")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leukoscope",
+        description="ALL subtype classification from smear images: a research tool and second reader, not a medical device.",
+    )
+    from leukoscope import __version__
+
+    parser.add_argument("--version", action="version", version=f"leukoscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("synth", help="write a synthetic smear dataset (the embedded default)")
+    p.add_argument("out", help="output folder (class-per-folder)")
+    p.add_argument("--per-class", type=int, default=50, help="images per class (default 50)")
+    p.add_argument("--size", type=int, default=224, help="field size in pixels (default 224)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shortcut", choices=["annotation", "background"], default=None, help="plant a class shortcut (for testing checks)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("audit", help="audit a dataset: counts, unreadable, blank, duplicates, shortcuts, leaks")
+    p.add_argument("data", help="class-per-folder tree, release root (Original/ + Segmented/) or CSV manifest")
+    p.add_argument("--splits", help="a splits file: also report images leaking across splits")
+    p.add_argument("--out", default="audit.json", help="JSON report (default audit.json)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("split", help="stratified, group-aware train/val/test split (and k folds)")
+    p.add_argument("data")
+    p.add_argument("--out", default="splits.json")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--test-per-class", type=int, default=None, help="hold out N images per class for test")
+    g.add_argument("--test-fraction", type=float, default=None, help="hold out this fraction for test (default 0.2)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of the non-test part for validation")
+    p.add_argument("--folds", type=int, default=0, help="also make K StratifiedGroupKFold folds over train+val")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", default="Original", help="release variant: Original (default) or Segmented")
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(func=cmd_split)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LeukoscopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data stage: read images safely, discover datasets, build manifests, audit, split, synthesise."""

@@ -1,0 +1,48 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from leukoscope.cli import main
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
+
+
+def test_every_verb_has_help():
+    from leukoscope.cli import build_parser
+
+    verbs = build_parser()._subparsers._group_actions[0].choices
+    for verb in verbs:
+        with pytest.raises(SystemExit) as info:
+            main([verb, "--help"])
+        assert info.value.code == 0
+
+
+@pytest.mark.parametrize("verb", ["audit", "split"])
+def test_missing_path_is_one_line_exit_2(tmp_path, verb):
+    res = _run(verb, str(tmp_path / "missing"), "--out", str(tmp_path / "o.json"))
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "no such file" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_synth_audit_split_end_to_end(tmp_path):
+    assert main(["synth", str(tmp_path / "s"), "--per-class", "6", "--size", "64"]) == 0
+    assert main(["split", str(tmp_path / "s"), "--test-per-class", "2", "--out", str(tmp_path / "sp.json")]) == 0
+    assert main(["audit", str(tmp_path / "s"), "--splits", str(tmp_path / "sp.json"), "--out", str(tmp_path / "a.json")]) == 0
+    report = json.loads((tmp_path / "a.json").read_text())
+    for key in ("classes", "unreadable", "blank", "exact_duplicate_groups", "near_duplicate_groups", "image_sizes", "warnings", "leaks"):
+        assert key in report
+    assert report["leaks"] == []
+
+
+def test_bad_files_do_not_traceback(tmp_path):
+    main(["synth", str(tmp_path / "s"), "--per-class", "3", "--size", "64"])
+    (tmp_path / "s" / "Pro" / "zero.jpg").write_bytes(b"")
+    res = _run("audit", str(tmp_path / "s"), "--out", str(tmp_path / "a.json"))
+    assert res.returncode == 0 and "Traceback" not in res.stderr
+    assert "zero.jpg: empty file" in res.stdout
