@@ -22,6 +22,14 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> No
             print("  ".join("-" * w for w in widths))
 
 
+def _split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Positional words: `section.key=value` overrides, the rest paths (a real path wins)."""
+    paths, overrides = [], []
+    for item in items:
+        (overrides if "=" in item and not Path(item).exists() else paths).append(item)
+    return paths, overrides
+
+
 # --------------------------------------------------------------------------- data
 def cmd_synth(args: argparse.Namespace) -> int:
     from leukoscope.data.synth import synth_dataset
@@ -90,6 +98,38 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- preprocess
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from leukoscope.config import load_config
+    from leukoscope.preprocess import Pipeline
+
+    data, overrides = _split_overrides(args.items)
+    if len(data) > 1:
+        raise LeukoscopeError(f"one dataset at a time, got {len(data)}: {' '.join(data)}")
+    args.data = data[0] if data else None
+    cfg = load_config(args.config, overrides)
+    pipeline = Pipeline(cfg.preprocess)
+    if args.preview:
+        from leukoscope.preprocess.preview import save_preview
+
+        out = save_preview(args.preview, pipeline, args.out or "preview.png")
+        print(f"preview of {len(args.preview)} image(s) through {len(pipeline.named_steps())} step(s) written to {out}")
+        return 0
+    if not args.data:
+        raise LeukoscopeError("give a dataset to precompute (DATA) or --preview IMAGE...")
+    from leukoscope.data.manifest import build_manifest, default_workers
+    from leukoscope.preprocess.cache import PreprocessCache, preprocess_many
+
+    manifest = build_manifest(args.data, variant=cfg.data.variant, workers=args.workers)
+    cache = PreprocessCache(args.out or cfg.data.cache_dir or None, pipeline)
+    rows = manifest.rows
+    stack, failures = preprocess_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers=args.workers or default_workers())
+    for f in failures + manifest.bad_files:
+        print(f"skipped: {f['path']}: {f['reason']}", file=sys.stderr)
+    print(f"{len(stack)} image(s) preprocessed at {pipeline.config.size} px, cached in {cache.folder}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -128,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="Original", help="release variant: Original (default) or Segmented")
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("preprocess", help="precompute the preprocessing cache, or preview each step")
+    p.add_argument("items", nargs="*", metavar="DATA | KEY=VALUE", help="dataset to precompute; config overrides")
+    p.add_argument("--out", help="cache folder (default ~/.cache/leukoscope), or the preview PNG with --preview")
+    p.add_argument("--config", help="config YAML (its preprocess section is used)")
+    p.add_argument("--preview", nargs="+", metavar="IMAGE", help="write a grid of these images after every step")
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(func=cmd_preprocess)
     return parser
 
 

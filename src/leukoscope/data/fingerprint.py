@@ -13,7 +13,7 @@ from leukoscope.errors import ImageError
 
 THUMBNAIL_SIZE = 64
 # Lower-right box where the release draws its scale bar, as fractions of height and width.
-ANNOTATION_BOX = (0.85, 0.70)
+ANNOTATION_BOX = (0.88, 0.80)
 
 
 @dataclass

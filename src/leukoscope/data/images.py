@@ -6,6 +6,7 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -83,8 +84,27 @@ def decode_rgb(img: Image.Image, path: str | Path) -> np.ndarray:
         raise ImageError(str(path), f"corrupt or truncated image ({exc})") from None
 
 
+def _is_plain_complete_jpeg(img: Image.Image, data: bytes) -> bool:
+    """A baseline RGB JPEG with its end marker and no rotation: OpenCV decodes it faster than Pillow."""
+    return (
+        img.format == "JPEG"
+        and img.mode == "RGB"
+        and data.rstrip(b"\0").endswith(b"\xff\xd9")
+        and img.getexif().get(0x0112, 1) == 1
+    )
+
+
 def read_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, data: bytes | None = None) -> np.ndarray:
     """Read one image file as an RGB uint8 array; every failure is an ImageError naming the file."""
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = None  # let open_image name the problem
     img = open_image(path, data=data, max_pixels=max_pixels)
     with img:
+        if data is not None and _is_plain_complete_jpeg(img, data):
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if bgr is not None and bgr.shape[:2] == (img.height, img.width):
+                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         return decode_rgb(img, path)

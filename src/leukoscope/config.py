@@ -1,0 +1,248 @@
+"""One typed config for a run: sections data, preprocess, augment, model, loss, train, eval.
+
+Loads from YAML, takes `section.key=value` overrides, and refuses unknown keys and wrong types with
+one line naming the key. The resolved config is written beside every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from leukoscope.data.fingerprint import ANNOTATION_BOX
+from leukoscope.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    root: str = ""  # dataset: class folders, release root or CSV; empty = synthetic default
+    variant: str = "Original"
+    splits: str = ""  # splits file; empty = make one with the settings below
+    test_per_class: int | None = None
+    test_fraction: float | None = 0.2
+    val_fraction: float = 0.1
+    fold: int | None = None  # train on one fold of the splits file's k folds
+    seed: int = 0
+    expand_per_class: int | None = None  # paper protocol: expand training offline to N per class
+    balanced_sampler: bool = False
+    batch_size: int = 32
+    num_workers: int = 0
+    cache_dir: str = ""  # preprocessing cache; empty = ~/.cache/leukoscope
+    synth_per_class: int = 60  # size of the synthetic default when root is empty
+
+
+@dataclass
+class PreprocessConfig:
+    """The paper's chain with our parameter choices (the paper publishes none)."""
+
+    size: int = 224
+    resize: Literal["pad", "stretch"] = "pad"
+    pad_mode: Literal["constant", "reflect"] = "reflect"
+    pad_value: list[int] = field(default_factory=lambda: [255, 255, 255])
+    mask_annotation: bool = False
+    annotation_box: list[float] = field(default_factory=lambda: list(ANNOTATION_BOX))  # top, left of the lower-right box
+    stain_normalize: bool = False
+    stain_reference: list[float] = field(default_factory=lambda: [160.0, 140.0, 120.0, 30.0, 8.0, 8.0])  # LAB mean, std
+    clahe: bool = True
+    clahe_clip: float = 2.0
+    clahe_tiles: int = 8
+    denoise: Literal["none", "median", "gaussian", "bilateral", "nlmeans"] = "median"
+    denoise_size: int = 3
+    normalize: Literal["imagenet", "dataset", "none"] = "imagenet"
+    mean: list[float] | None = None  # filled from the training split when normalize=dataset
+    std: list[float] | None = None
+    max_pixels: int = 50_000_000
+
+
+@dataclass
+class AugmentConfig:
+    hflip: bool = True
+    vflip: bool = True
+    rot90: bool = True
+    affine_degrees: float = 10.0
+    affine_translate: float = 0.05
+    affine_scale: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    brightness: float = 0.1
+    contrast: float = 0.1
+    saturation: float = 0.1
+    hue: float = 0.02
+    random_erasing: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "vgg19_mhsa"
+    weights: str | None = None  # None | "imagenet" | path to a local .pth/.safetensors
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    freeze_blocks: int = 0
+
+
+@dataclass
+class LossConfig:
+    name: Literal["focal", "cross_entropy"] = "focal"
+    gamma: float = 2.0
+    alpha: Any = None  # None | "balanced" | list of per-class weights
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 30
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    schedule: Literal["cosine", "onecycle", "none"] = "cosine"
+    warmup_epochs: float = 1.0
+    early_stopping_patience: int = 0  # 0 = off; watches validation macro-F1
+    precision: str = "32-true"  # "bf16-mixed" on CPU or GPU, "16-mixed" on GPU
+    channels_last: bool = True
+    deterministic: bool = False
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    num_threads: int = 0  # 0 = torch default
+    log_every_n_steps: int = 10
+    limit_train_batches: float = 1.0
+
+
+@dataclass
+class EvalConfig:
+    target_error: float = 0.02  # abstain threshold chosen on validation for this error rate
+    bootstrap: int = 1000
+    tta: bool = False
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    """Validate (and gently coerce int->float) a value against a dataclass field type."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return _check_type(value, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{key}: {value!r} is not a valid {_type_name(tp)}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null")
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, typing.get_args(tp)))}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (inner,) = typing.get_args(tp)
+        return [_check_type(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp in (int, str, bool):
+        if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+            return value
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {tp}")
+
+
+def _type_name(tp: Any) -> str:
+    return " or ".join(getattr(a, "__name__", str(a)) for a in typing.get_args(tp)) or str(tp)
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_type(value, tp, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    return _build(Config, data or {}, "")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` strings; values are parsed as YAML (numbers, lists, null...)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected section.key=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key}: {part} is not a section")
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            node[parts[-1]] = raw
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    data: dict[str, Any] = {}
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            builtin = Path(__file__).parent / "configs" / f"{path.stem}.yaml"
+            if not builtin.is_file():
+                raise ConfigError(f"{path}: config file not found")
+            path = builtin
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = apply_overrides(data, overrides or [])
+    return config_from_dict(data)
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

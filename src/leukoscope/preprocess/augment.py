@@ -1,0 +1,96 @@
+"""Train-time augmentation (torchvision transforms v2) and the paper's offline class-balanced expansion.
+
+Both act only on the training split: the data module builds evaluation datasets with
+`build_eval_transform`, which never augments, and expands nothing but its training items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+
+from leukoscope.config import AugmentConfig
+
+
+class RandomRot90(torch.nn.Module):
+    """Rotate by a random multiple of 90 degrees: smears have no up; torchvision has no such transform."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = int(torch.randint(0, 4, (1,)).item())
+        return torch.rot90(x, k, dims=(-2, -1)) if k else x
+
+
+def build_augment(cfg: AugmentConfig) -> v2.Compose:
+    """uint8 CHW -> uint8 CHW random geometric and stain-plausible colour changes."""
+    ops: list[torch.nn.Module] = []
+    if cfg.hflip:
+        ops.append(v2.RandomHorizontalFlip())
+    if cfg.vflip:
+        ops.append(v2.RandomVerticalFlip())
+    if cfg.rot90:
+        ops.append(RandomRot90())
+    if cfg.affine_degrees or cfg.affine_translate or tuple(cfg.affine_scale) != (1.0, 1.0):
+        ops.append(
+            v2.RandomAffine(
+                degrees=cfg.affine_degrees,
+                translate=(cfg.affine_translate, cfg.affine_translate) if cfg.affine_translate else None,
+                scale=tuple(cfg.affine_scale),
+                fill=255,
+            )
+        )
+    if cfg.brightness or cfg.contrast or cfg.saturation or cfg.hue:
+        ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
+    return v2.Compose(ops)
+
+
+def to_model_input(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compose:
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+
+
+def build_train_transform(cfg: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compose:
+    ops = [build_augment(cfg), to_model_input(mean, std)]
+    if cfg.random_erasing:
+        ops.append(v2.RandomErasing(p=cfg.random_erasing))
+    return v2.Compose(ops)
+
+
+def build_eval_transform(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compose:
+    return to_model_input(mean, std)
+
+
+def hwc_to_chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+
+
+def expand_offline(
+    images: np.ndarray, labels: list[int], per_class: int, cfg: AugmentConfig, seed: int = 0
+) -> tuple[np.ndarray, list[int], list[int]]:
+    """Class-balanced expansion of the TRAINING images to `per_class` each, as in the paper.
+
+    Every original is kept once; the remainder are augmented copies drawn at random (seeded) from
+    the same class. Returns the expanded images, their labels and the index of each one's source.
+    A class already above `per_class` keeps all its originals.
+    """
+    augment = build_augment(cfg)
+    rng = np.random.default_rng(seed)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    out_images: list[np.ndarray] = []
+    out_labels: list[int] = []
+    sources: list[int] = []
+    labels_arr = np.asarray(labels)
+    try:
+        for c in sorted(set(labels)):
+            members = np.flatnonzero(labels_arr == c)
+            picks = list(members) + list(rng.choice(members, size=max(0, per_class - len(members)), replace=True))
+            for k, i in enumerate(picks):
+                img = images[i]
+                if k >= len(members):
+                    img = augment(hwc_to_chw(img)).permute(1, 2, 0).numpy()
+                out_images.append(img)
+                out_labels.append(int(c))
+                sources.append(int(i))
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return np.stack(out_images), out_labels, sources

@@ -1,0 +1,95 @@
+"""Disk cache of preprocessed images keyed by (image content hash, pipeline hash), and batch precompute."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from leukoscope.errors import ImageError
+from leukoscope.preprocess.pipeline import Pipeline
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LEUKOSCOPE_CACHE", Path.home() / ".cache" / "leukoscope"))
+
+
+class PreprocessCache:
+    """`root/<pipeline hash>/<sha[:2]>/<sha>.npy`: a changed parameter is a different folder, so it misses."""
+
+    def __init__(self, root: str | Path | None, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.folder = Path(root or default_cache_dir()) / "preprocess" / pipeline.cache_key
+
+    def _file(self, sha256: str) -> Path:
+        return self.folder / sha256[:2] / f"{sha256}.npy"
+
+    def get(self, sha256: str) -> np.ndarray | None:
+        f = self._file(sha256)
+        try:
+            arr = np.load(f, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        size = self.pipeline.config.size
+        return arr if arr.shape == (size, size, 3) and arr.dtype == np.uint8 else None
+
+    def put(self, sha256: str, image: np.ndarray) -> None:
+        f = self._file(sha256)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, image, allow_pickle=False)
+        os.replace(tmp, f)
+
+    def load(self, path: str | Path, sha256: str | None = None) -> np.ndarray:
+        """Preprocessed image of a file, from the cache when present; computed and stored otherwise."""
+        data = Path(path).read_bytes() if sha256 is None else None
+        sha256 = sha256 or hashlib.sha256(data or b"").hexdigest()
+        hit = self.get(sha256)
+        if hit is not None:
+            return hit
+        from leukoscope.data.images import read_rgb
+
+        image = self.pipeline(read_rgb(path, max_pixels=self.pipeline.config.max_pixels, data=data))
+        self.put(sha256, image)
+        return image
+
+
+_worker_cache: PreprocessCache | None = None
+
+
+def _init_worker(cache: PreprocessCache) -> None:
+    global _worker_cache
+    cv2.setNumThreads(1)
+    _worker_cache = cache
+
+
+def _load_one(item: tuple[str, str | None]) -> np.ndarray | str:
+    assert _worker_cache is not None
+    try:
+        return _worker_cache.load(*item)
+    except ImageError as exc:
+        return str(exc)
+
+
+def preprocess_many(
+    paths: list[str], shas: list[str] | None, cache: PreprocessCache, workers: int = 1, desc: str = "preprocessing"
+) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Stack of preprocessed images (N, S, S, 3) for the readable files, and the failures with reasons."""
+    items = list(zip(paths, shas or [None] * len(paths)))
+    if workers > 1 and len(items) >= 64:
+        with get_context("fork").Pool(workers, initializer=_init_worker, initargs=(cache,)) as pool:
+            results = list(tqdm(pool.imap(_load_one, items, chunksize=16), total=len(items), desc=desc, unit="img", leave=False))
+    else:
+        _init_worker(cache)
+        results = [_load_one(it) for it in tqdm(items, desc=desc, unit="img", leave=False)]
+    failures = [{"path": p, "reason": r} for (p, _), r in zip(items, results) if isinstance(r, str)]
+    good = [r for r in results if not isinstance(r, str)]
+    size = cache.pipeline.config.size
+    stack = np.stack(good) if good else np.zeros((0, size, size, 3), np.uint8)
+    return stack, failures
