@@ -130,6 +130,19 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from leukoscope.models.registry import count_gflops, create_model, list_models, weights_status
+
+    rows = []
+    for name in list_models():
+        model = create_model(name, args.num_classes)
+        rows.append([name, f"{model.num_parameters() / 1e6:.1f} M", f"{count_gflops(model, args.input_size):.2f}", "yes" if weights_status(name) else "no"])
+    _print_table(["model", "parameters", f"GFLOPs@{args.input_size}", "ImageNet weights local"], rows)
+    print("\nvgg19_mhsa / vgg19_bn_mhsa accept model.kwargs such as width=0.25 for CPU training from scratch.")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -176,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", nargs="+", metavar="IMAGE", help="write a grid of these images after every step")
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("models", help="list registered models: parameters, GFLOPs, local ImageNet weights")
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--num-classes", type=int, default=4)
+    p.set_defaults(func=cmd_models)
     return parser
 
 

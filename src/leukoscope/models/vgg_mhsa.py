@@ -1,0 +1,118 @@
+"""The paper's model: a VGG19 convolutional trunk with multi-head self-attention over its feature map."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models.vgg import cfgs as VGG_CFGS
+from torchvision.models.vgg import make_layers
+
+from leukoscope.models.attention import SpatialAttentionBlock
+from leukoscope.models.base import LeukoscopeModel
+
+
+def _scaled_cfg(width: float) -> list[int | str]:
+    """torchvision's VGG19 layer list ("E") with channels scaled by `width`, kept multiples of 8."""
+    return [v if v == "M" else max(8, int(round(v * width / 8)) * 8) for v in VGG_CFGS["E"]]
+
+
+class VGGMHSA(LeukoscopeModel):
+    """VGG19 trunk -> MHSA over H x W tokens (after block `attention_after`, default the last) -> pool -> head.
+
+    `features` keeps torchvision's layout and names, so ImageNet VGG19 weights load into it at width 1.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 4,
+        width: float = 1.0,
+        batch_norm: bool = False,
+        heads: int = 8,
+        attn_dropout: float = 0.1,
+        mlp_ratio: float = 0.0,
+        attention_after: int = 5,
+        pool: str = "mean",
+        head_hidden: int = 256,
+        head_dropout: float = 0.5,
+        input_size: int = 224,
+    ) -> None:
+        super().__init__()
+        if not 1 <= attention_after <= 5:
+            raise ValueError(f"attention_after must be a VGG block between 1 and 5, got {attention_after}")
+        if pool not in ("mean", "cls"):
+            raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
+        if pool == "cls" and attention_after != 5:
+            raise ValueError("pool='cls' needs the attention after the last block (attention_after=5)")
+        cfg = _scaled_cfg(width)
+        self.features = make_layers(cfg, batch_norm=batch_norm)
+        pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
+        self.block_ends = pools  # index of the max-pool closing each of the 5 blocks
+        self.insert_at = pools[attention_after - 1]
+        channels = [v for v in cfg if v != "M"]
+        block_channels = [channels[i] for i in (1, 3, 7, 11, 15)]
+        dim = block_channels[attention_after - 1]
+        grid = max(1, input_size // 2**attention_after)
+        self.attention = SpatialAttentionBlock(dim, (grid, grid), heads, attn_dropout, mlp_ratio, cls_token=pool == "cls")
+        self.attention_is_last = attention_after == 5
+        self.pool = pool
+        self.feature_dim = block_channels[-1]
+        self.norm = nn.LayerNorm(self.feature_dim)
+        self.head = nn.Sequential(
+            nn.Dropout(head_dropout),
+            nn.Linear(self.feature_dim, head_hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(head_dropout),
+            nn.Linear(head_hidden, num_classes),
+        )
+        self.model_args = dict(
+            width=width, batch_norm=batch_norm, heads=heads, attn_dropout=attn_dropout, mlp_ratio=mlp_ratio,
+            attention_after=attention_after, pool=pool, head_hidden=head_hidden, head_dropout=head_dropout, input_size=input_size,
+        )  # fmt: skip
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor, return_attention: bool = False) -> torch.Tensor:
+        """Tokens (b, prefix + h*w, c) when the attention is last, else the final feature map."""
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i == self.insert_at:
+                tokens = self.attention(x, return_attention)
+                if self.attention_is_last:
+                    return tokens
+                x = self.attention.to_map(tokens)
+        return x
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if features.dim() == 4:
+            pooled = features.flatten(2).mean(2)
+        elif self.pool == "cls":
+            pooled = features[:, 0]
+        else:
+            pooled = features[:, self.attention.prefix :].mean(1)
+        pooled = self.norm(pooled)
+        return pooled if pre_logits else self.head(pooled)
+
+    def attention_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, h, w) map of how much attention each position receives (from the class token when pooling by it)."""
+        self.forward_features(x, return_attention=True)
+        weights = self.attention.last_attention.mean(1)  # (b, n, n), averaged over heads
+        prefix = self.attention.prefix
+        received = weights[:, 0, prefix:] if prefix else weights.mean(1)
+        h, w = self.attention.last_grid
+        return received.reshape(-1, h, w)
+
+    def gradcam_layer(self) -> nn.Module:
+        last_conv = max(i for i, m in enumerate(self.features) if isinstance(m, nn.Conv2d))
+        return self.features[last_conv + (2 if isinstance(self.features[last_conv + 1], nn.BatchNorm2d) else 1)]
+
+    def trunk_blocks(self) -> list[nn.Module]:
+        starts = [0] + [e + 1 for e in self.block_ends[:-1]]
+        return [self.features[s : e + 1] for s, e in zip(starts, self.block_ends)]

@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from leukoscope.models import create_model
+from leukoscope.models.attention import MultiHeadSelfAttention
+
+
+@pytest.mark.parametrize("pool", ["mean", "cls"])
+def test_attention_weights_shape_and_rows_sum_to_one(pool):
+    model = create_model("vgg19_mhsa", 4, width=0.125, heads=4, pool=pool, input_size=128).eval()
+    with torch.no_grad():
+        model.forward_features(torch.randn(2, 3, 128, 128), return_attention=True)
+    weights = model.attention.last_attention
+    n = 16 + (1 if pool == "cls" else 0)  # 128 / 32 = 4 x 4 tokens
+    assert weights.shape == (2, 4, n, n)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 4, n), atol=1e-5)
+    maps = model.attention_maps(torch.randn(2, 3, 128, 128))
+    assert maps.shape == (2, 4, 4)
+
+
+def test_explicit_attention_equals_sdpa():
+    torch.manual_seed(0)
+    attn = MultiHeadSelfAttention(32, heads=4).eval()
+    x = torch.randn(2, 10, 32)
+    fast, none = attn(x)
+    slow, weights = attn(x, return_attention=True)
+    assert none is None and weights is not None
+    assert torch.allclose(fast, slow, atol=1e-5)
+
+
+def test_position_embedding_interpolates_to_new_size():
+    model = create_model("vgg19_mhsa", 4, width=0.125, input_size=64).eval()  # built for a 2 x 2 grid
+    assert model.attention.pos_embed.shape[-2:] == (2, 2)
+    assert model.attention.position_embedding(7, 7).shape[-2:] == (7, 7)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 224, 224)).shape == (1, 4)
+
+
+@pytest.mark.parametrize("after", [3, 4, 5])
+def test_insertion_point_is_configurable(after):
+    model = create_model("vgg19_mhsa", 4, width=0.125, attention_after=after, input_size=64).eval()
+    side = 64 // 2**after
+    with torch.no_grad():
+        model.forward_features(torch.randn(1, 3, 64, 64), return_attention=True)
+        assert model.attention.last_attention.shape[-1] == side * side
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4)
+
+
+def test_optional_mlp_and_batchnorm():
+    model = create_model("vgg19_bn_mhsa", 4, width=0.125, mlp_ratio=2.0)
+    assert model.attention.mlp is not None
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.features)
+
+
+def test_default_is_the_papers_full_width_model():
+    model = create_model("vgg19_mhsa", 4)
+    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 16 and convs[-1].out_channels == 512
+    assert model.attention.attn.heads == 8
