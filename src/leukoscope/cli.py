@@ -143,6 +143,38 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from leukoscope.config import load_config
+
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    if args.splits:
+        overrides.append(f"data.splits={args.splits}")
+    cfg = load_config(args.config, overrides)
+    out = Path(args.out or Path("runs") / cfg.name)
+    _check_paths(cfg)
+    from leukoscope.engine.train import train
+
+    bundle = train(cfg, out, resume=args.resume)
+    if bundle is None:
+        return 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split, m in metrics.items():
+        lo, hi = m["accuracy_ci"]
+        print(f"{split}: accuracy {100 * m['accuracy']:.2f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f}, n={m['n']}), macro-F1 {m.get('macro_f1', 0):.4f}")
+    print(f"run folder: {out}  bundle: {bundle}")
+    return 0
+
+
+def _check_paths(cfg) -> None:  # noqa: ANN001
+    """Fail before training on paths that do not exist, naming the key."""
+    for key, value in (("data.root", cfg.data.root), ("data.splits", cfg.data.splits)):
+        if value and not Path(value).exists():
+            raise LeukoscopeError(f"{key}: {value} does not exist")
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -194,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--num-classes", type=int, default=4)
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("train", help="train a model from a config; ends by writing RUN_DIR/bundle/")
+    p.add_argument("--config", required=True, help="configs/NAME.yaml (or a built-in name: smoke, cpu-fast, paper, resnet101)")
+    p.add_argument("--data", help="dataset (overrides data.root)")
+    p.add_argument("--splits", help="splits file (overrides data.splits)")
+    p.add_argument("--out", help="run folder (default runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.max_epochs=5")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Training engine on Lightning: data module, classifier module, the `train` job and the model bundle."""

@@ -1,0 +1,183 @@
+"""The model bundle: weights (safetensors) + bundle.json, the contract between training and inference.
+
+Everything inference needs is in the folder: architecture and arguments, class names, the exact
+preprocessing, normalisation, calibration temperature, abstention and out-of-distribution
+statistics, the training data fingerprint and metrics. Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from leukoscope import __version__
+from leukoscope.config import PreprocessConfig, config_from_dict
+from leukoscope.errors import LeukoscopeError
+from leukoscope.inference.ood import MahalanobisOOD
+from leukoscope.models import create_model
+from leukoscope.models.base import LeukoscopeModel
+from leukoscope.preprocess import Pipeline
+
+BUNDLE_FORMAT = "leukoscope-bundle/1"
+INTENDED_USE = (
+    "Research tool and second reader for acute lymphoblastic leukemia subtypes on peripheral blood smear images. "
+    "Not a medical device and not a diagnosis: every result must be reviewed by a qualified hematologist."
+)
+
+
+class BundleError(LeukoscopeError):
+    """A bundle folder that is missing, incomplete or from an unknown format."""
+
+
+@dataclass
+class Bundle:
+    path: Path
+    model: LeukoscopeModel
+    classes: list[str]
+    pipeline: Pipeline
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    temperature: float = 1.0
+    abstain_threshold: float = 0.5
+    ood: MahalanobisOOD | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        return self.pipeline.config.size
+
+    def card(self) -> dict[str, Any]:
+        """What a user may know about the model: classes, metrics, intended use, data, limitations."""
+        keys = ("model", "classes", "input_size", "metrics", "data", "calibration", "abstain", "intended_use", "limitations", "created", "leukoscope_version")
+        return {k: self.meta.get(k) for k in keys if k in self.meta}
+
+
+def write_bundle(
+    folder: str | Path,
+    model: LeukoscopeModel,
+    classes: list[str],
+    config: dict[str, Any],
+    *,
+    temperature: float = 1.0,
+    abstain_threshold: float = 0.5,
+    ood: MahalanobisOOD | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write the bundle into a temporary folder, then move it into place: never half-written."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / "model.safetensors"))
+    if ood is not None:
+        save_file({"means": torch.from_numpy(ood.means), "precision": torch.from_numpy(ood.precision)}, str(tmp / "ood.safetensors"))
+    pre = config["preprocess"]
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "leukoscope_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": model.model_name, "kwargs": model.model_args, "num_classes": len(classes), "parameters": model.num_parameters()},
+        "classes": list(classes),
+        "input_size": pre["size"],
+        "preprocess": pre,
+        "normalization": dict(zip(("mean", "std"), Pipeline(PreprocessConfig(**pre)).mean_std())),
+        "calibration": {"temperature": temperature},
+        "abstain": {"threshold": abstain_threshold},
+        "ood": None if ood is None else {"method": "mahalanobis", "threshold": ood.threshold, "file": "ood.safetensors"},
+        "intended_use": INTENDED_USE,
+        "limitations": [
+            "Trained on one centre's images (Taleqani Hospital, Tehran) or on synthetic data: behaviour on other laboratories, "
+            "stains, microscopes and cameras is unknown.",
+            "No patient identifiers in the source data: near-duplicate grouping is the best available guard against leakage.",
+            "Whole-field models can learn the background (focus, illumination, stain) instead of the cells; see the shortcut checks.",
+        ],
+        "config": config,
+        **(extra or {}),
+    }
+    (tmp / "bundle.json").write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(folder)
+    return folder
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    return str(obj)
+
+
+def update_bundle_meta(folder: str | Path, **updates: Any) -> None:
+    """Merge keys into bundle.json atomically (e.g. metrics added by a later evaluation)."""
+    from leukoscope.io_utils import write_json
+
+    path = Path(folder) / "bundle.json"
+    meta = json.loads(path.read_text())
+    meta.update(updates)
+    write_json(path, meta)
+
+
+def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
+    """Rebuild the model and its whole pipeline from a bundle folder (or its bundle.json)."""
+    folder = Path(path)
+    if folder.is_file() and folder.name == "bundle.json":
+        folder = folder.parent
+    meta_path = folder / "bundle.json"
+    if not meta_path.is_file():
+        raise BundleError(f"{folder}: not a model bundle (no bundle.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{meta_path}: unreadable ({exc})") from None
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{meta_path}: unknown bundle format {meta.get('format')!r} (expected {BUNDLE_FORMAT})")
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise BundleError(f"{folder}: model.safetensors is missing")
+    spec = meta["model"]
+    model = create_model(spec["name"], spec["num_classes"], **spec.get("kwargs", {}))
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except RuntimeError as exc:
+        raise BundleError(f"{weights}: weights do not fit {spec['name']} ({str(exc).splitlines()[0]})") from None
+    model.to(device).eval()
+    pre = config_from_dict({"preprocess": meta["preprocess"]}).preprocess
+    ood = None
+    if meta.get("ood"):
+        arrays = load_file(str(folder / meta["ood"]["file"]))
+        ood = MahalanobisOOD(arrays["means"].numpy(), arrays["precision"].numpy(), float(meta["ood"]["threshold"]))
+    norm = meta["normalization"]
+    return Bundle(
+        path=folder,
+        model=model,
+        classes=list(meta["classes"]),
+        pipeline=Pipeline(pre),
+        mean=tuple(norm["mean"]),
+        std=tuple(norm["std"]),
+        temperature=float(meta["calibration"]["temperature"]),
+        abstain_threshold=float(meta["abstain"]["threshold"]),
+        ood=ood,
+        meta=meta,
+    )
+
+
+def probabilities(bundle: Bundle, logits: np.ndarray) -> np.ndarray:
+    from leukoscope.evaluation.calibration import softmax
+
+    return softmax(logits, bundle.temperature)

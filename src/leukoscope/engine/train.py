@@ -1,0 +1,186 @@
+"""`leukoscope train`: fit with Lightning, then calibrate, score and write the bundle from the best checkpoint."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from leukoscope.config import Config
+from leukoscope.engine.bundle import write_bundle
+from leukoscope.engine.data import SmearDataModule
+from leukoscope.engine.module import ClassifierModule
+from leukoscope.evaluation.calibration import calibration_errors, fit_temperature, softmax
+from leukoscope.evaluation.metrics import classification_metrics
+from leukoscope.inference.ood import MahalanobisOOD, abstain_threshold
+from leukoscope.inference.runner import run_model
+from leukoscope.io_utils import atomic_write, write_json
+from leukoscope.losses import build_loss
+from leukoscope.models import create_model
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write each checkpoint beside its target and rename it into place, so a kill never leaves half a file."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def git_commit() -> str:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _record_run(out: Path, cfg: Config, dm: SmearDataModule) -> dict[str, Any]:
+    data_info = {
+        "root": str(dm.root.resolve()),
+        "variant": cfg.data.variant,
+        "fingerprint": dm.manifest.fingerprint,
+        "classes": dm.classes,
+        "counts": dm.split_counts(),
+        "left_out": dm.failures + dm.manifest.bad_files,
+    }
+    with atomic_write(out / "config.yaml") as fh:
+        fh.write(cfg.to_yaml())
+    write_json(out / "splits.json", dm.splits)
+    write_json(out / "data.json", data_info)
+    write_json(
+        out / "environment.json",
+        {"git_commit": git_commit(), "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(), "host": platform.node()},
+    )
+    return data_info
+
+
+def build_trainer(cfg: Config, out: Path, has_val: bool) -> tuple[L.Trainer, ModelCheckpoint]:
+    t = cfg.train
+    checkpoint = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="best",
+        monitor="val_f1" if has_val else None,
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch"), TQDMProgressBar(refresh_rate=5)]
+    if t.early_stopping_patience and has_val:
+        callbacks.append(EarlyStopping(monitor="val_f1", mode="max", patience=t.early_stopping_patience))
+    loggers: list[Any] = [CSVLogger(out, name="logs", version="")]
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(out, name="tensorboard", version=""))
+    except (ImportError, ModuleNotFoundError):
+        pass
+    trainer = L.Trainer(
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        deterministic=t.deterministic,
+        callbacks=callbacks,
+        logger=loggers,
+        log_every_n_steps=t.log_every_n_steps,
+        limit_train_batches=t.limit_train_batches,
+        default_root_dir=out,
+        plugins=[AtomicCheckpointIO()],
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    return trainer, checkpoint
+
+
+def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None:
+    """Train one run into out_dir; returns the bundle folder (None on non-zero DDP ranks)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    started = time.perf_counter()
+    dm = SmearDataModule(cfg)
+    dm.setup()
+    data_info = _record_run(out, cfg, dm)
+    model = create_model(cfg.model.name, len(dm.classes), weights=cfg.model.weights, freeze_blocks=cfg.model.freeze_blocks, **cfg.model.kwargs)
+    module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts), cfg.train, len(dm.classes))
+    has_val = len(dm.datasets["val"]) > 0
+    trainer, checkpoint = build_trainer(cfg, out, has_val)
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if resume and last.is_file() else None
+    if resume and ckpt_path is None:
+        print(f"no checkpoint at {last}: starting from scratch")
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    if not trainer.is_global_zero:
+        return None
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    fit_seconds = time.perf_counter() - started
+    bundle_dir = finalize(cfg, module.model.to("cpu").to(memory_format=torch.contiguous_format), dm, out, data_info, best, fit_seconds)
+    return bundle_dir
+
+
+def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:
+    """Calibrate on validation, set abstention and OOD thresholds, score val and test, write the bundle."""
+    mean, std = dm.pipeline.mean_std()
+    bf16 = cfg.train.precision.startswith("bf16")
+    outputs = {}
+    for split in ("train", "val", "test"):
+        ds = dm.datasets[split]
+        if split == "train" and cfg.data.expand_per_class:
+            keep = sorted(set(range(len(ds))) - set())  # expanded copies share sources; score originals only
+            first = {}
+            for i, p in enumerate(ds.paths):
+                first.setdefault(p, i)
+            keep = sorted(first.values())
+            images, labels = ds.images[keep], np.asarray(ds.labels)[keep]
+        else:
+            images, labels = ds.images, np.asarray(ds.labels)
+        logits, feats = run_model(model, images, mean, std, features=True, bf16=bf16)
+        outputs[split] = (logits, feats, labels)
+    val_logits, val_feats, val_labels = outputs["val"]
+    has_val = len(val_labels) > 0
+    temperature = fit_temperature(val_logits, val_labels) if has_val else 1.0
+    calib = {"temperature": temperature}
+    if has_val:
+        calib["val_ece_before"] = calibration_errors(softmax(val_logits), val_labels)[0]
+        calib["val_ece_after"] = calibration_errors(softmax(val_logits, temperature), val_labels)[0]
+    val_probs = softmax(val_logits, temperature)
+    threshold = abstain_threshold(val_probs.max(1), val_probs.argmax(1) == val_labels, cfg.eval.target_error) if has_val else 0.5
+    train_logits, train_feats, train_labels = outputs["train"]
+    ood = MahalanobisOOD.fit(train_feats.astype(np.float64), train_labels)
+    ood.calibrate(val_feats if has_val and len(val_labels) >= 20 else train_feats)
+    metrics = {}
+    for split in ("val", "test"):
+        logits, _, labels = outputs[split]
+        if len(labels):
+            metrics[split] = classification_metrics(labels, softmax(logits, temperature), dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed)
+    extra = {
+        "data": {k: data_info[k] for k in ("root", "variant", "fingerprint", "counts")},
+        "metrics": metrics,
+        "calibration": calib,
+        "training": {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "git_commit": git_commit()},
+    }
+    bundle = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, abstain_threshold=threshold, ood=ood, extra=extra)
+    write_json(out / "metrics.json", metrics)
+    return bundle

@@ -1,0 +1,82 @@
+"""Classification metrics with 95 % intervals, on scikit-learn where it has them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from leukoscope.evaluation.calibration import calibration_errors
+from leukoscope.evaluation.intervals import bootstrap, wilson
+
+BENIGN_CLASS = "Benign"
+
+
+def classification_metrics(
+    y_true: np.ndarray, probs: np.ndarray, classes: list[str], bootstrap_resamples: int = 1000, seed: int = 0, benign: str = BENIGN_CLASS
+) -> dict[str, Any]:
+    """Everything metrics.json promises, for integer labels and (N, K) probabilities."""
+    y_true = np.asarray(y_true)
+    k = len(classes)
+    y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+    n = len(y_true)
+    correct = int((y_pred == y_true).sum())
+    labels = list(range(k))
+    out: dict[str, Any] = {"n": n, "classes": classes, "accuracy": correct / n if n else 0.0, "accuracy_ci": list(wilson(correct, n))}
+    if n == 0:
+        return out
+    out["balanced_accuracy"] = float(balanced_accuracy_score(y_true, y_pred))
+    out["macro_f1"] = float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    out["macro_f1_ci"] = list(
+        bootstrap(lambda idx: f1_score(y_true[idx], y_pred[idx], labels=labels, average="macro", zero_division=0), n, bootstrap_resamples, seed)
+    )
+    out["cohen_kappa"] = float(cohen_kappa_score(y_true, y_pred, labels=labels))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    out["confusion_matrix"] = cm.tolist()
+    prec, rec, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    per_class = {}
+    for i, name in enumerate(classes):
+        tp, fn = int(cm[i, i]), int(cm[i].sum() - cm[i, i])
+        fp = int(cm[:, i].sum() - cm[i, i])
+        tn = int(cm.sum() - tp - fn - fp)
+        entry = {
+            "support": int(support[i]),
+            "precision": float(prec[i]),
+            "recall": float(rec[i]),
+            "recall_ci": list(wilson(tp, tp + fn)),
+            "f1": float(f1[i]),
+            "specificity": tn / (tn + fp) if tn + fp else 0.0,
+            "specificity_ci": list(wilson(tn, tn + fp)),
+        }
+        positives = y_true == i
+        if positives.any() and (~positives).any():
+            entry["auroc"] = float(roc_auc_score(positives, probs[:, i]))
+        per_class[name] = entry
+    out["per_class"] = per_class
+    aurocs = [v["auroc"] for v in per_class.values() if "auroc" in v]
+    if aurocs:
+        out["macro_auroc"] = float(np.mean(aurocs))
+    out["ece"], out["mce"] = calibration_errors(probs, y_true)
+    if benign in classes and k > 1:
+        b = classes.index(benign)
+        malignant_true, malignant_pred = y_true != b, y_pred != b
+        tp = int((malignant_true & malignant_pred).sum())
+        tn = int((~malignant_true & ~malignant_pred).sum())
+        pos, neg = int(malignant_true.sum()), int((~malignant_true).sum())
+        out["benign_vs_malignant"] = {
+            "sensitivity": tp / pos if pos else 0.0,
+            "sensitivity_ci": list(wilson(tp, pos)),
+            "specificity": tn / neg if neg else 0.0,
+            "specificity_ci": list(wilson(tn, neg)),
+            "accuracy": (tp + tn) / n,
+            "accuracy_ci": list(wilson(tp + tn, n)),
+        }
+    return out

@@ -1,0 +1,1 @@
+"""Inference: batched model runs, abstention and out-of-distribution scores, predictor, export, service."""
