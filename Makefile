@@ -19,10 +19,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(RUN) synth $(DEMO)/synth --per-class 60 --seed 0
+	$(RUN) synth $(DEMO)/synth --per-class 60 --size 128 --seed 0
 	$(RUN) audit $(DEMO)/synth --out $(DEMO)/audit.json
 	$(RUN) split $(DEMO)/synth --test-per-class 15 --val-fraction 0.15 --seed 0 --out $(DEMO)/splits.json
-	@echo "demo outputs in $(DEMO)/: synth/ (images), audit.json, splits.json"
+	$(RUN) train --config configs/smoke.yaml --data $(DEMO)/synth --splits $(DEMO)/splits.json --out $(DEMO)/run data.cache_dir=$(DEMO)/cache
+	$(RUN) evaluate $(DEMO)/run/bundle --data $(DEMO)/synth --splits $(DEMO)/splits.json --split test --shortcut-checks --out $(DEMO)/eval
+	$(RUN) predict $(DEMO)/run/bundle $(DEMO)/synth/Benign/synth-benign-0000.jpg $(DEMO)/synth/Pro/synth-pro-0001.jpg $(DEMO)/synth/Pre/synth-pre-0002.jpg --out $(DEMO)/predictions.csv
+	$(RUN) explain $(DEMO)/run/bundle $(DEMO)/synth/Benign/synth-benign-0000.jpg $(DEMO)/synth/Pro/synth-pro-0001.jpg $(DEMO)/synth/Pre/synth-pre-0002.jpg --out $(DEMO)/explain
+	@echo
+	@echo "demo outputs in $(DEMO)/:"
+	@echo "  synth/ (synthetic smears), audit.json, splits.json"
+	@echo "  run/ (config, logs, checkpoints) and run/bundle/ (the trained model)"
+	@echo "  eval/report.html, eval/metrics.json, eval/predictions.csv"
+	@echo "  predictions.csv, and explanation overlays in $(DEMO)/explain/"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"

@@ -22,3 +22,32 @@ def real_data() -> Path:
     if not (REAL_DATA / "Original").is_dir():
         pytest.skip(f"real data not available at {REAL_DATA}")
     return REAL_DATA
+
+
+TINY = [
+    "data.synth_per_class=16",
+    "preprocess.size=64",
+    "model.kwargs.input_size=64",
+    "train.max_epochs=4",
+    "eval.bootstrap=50",
+    "data.batch_size=16",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A smoke model trained once for the session on synthetic data; returns its run folder."""
+    from leukoscope.config import load_config
+    from leukoscope.engine.train import train
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml", TINY + [f"data.cache_dir={root / 'cache'}"])
+    train(cfg, root / "run")
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run: Path):
+    from leukoscope.engine.bundle import load_bundle
+
+    return load_bundle(tiny_run / "bundle")

@@ -175,6 +175,184 @@ def _check_paths(cfg) -> None:  # noqa: ANN001
             raise LeukoscopeError(f"{key}: {value} does not exist")
 
 
+# --------------------------------------------------------------------------- evaluate / predict
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.evaluation.evaluate import evaluate_paths, labelled_paths
+    from leukoscope.inference.predictor import Predictor, write_predictions
+    from leukoscope.io_utils import write_json
+
+    bundle = load_bundle(args.bundle)
+    if args.probe and not Path(args.probe).is_file():
+        raise LeukoscopeError(f"{args.probe}: probe result not found")
+    paths, truth = labelled_paths(bundle, args.data, args.splits, args.split)
+    predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta)
+    rows, metrics, failures = evaluate_paths(predictor, paths, truth, bootstrap=args.bootstrap)
+    out = Path(args.out)
+    for f in failures:
+        print(f"skipped: {f['path']}: {f['reason']}", file=sys.stderr)
+    if args.shortcut_checks:
+        from leukoscope.evaluation.shortcuts import run_shortcut_checks
+
+        metrics["shortcut_checks"] = run_shortcut_checks(predictor, [r["path"] for r in rows], [r["true"] for r in rows])
+    if args.probe:
+        metrics["background_probe"] = json.loads(Path(args.probe).read_text())
+    write_predictions(rows, out / "predictions.csv", bundle.classes, extra_columns=["true"])
+    write_json(out / "metrics.json", metrics)
+    from leukoscope.evaluation.report import write_report
+
+    report = write_report(out / "report.html", bundle, metrics, rows, data=str(args.data), splits=args.splits)
+    _print_metrics(metrics)
+    for w in metrics.get("shortcut_checks", {}).get("warnings", []):
+        print(f"WARNING: {w}")
+    print(f"wrote {out / 'predictions.csv'}, {out / 'metrics.json'} and {report}")
+    return 0
+
+
+def _print_metrics(m: dict) -> None:
+    lo, hi = m["accuracy_ci"]
+    print(f"n={m['n']}  accuracy {100 * m['accuracy']:.2f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f})  macro-F1 {m.get('macro_f1', 0):.4f}  ECE {m.get('ece', 0):.4f}")
+    bm = m.get("benign_vs_malignant")
+    if bm:
+        print(
+            f"benign vs malignant: sensitivity {100 * bm['sensitivity']:.1f} % ({100 * bm['sensitivity_ci'][0]:.1f}-{100 * bm['sensitivity_ci'][1]:.1f}), "
+            f"specificity {100 * bm['specificity']:.1f} % ({100 * bm['specificity_ci'][0]:.1f}-{100 * bm['specificity_ci'][1]:.1f})"
+        )
+    if m.get("per_class"):
+        _print_table(
+            ["class", "n", "precision", "recall", "F1", "specificity"],
+            [[c, v["support"], f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", f"{v['specificity']:.3f}"] for c, v in m["per_class"].items()],
+        )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.inference.predictor import Predictor, expand_inputs, write_predictions
+
+    bundle = load_bundle(args.bundle)
+    paths = expand_inputs(args.paths)
+    if not paths:
+        raise LeukoscopeError("no images found in the given paths")
+    predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta)
+    rows, failures = predictor.predict_paths(paths)
+    for f in failures:
+        print(f"skipped: {f['path']}: {f['reason']}", file=sys.stderr)
+    out = write_predictions(rows, args.out, bundle.classes)
+    flagged = sum(r["abstain"] for r in rows)
+    print(f"{len(rows)} image(s) predicted, {flagged} flagged for review (abstain/out-of-distribution), {len(failures)} skipped -> {out}")
+    return 0 if rows or not failures else 1
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.explain.overlays import explain_files
+    from leukoscope.inference.predictor import expand_inputs
+
+    bundle = load_bundle(args.bundle)
+    written, failures = explain_files(bundle, expand_inputs(args.images), args.out, args.method)
+    for f in failures:
+        print(f"skipped: {f['path']}: {f['reason']}", file=sys.stderr)
+    print(f"{len(written)} explanation overlay(s) written to {args.out}/")
+    return 0 if written or not failures else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.inference.export import export_bundle, write_export_note
+
+    bundle = load_bundle(args.bundle)
+    info = export_bundle(bundle, args.out, args.format)
+    write_export_note(Path(args.out), info)
+    print(f"{args.format} written to {args.out}; parity with PyTorch on {info['parity_images']} images: max |Δp| = {info['parity_max_abs_prob_diff']:.2e}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.inference.serve import serve
+
+    bundle = load_bundle(args.bundle)
+    print(f"serving {bundle.meta['model']['name']} on http://{args.host}:{args.port}/ (research use only, not a medical device)")
+    serve(bundle, args.host, args.port, args.max_upload_mb)
+    return 0
+
+
+def cmd_cells(args: argparse.Namespace) -> int:
+    from leukoscope.cells.crops import CropConfig
+    from leukoscope.cells.extract import extract_cells
+
+    summary = extract_cells(args.data, args.out, variant=args.variant, crop=CropConfig(size=args.crop_size, context=args.context, suppress=args.suppress), workers=args.workers)
+    _print_table(
+        ["class", "images", "with ≥1 cell", "cells"],
+        [[c, v["images"], v["with_cells"], v["cells"]] for c, v in summary["per_class"].items()],
+    )
+    print(
+        f"{summary['images_with_cells']}/{summary['images']} images ({100 * summary['fraction_with_cells']:.2f} %) have at least one leukocyte; "
+        f"{summary['cells']} crops, {summary['cells_per_image']['mean']:.1f} per image"
+    )
+    print(f"crops and cells.csv (path,label,group=source field) in {args.out}/, quality-control overlay {args.out}/preview.png")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from leukoscope.cells.probe import run_background_probe
+    from leukoscope.io_utils import write_json
+
+    r = run_background_probe(args.data, args.splits, patch=args.patch, per_image=args.per_image, epochs=args.epochs, seed=args.seed, variant=args.variant)
+    lo, hi = r["accuracy_ci"]
+    print(f"background-only probe ({r['patch']} px patches without leukocytes): test accuracy {100 * r['accuracy']:.2f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f}, n={r['patches']['test']} patches)")
+    lo, hi = r["image_accuracy_ci"]
+    print(f"per image (patches averaged): {100 * r['image_accuracy']:.2f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f}, n={r['n_images']}); chance {100 * r['chance']:.1f} %")
+    if args.out:
+        write_json(args.out, r)
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from leukoscope.config import load_config
+    from leukoscope.evaluation.cv import run_cv
+
+    overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
+    cfg = load_config(args.config, overrides)
+    _check_paths(cfg)
+    out = Path(args.out or Path("runs") / f"{cfg.name}-cv{args.folds}")
+    s = run_cv(cfg, args.folds, out)
+    _print_table(
+        ["fold", "val n", "val accuracy", "val macro-F1", "test accuracy"],
+        [[f["fold"], f.get("val_n", ""), f"{100 * (f.get('val_accuracy') or 0):.2f} %", f"{f.get('val_macro_f1') or 0:.4f}", f"{100 * (f.get('test_accuracy') or 0):.2f} %"] for f in s["folds"]],
+    )
+    for part in ("val", "test"):
+        if part in s:
+            p = s[part]
+            lo, hi = p["pooled_accuracy_ci"]
+            print(
+                f"{part}: accuracy {100 * p['accuracy_mean']:.2f} ± {100 * p['accuracy_sd']:.2f} %, macro-F1 {p['macro_f1_mean']:.4f} ± {p['macro_f1_sd']:.4f}, "
+                f"pooled {100 * p['pooled_accuracy']:.2f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f}, n={p['pooled_n']})"
+            )
+    print(f"cv summary written to {out / 'cv.json'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from leukoscope.evaluation.compare import compare_predictions
+    from leukoscope.io_utils import write_json
+
+    r = compare_predictions(args.a, args.b, resamples=args.bootstrap)
+    print(f"{r['n']} paired images (only in A: {r['only_in_a']}, only in B: {r['only_in_b']})")
+    _print_table(
+        ["", "A", "B", "A - B (95 % CI)"],
+        [
+            ["accuracy", f"{100 * r['accuracy_a']:.2f} %", f"{100 * r['accuracy_b']:.2f} %", f"{100 * r['accuracy_difference']:+.2f} ({100 * r['accuracy_difference_ci'][0]:+.2f} to {100 * r['accuracy_difference_ci'][1]:+.2f})"],
+            ["macro-F1", f"{r['macro_f1_a']:.4f}", f"{r['macro_f1_b']:.4f}", f"{r['macro_f1_difference']:+.4f} ({r['macro_f1_difference_ci'][0]:+.4f} to {r['macro_f1_difference_ci'][1]:+.4f})"],
+        ],
+    )
+    print(f"discordant: A right / B wrong {r['a_right_b_wrong']}, A wrong / B right {r['a_wrong_b_right']}")
+    print(r["conclusion"])
+    if args.out:
+        write_json(args.out, r)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -235,6 +413,86 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.max_epochs=5")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a bundle: predictions.csv, metrics.json (95 % CIs), report.html")
+    p.add_argument("bundle")
+    p.add_argument("--data", required=True, help="labelled images (class folders, release root or CSV)")
+    p.add_argument("--splits", help="a splits file; with --split, evaluate only that split")
+    p.add_argument("--split", default="test")
+    p.add_argument("--tta", action="store_true", help="average over 8 flips and rotations")
+    p.add_argument("--shortcut-checks", action="store_true", help="also evaluate with the annotation masked, the leukocytes masked and the background swapped")
+    p.add_argument("--probe", help="a `leukoscope probe background --out` JSON to show in the report's shortcut section")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict images: class, calibrated confidence, abstain and OOD flags")
+    p.add_argument("bundle")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
+    p.add_argument("--out", required=True, help="preds.csv or preds.json")
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("explain", help="Grad-CAM and attention overlays beside each image and its prediction")
+    p.add_argument("bundle")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--out", required=True, help="output folder for PNG overlays")
+    p.add_argument("--method", choices=["gradcam", "attention", "both"], default="both")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("export", help="export a bundle to ONNX or TorchScript, checked against PyTorch")
+    p.add_argument("bundle")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="REST service and web page around a bundle")
+    p.add_argument("bundle")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=int, default=20)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("cells", help="detect leukocytes: scale-normalised crops, a crop manifest, a preview and counts")
+    p.add_argument("data")
+    p.add_argument("--out", required=True)
+    p.add_argument("--variant", default="Original")
+    p.add_argument("--crop-size", type=int, default=64)
+    p.add_argument("--context", type=float, default=1.4, help="crop side / cell diameter")
+    p.add_argument("--suppress", choices=["constant", "noise", "none"], default="constant", help="what replaces pixels outside the cell")
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(func=cmd_cells)
+
+    p = sub.add_parser("probe", help="background probe: accuracy of a model that never sees a leukocyte")
+    p.add_argument("what", choices=["background"])
+    p.add_argument("data")
+    p.add_argument("--splits", help="the splits file of the model being judged")
+    p.add_argument("--patch", type=int, default=56)
+    p.add_argument("--per-image", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", default="Original")
+    p.add_argument("--out", help="write the result as JSON")
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("cv", help="k-fold training and evaluation (StratifiedGroupKFold over train+val)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--data", help="dataset (overrides data.root)")
+    p.add_argument("--out", help="output folder (default runs/<name>-cv<K>)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser("compare", help="paired comparison of two predictions.csv files: exact McNemar and bootstrap CIs")
+    p.add_argument("a", help="predictions.csv of model A")
+    p.add_argument("b", help="predictions.csv of model B")
+    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--out", help="also write the result as JSON")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

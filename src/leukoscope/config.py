@@ -1,4 +1,4 @@
-"""One typed config for a run: sections data, preprocess, augment, model, loss, train, eval.
+"""One typed config for a run: sections data, preprocess, augment, model, loss, train, cells, eval.
 
 Loads from YAML, takes `section.key=value` overrides, and refuses unknown keys and wrong types with
 one line naming the key. The resolved config is written beside every run.
@@ -64,6 +64,7 @@ class PreprocessConfig:
 
 @dataclass
 class AugmentConfig:
+    random_crop: int | None = None  # train on random crops of this size at full resolution; evaluate whole fields
     hflip: bool = True
     vflip: bool = True
     rot90: bool = True
@@ -117,6 +118,17 @@ class TrainConfig:
 
 
 @dataclass
+class CellsConfig:
+    """The cell-level path: a model trained on leukocyte crops, fields predicted by aggregating their cells."""
+
+    enabled: bool = False
+    crop_size: int = 64
+    context: float = 1.4  # crop side / cell diameter
+    suppress: Literal["constant", "noise", "none"] = "constant"
+    aggregate: Literal["mean_log_prob"] = "mean_log_prob"
+
+
+@dataclass
 class EvalConfig:
     target_error: float = 0.02  # abstain threshold chosen on validation for this error rate
     bootstrap: int = 1000
@@ -132,6 +144,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    cells: CellsConfig = field(default_factory=CellsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:

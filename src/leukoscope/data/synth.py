@@ -128,11 +128,11 @@ def synth_field(
         raise ValueError(f"unknown shortcut {shortcut!r}; choose from {SHORTCUTS}")
     scale = size / REFERENCE_SIZE
     morph = MORPHOLOGY[label]
-    plasma = np.array([238, 228, 232], np.float32) + rng.normal(0, 6, 3)
+    plasma = np.array([236, 231, 230], np.float32) + rng.normal(0, 5, 3)
     if shortcut == "background":
         plasma = np.array([[245, 225, 225], [225, 235, 245], [235, 245, 225], [240, 240, 210]][SYNTH_CLASSES.index(label)], np.float32)
     canvas = np.ones((size, size, 3), np.float32) * plasma
-    rbc_rgb = np.array([215, 160, 175], np.float32) + rng.normal(0, 8, 3)
+    rbc_rgb = np.array([220, 168, 166], np.float32) + rng.normal(0, 5, 3)  # pink: stain score well below nuclei
     for _ in range(rng.integers(25, 55)):
         x, y = rng.uniform(-10, size + 10, 2)
         r = rng.uniform(8.5, 11.5) * scale
@@ -153,7 +153,7 @@ def synth_field(
     gx, gy = rng.normal(0, 0.06, 2)
     light = 1.0 + gx * (xx - 0.5) + gy * (yy - 0.5) - 0.12 * rng.uniform(0, 1) * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2)
     canvas *= light[..., None]
-    canvas *= (1 + rng.normal(0, 0.04, 3)).astype(np.float32)  # stain colour jitter
+    canvas *= (1 + rng.normal(0, 0.015, 3)).astype(np.float32)  # stain colour jitter
     sigma = rng.uniform(0.3, 1.1) * scale
     canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
     canvas += rng.normal(0, 2.0, canvas.shape).astype(np.float32)

@@ -105,11 +105,31 @@ class SmearDataModule(L.LightningDataModule):
         unknown = sorted({r.label for r in rows} - set(self.classes))
         if unknown:
             raise DataError(f"split {split!r} has label(s) {', '.join(unknown)} not among the classes {self.classes}")
+        if self.cfg.cells.enabled:
+            return self._load_cells(rows, workers, split)
         images, failures = preprocess_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers, desc=f"preprocessing {split}")
         failed = {f["path"] for f in failures}
         self.failures += failures
         kept = [r for r in rows if r.path not in failed]
         return images, [self.classes.index(r.label) for r in kept], [r.path for r in kept]
+
+    def _load_cells(self, rows: list[ManifestRow], workers: int, split: str) -> tuple[np.ndarray, list[int], list[str]]:
+        """Leukocyte crops of the split's fields; each crop keeps its field's path (the group) and label."""
+        from leukoscope.cells.cache import CellCropCache, crops_many
+
+        cache = CellCropCache(self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells)
+        per_field, failures = crops_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers, desc=f"cell crops {split}")
+        self.failures += failures
+        images, labels, paths = [], [], []
+        for r in rows:
+            crops = per_field.get(r.path)
+            if crops is None or not len(crops):
+                continue
+            images.append(crops)
+            labels += [self.classes.index(r.label)] * len(crops)
+            paths += [r.path] * len(crops)
+        size = self.pipeline.config.size
+        return (np.concatenate(images) if images else np.zeros((0, size, size, 3), np.uint8)), labels, paths
 
     @property
     def train_counts(self) -> list[int]:

@@ -140,47 +140,67 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     return bundle_dir
 
 
+def _originals(ds, expanded: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A dataset's images without the offline-expansion copies (each source path once)."""
+    if not expanded:
+        return ds.images, np.asarray(ds.labels), ds.paths
+    first: dict[str, int] = {}
+    for i, p in enumerate(ds.paths):
+        first.setdefault(p, i)
+    keep = sorted(first.values())
+    return ds.images[keep], np.asarray(ds.labels)[keep], [ds.paths[i] for i in keep]
+
+
+def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """Dataset items grouped by source image: one unit per field, or the crops of each field."""
+    order: dict[str, list[int]] = {}
+    for i, p in enumerate(ds.paths):
+        order.setdefault(p, []).append(i)
+    paths = list(order)
+    return paths, [ds.images[idx] for idx in order.values()], np.array([ds.labels[idx[0]] for idx in order.values()])
+
+
 def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:
-    """Calibrate on validation, set abstention and OOD thresholds, score val and test, write the bundle."""
+    """Calibrate on validation, set OOD and abstention thresholds, score val and test per image, write the bundle."""
+    from leukoscope.engine.bundle import load_bundle, update_bundle_meta
+    from leukoscope.inference.predictor import Predictor
+
     mean, std = dm.pipeline.mean_std()
     bf16 = cfg.train.precision.startswith("bf16")
-    outputs = {}
-    for split in ("train", "val", "test"):
-        ds = dm.datasets[split]
-        if split == "train" and cfg.data.expand_per_class:
-            keep = sorted(set(range(len(ds))) - set())  # expanded copies share sources; score originals only
-            first = {}
-            for i, p in enumerate(ds.paths):
-                first.setdefault(p, i)
-            keep = sorted(first.values())
-            images, labels = ds.images[keep], np.asarray(ds.labels)[keep]
-        else:
-            images, labels = ds.images, np.asarray(ds.labels)
-        logits, feats = run_model(model, images, mean, std, features=True, bf16=bf16)
-        outputs[split] = (logits, feats, labels)
-    val_logits, val_feats, val_labels = outputs["val"]
+    train_images, train_labels, _ = _originals(dm.datasets["train"], bool(cfg.data.expand_per_class))
+    _, train_feats = run_model(model, train_images, mean, std, features=True, bf16=bf16)
+    val = dm.datasets["val"]
+    val_logits, val_feats = run_model(model, val.images, mean, std, features=True, bf16=bf16)
+    val_labels = np.asarray(val.labels)
     has_val = len(val_labels) > 0
     temperature = fit_temperature(val_logits, val_labels) if has_val else 1.0
     calib = {"temperature": temperature}
     if has_val:
         calib["val_ece_before"] = calibration_errors(softmax(val_logits), val_labels)[0]
         calib["val_ece_after"] = calibration_errors(softmax(val_logits, temperature), val_labels)[0]
-    val_probs = softmax(val_logits, temperature)
-    threshold = abstain_threshold(val_probs.max(1), val_probs.argmax(1) == val_labels, cfg.eval.target_error) if has_val else 0.5
-    train_logits, train_feats, train_labels = outputs["train"]
     ood = MahalanobisOOD.fit(train_feats.astype(np.float64), train_labels)
     ood.calibrate(val_feats if has_val and len(val_labels) >= 20 else train_feats)
-    metrics = {}
-    for split in ("val", "test"):
-        logits, _, labels = outputs[split]
-        if len(labels):
-            metrics[split] = classification_metrics(labels, softmax(logits, temperature), dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed)
     extra = {
         "data": {k: data_info[k] for k in ("root", "variant", "fingerprint", "counts")},
-        "metrics": metrics,
         "calibration": calib,
         "training": {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "git_commit": git_commit()},
     }
-    bundle = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, abstain_threshold=threshold, ood=ood, extra=extra)
+    folder = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, extra=extra)
+
+    predictor = Predictor(load_bundle(folder))
+    metrics: dict[str, Any] = {}
+    for split in ("val", "test"):
+        ds = dm.datasets[split]
+        if not len(ds):
+            continue
+        _, units, labels = _grouped_units(ds)
+        pred = predictor.predict_units(units)
+        if split == "val":
+            threshold = abstain_threshold(pred.confidence, pred.labels == labels, cfg.eval.target_error)
+        metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed)
+        if cfg.cells.enabled:
+            unit_logits, _ = run_model(model, ds.images, mean, std, bf16=bf16)
+            metrics[split]["cell_level"] = classification_metrics(np.asarray(ds.labels), softmax(unit_logits, temperature), dm.classes, 200, seed=cfg.data.seed)
+    update_bundle_meta(folder, metrics=metrics, abstain={"threshold": threshold if has_val else 0.5})
     write_json(out / "metrics.json", metrics)
-    return bundle
+    return folder

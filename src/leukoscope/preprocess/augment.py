@@ -6,6 +6,8 @@ Both act only on the training split: the data module builds evaluation datasets 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torchvision.transforms import v2
@@ -24,6 +26,8 @@ class RandomRot90(torch.nn.Module):
 def build_augment(cfg: AugmentConfig) -> v2.Compose:
     """uint8 CHW -> uint8 CHW random geometric and stain-plausible colour changes."""
     ops: list[torch.nn.Module] = []
+    if cfg.random_crop:
+        ops.append(v2.RandomCrop(cfg.random_crop))
     if cfg.hflip:
         ops.append(v2.RandomHorizontalFlip())
     if cfg.vflip:
@@ -72,7 +76,7 @@ def expand_offline(
     the same class. Returns the expanded images, their labels and the index of each one's source.
     A class already above `per_class` keeps all its originals.
     """
-    augment = build_augment(cfg)
+    augment = build_augment(dataclasses.replace(cfg, random_crop=None))  # stored copies keep the full field
     rng = np.random.default_rng(seed)
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)

@@ -1,0 +1,1 @@
+"""The cell-level path: classical leukocyte detection and scale-normalised crops."""

@@ -1,0 +1,50 @@
+"""`leukoscope evaluate`: a bundle on labelled images -> predictions.csv, metrics.json, report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leukoscope.data.discover import discover
+from leukoscope.data.manifest import build_manifest
+from leukoscope.data.split import load_splits, rows_for_split
+from leukoscope.engine.bundle import Bundle
+from leukoscope.errors import DataError
+from leukoscope.evaluation.metrics import classification_metrics
+from leukoscope.inference.predictor import Predictor
+
+
+def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | None, split: str) -> tuple[list[str], list[str]]:
+    """(paths, true labels): one split of a splits file, or every image of a labelled dataset."""
+    if splits_file:
+        splits = load_splits(splits_file)
+        manifest = build_manifest(data, variant=splits.get("variant") or "Original")
+        rows = rows_for_split(manifest, splits, split)
+        return [r.path for r in rows], [r.label for r in rows]
+    variant = bundle.meta.get("data", {}).get("variant") or "Original"
+    found = discover(data, variant=variant)
+    return [s.path for s in found.samples], [s.label for s in found.samples]
+
+
+def evaluate_paths(
+    predictor: Predictor, paths: list[str], truth: list[str], bootstrap: int = 1000, seed: int = 0
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, str]]]:
+    classes = predictor.bundle.classes
+    unknown = sorted(set(truth) - set(classes))
+    if unknown:
+        raise DataError(f"labels {', '.join(unknown)} are not classes of this model ({', '.join(classes)})")
+    if not paths:
+        raise DataError("no images to evaluate")
+    rows, failures = predictor.predict_paths(paths)
+    true_of = dict(zip(paths, truth))
+    for r in rows:
+        r["true"] = true_of[r["path"]]
+    y = np.array([classes.index(r["true"]) for r in rows])
+    probs = np.array([[r[f"p_{c}"] for c in classes] for r in rows]) if rows else np.zeros((0, len(classes)))
+    metrics = classification_metrics(y, probs, classes, bootstrap, seed)
+    metrics["abstained"] = int(sum(r["abstain"] for r in rows))
+    metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
+    metrics["unreadable"] = failures
+    return rows, metrics, failures

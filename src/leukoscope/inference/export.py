@@ -1,0 +1,127 @@
+"""Export a bundle to ONNX (dynamic batch) or TorchScript, checked for parity with PyTorch; ONNX runtime runner."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from leukoscope.engine.bundle import Bundle
+from leukoscope.errors import LeukoscopeError
+from leukoscope.evaluation.calibration import softmax
+from leukoscope.inference.runner import run_model, to_input
+
+PARITY_TOLERANCE = 1e-4  # max absolute difference of probabilities
+
+
+class ExportError(LeukoscopeError):
+    """An export that failed or does not reproduce PyTorch's outputs."""
+
+
+class LogitsAndFeatures(nn.Module):
+    """What inference needs from one pass: logits and the penultimate features (for the OOD score)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.model.forward_features(x)
+        return self.model.forward_head(features), self.model.forward_head(features, pre_logits=True)
+
+
+def parity_images(bundle: Bundle, n: int = 8) -> np.ndarray:
+    """Real preprocessed images for the parity check: from the training data when present, else synthetic fields."""
+    root = Path(bundle.meta.get("data", {}).get("root", ""))
+    paths = sorted(p for p in root.rglob("*.jpg"))[:: max(1, len(list(root.rglob("*.jpg"))) // n)][:n] if root.is_dir() else []
+    images = []
+    for p in paths:
+        try:
+            images.append(bundle.pipeline.load(p))
+        except LeukoscopeError:
+            continue
+    if len(images) < 2:
+        from leukoscope.data.synth import SYNTH_CLASSES, synth_field
+
+        images = [bundle.pipeline(synth_field(SYNTH_CLASSES[i % 4], np.random.default_rng(i), size=224)[0]) for i in range(n)]
+    return np.stack(images)
+
+
+def export_bundle(bundle: Bundle, out: str | Path, fmt: str = "onnx", opset: int = 17) -> dict:
+    """Export and verify; on a parity failure the file is removed and ExportError raised."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = LogitsAndFeatures(bundle.model.eval().to(memory_format=torch.contiguous_format)).eval()
+    size = bundle.input_size
+    dummy = torch.zeros(2, 3, size, size)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            torch.onnx.export(
+                wrapper,
+                (dummy,),
+                str(tmp),
+                input_names=["input"],
+                output_names=["logits", "features"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+        elif fmt == "torchscript":
+            traced = torch.jit.trace(wrapper, dummy)
+            traced.save(str(tmp))
+        else:
+            raise ExportError(f"unknown format {fmt!r}; choose onnx or torchscript")
+    images = parity_images(bundle)
+    ref_logits, _ = run_model(bundle.model, images, bundle.mean, bundle.std, features=False)
+    x = to_input(images, bundle.mean, bundle.std, channels_last=False)
+    if fmt == "onnx":
+        logits = OnnxRunner(tmp, bundle.mean, bundle.std).run(images)[0]
+    else:
+        with torch.no_grad():
+            logits = torch.jit.load(str(tmp))(x)[0].numpy()
+    diff = float(np.abs(softmax(ref_logits, bundle.temperature) - softmax(logits, bundle.temperature)).max())
+    if not diff <= PARITY_TOLERANCE:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"{fmt} export differs from PyTorch: max |Δp| = {diff:.2e} > {PARITY_TOLERANCE:g} on {len(images)} images")
+    tmp.replace(out)
+    return {"format": fmt, "file": str(out), "parity_max_abs_prob_diff": diff, "parity_images": len(images)}
+
+
+class OnnxRunner:
+    """onnxruntime on preprocessed uint8 images: same normalisation as the bundle, fixed thread count."""
+
+    def __init__(self, path: str | Path, mean: tuple[float, ...], std: tuple[float, ...], batch_size: int = 32) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.mean, self.std, self.batch_size = mean, std, batch_size
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle) -> OnnxRunner:
+        """The bundle's model.onnx, exported (with its parity check) on first use."""
+        path = bundle.path / "model.onnx"
+        if not path.is_file():
+            export_bundle(bundle, path, "onnx")
+        return cls(path, bundle.mean, bundle.std)
+
+    def run(self, images: np.ndarray, tta: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        logits_all, feats_all = [], []
+        for start in range(0, len(images), self.batch_size):
+            x = to_input(images[start : start + self.batch_size], self.mean, self.std, channels_last=False)
+            views = [x] if not tta else [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)]
+            outs = [self.session.run(None, {"input": v.contiguous().numpy()}) for v in views]
+            logits_all.append(np.mean([o[0] for o in outs], axis=0))
+            feats_all.append(np.mean([o[1] for o in outs], axis=0))
+        return np.concatenate(logits_all), np.concatenate(feats_all)
+
+
+def write_export_note(out: Path, info: dict) -> None:
+    out.with_suffix(out.suffix + ".json").write_text(json.dumps(info, indent=2) + "\n")

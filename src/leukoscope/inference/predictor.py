@@ -1,0 +1,235 @@
+"""The Predictor: a bundle's whole pipeline from files to calibrated, flagged predictions."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
+from leukoscope.engine.bundle import Bundle
+from leukoscope.errors import DataError, ImageError
+from leukoscope.evaluation.calibration import softmax
+from leukoscope.inference.runner import run_model
+
+
+@dataclass
+class Predictions:
+    """Per-image outputs for a batch of preprocessed images."""
+
+    logits: np.ndarray
+    probs: np.ndarray
+    ood_score: np.ndarray
+    ood: np.ndarray
+    abstain: np.ndarray
+    units: np.ndarray | None = None  # model inputs per image: 1 for a field, the number of cells otherwise
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probs.max(axis=1)
+
+
+def expand_inputs(items: Sequence[str]) -> list[str]:
+    """Files, folders (recursively, image files only) and glob patterns, in a stable order."""
+    import glob
+
+    out: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        elif p.exists():
+            out.append(str(p))
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise DataError(f"{item}: the pattern matches no file")
+            out += matches
+        else:
+            raise DataError(f"{item}: no such file or folder")
+    return out
+
+
+class Predictor:
+    """Files or RGB arrays in, one calibrated and flagged prediction per image out.
+
+    A whole-field bundle sees each image as one unit. A cell-level bundle (`cells.enabled`) cuts each
+    field into leukocyte crops, classifies every crop and averages their log-probabilities; a field
+    with no leukocyte found is flagged (abstain and out-of-distribution) rather than guessed.
+    """
+
+    def __init__(self, bundle: Bundle, backend: str = "torch", batch_size: int = 32, tta: bool = False) -> None:
+        self.bundle = bundle
+        self.batch_size = batch_size
+        self.tta = tta
+        self.backend = backend
+        self._onnx = None
+        cells = bundle.meta.get("config", {}).get("cells", {})
+        self.cell_level = bool(cells.get("enabled"))
+        self.crop_config = None
+        if self.cell_level:
+            from leukoscope.cells.crops import CropConfig
+
+            self.crop_config = CropConfig(size=cells["crop_size"], context=cells["context"], suppress=cells["suppress"])
+        if backend == "onnx":
+            from leukoscope.inference.export import OnnxRunner
+
+            self._onnx = OnnxRunner.for_bundle(bundle)
+        elif backend != "torch":
+            raise DataError(f"unknown backend {backend!r}; choose torch or onnx")
+
+    def units(self, rgb: np.ndarray) -> np.ndarray:
+        """The preprocessed model inputs of one RGB image: the field, or its cell crops."""
+        pipeline = self.bundle.pipeline
+        if not self.cell_level:
+            return pipeline(rgb)[None]
+        from leukoscope.cells.crops import field_crops
+
+        crops, _, _ = field_crops(rgb, self.crop_config)
+        size = pipeline.config.size
+        return np.stack([pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
+
+    def logits_and_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = self.bundle
+        if self._onnx is not None:
+            return self._onnx.run(images, tta=self.tta)
+        logits, feats = run_model(b.model, images, b.mean, b.std, self.batch_size, features=True, tta=self.tta)
+        return logits, feats
+
+    def predict_units(self, per_image: Sequence[np.ndarray]) -> Predictions:
+        """Aggregate unit predictions per image (mean log-probability; mean OOD score)."""
+        b = self.bundle
+        k = len(b.classes)
+        counts = [len(u) for u in per_image]
+        stacked = np.concatenate([u for u in per_image if len(u)]) if any(counts) else None
+        if stacked is not None:
+            unit_logits, feats = self.logits_and_features(stacked)
+            log_p = np.log(np.clip(softmax(unit_logits, b.temperature), 1e-12, 1.0))
+            unit_ood = b.ood.score(feats.astype(np.float64)) if b.ood is not None else np.zeros(len(stacked))
+        logits = np.zeros((len(per_image), k))
+        probs = np.full((len(per_image), k), 1.0 / k)
+        score = np.zeros(len(per_image))
+        empty = np.zeros(len(per_image), bool)
+        start = 0
+        for i, n in enumerate(counts):
+            if n == 0:
+                empty[i] = True
+                continue
+            mean_log_p = log_p[start : start + n].mean(0)
+            logits[i] = unit_logits[start : start + n].mean(0)
+            probs[i] = softmax(mean_log_p[None])[0]
+            score[i] = unit_ood[start : start + n].mean()
+            start += n
+        ood = empty | ((score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool))
+        abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
+        return Predictions(logits, probs, score, ood, abstain, np.asarray(counts))
+
+    def predict_rgbs(self, rgbs: Sequence[np.ndarray]) -> Predictions:
+        return self.predict_units([self.units(r) for r in rgbs])
+
+    def predict_arrays(self, images: np.ndarray) -> Predictions:
+        """Preprocessed whole-field images (N, S, S, 3): one unit each."""
+        return self.predict_units([img[None] for img in images])
+
+    def _prepared_batches(self, paths: list[str]) -> Iterator[tuple[list[str], list[np.ndarray], list[dict[str, str]]]]:
+        """Decode and prepare in a thread pool, one batch ahead of the model (OpenCV releases the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        max_pixels = self.bundle.pipeline.config.max_pixels
+
+        def load(path: str) -> np.ndarray | str:
+            try:
+                return self.units(read_rgb(path, max_pixels=max_pixels))
+            except ImageError as exc:
+                return exc.reason
+            except OSError as exc:
+                return f"unreadable ({exc})"
+
+        q: queue.Queue = queue.Queue(maxsize=2)
+
+        def producer() -> None:
+            with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+                for start in range(0, len(paths), self.batch_size):
+                    chunk = paths[start : start + self.batch_size]
+                    results = list(pool.map(load, chunk))
+                    good = [(p, r) for p, r in zip(chunk, results) if not isinstance(r, str)]
+                    bad = [{"path": p, "reason": r} for p, r in zip(chunk, results) if isinstance(r, str)]
+                    q.put(([p for p, _ in good], [r for _, r in good], bad))
+            q.put(None)
+
+        thread = threading.Thread(target=producer, daemon=True)
+        thread.start()
+        while (item := q.get()) is not None:
+            yield item
+        thread.join()
+
+    def predict_paths(self, paths: list[str], progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """One row per readable image, in input order; unreadable files are returned with their reason."""
+        from tqdm.auto import tqdm
+
+        rows: list[dict[str, Any]] = []
+        failures: list[dict[str, str]] = []
+        bar = tqdm(total=len(paths), desc="predicting", unit="img", disable=not progress, leave=False)
+        for batch_paths, units, bad in self._prepared_batches(paths):
+            failures += bad
+            if units:
+                rows += self.rows(batch_paths, self.predict_units(units))
+            bar.update(len(batch_paths) + len(bad))
+        bar.close()
+        return rows, failures
+
+    def rows(self, paths: Sequence[str], pred: Predictions) -> list[dict[str, Any]]:
+        classes = self.bundle.classes
+        out = []
+        for i, path in enumerate(paths):
+            row: dict[str, Any] = {
+                "path": path,
+                "label": classes[int(pred.labels[i])],
+                "confidence": round(float(pred.confidence[i]), 6),
+                "abstain": bool(pred.abstain[i]),
+                "ood": bool(pred.ood[i]),
+                "ood_score": round(float(pred.ood_score[i]), 4),
+            }
+            for k, name in enumerate(classes):
+                row[f"p_{name}"] = round(float(pred.probs[i, k]), 6)
+            if self.cell_level:
+                row["cells"] = int(pred.units[i])
+            row["_logits"] = pred.logits[i].tolist()
+            out.append(row)
+        return out
+
+
+def prediction_columns(classes: Sequence[str]) -> list[str]:
+    return ["path", "label", "confidence", "abstain", "ood", "ood_score"] + [f"p_{c}" for c in classes] + ["cells"]
+
+
+def write_predictions(rows: list[dict[str, Any]], out: str | Path, classes: Sequence[str], extra_columns: Sequence[str] = ()) -> Path:
+    """CSV or JSON by extension, written atomically."""
+    import csv
+    import json
+
+    from leukoscope.io_utils import atomic_write
+
+    out = Path(out)
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    if out.suffix.lower() == ".json":
+        with atomic_write(out) as fh:
+            json.dump(rows, fh, indent=1)
+            fh.write("\n")
+        return out
+    columns = [c for c in prediction_columns(classes) if c != "cells" or any("cells" in r for r in rows)] + list(extra_columns)
+    with atomic_write(out, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out

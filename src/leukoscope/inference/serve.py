@@ -1,0 +1,105 @@
+"""`leukoscope serve`: a FastAPI service and a one-page web app around one bundle."""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from leukoscope.data.images import read_rgb
+from leukoscope.engine.bundle import Bundle
+from leukoscope.errors import ImageError
+from leukoscope.inference.predictor import Predictor
+
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_FILES = 64
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _safe_name(name: str | None) -> str:
+    """A display name only: the last path component, never used to touch the file system."""
+    return (name or "upload").replace("\\", "/").rsplit("/", 1)[-1][:200] or "upload"
+
+
+def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_files: int = DEFAULT_MAX_FILES) -> FastAPI:
+    app = FastAPI(title="leukoscope", version=bundle.meta.get("leukoscope_version", ""), description=bundle.meta.get("intended_use", ""))
+    predictor = Predictor(bundle)
+    lock = threading.Lock()  # Grad-CAM hooks the model; one explanation or prediction at a time
+    page = resources.files("leukoscope.inference").joinpath("static/index.html").read_text()
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    async def read_upload(upload: UploadFile) -> tuple[str, "np.ndarray"]:
+        name = _safe_name(upload.filename)
+        data = await upload.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise ApiError(413, f"{name}: larger than the {max_upload_bytes // (1024 * 1024)} MB upload limit")
+        try:
+            rgb = read_rgb(name, max_pixels=bundle.pipeline.config.max_pixels, data=data)
+        except ImageError as exc:
+            raise ApiError(413 if "too large" in exc.reason else 415, f"{name}: {exc.reason}") from None
+        return name, rgb
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_upload_bytes * max(1, max_files) + 1_000_000:
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return page
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/model")
+    def model_card() -> dict[str, Any]:
+        return bundle.card()
+
+    @app.post("/v1/predict")
+    async def predict(files: list[UploadFile] = File(...)) -> list[dict[str, Any]]:
+        if len(files) > max_files:
+            raise ApiError(413, f"at most {max_files} files per request")
+        loaded = [await read_upload(f) for f in files]
+        with lock:
+            pred = predictor.predict_rgbs([rgb for _, rgb in loaded])
+        return [{k: v for k, v in row.items() if not k.startswith("_")} for row in predictor.rows([name for name, _ in loaded], pred)]
+
+    @app.post("/v1/explain")
+    async def explain(file: UploadFile = File(...), method: str = "both") -> Response:
+        from leukoscope.explain.overlays import METHODS, explanation_panel, png_bytes
+
+        if method not in METHODS:
+            raise ApiError(422, f"method must be one of {', '.join(METHODS)}")
+        _, rgb = await read_upload(file)
+        with lock:
+            panel, _ = explanation_panel(bundle, rgb, method)
+        return Response(png_bytes(panel), media_type="image/png")
+
+    return app
+
+
+def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: int = 20) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(bundle, max_upload_mb * 1024 * 1024), host=host, port=port, log_level="info")

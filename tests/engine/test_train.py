@@ -1,0 +1,108 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from leukoscope.config import config_from_dict
+from leukoscope.engine.bundle import load_bundle
+from leukoscope.engine.train import train
+from leukoscope.inference.runner import run_model
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config):
+    bundle_dir = train(smoke_config, tmp_path / "run")
+    run = tmp_path / "run"
+    for name in ("config.yaml", "splits.json", "data.json", "environment.json", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "logs/metrics.csv"):
+        assert (run / name).is_file(), name
+    saved = config_from_dict(yaml.safe_load((run / "config.yaml").read_text()))
+    assert saved == smoke_config  # the run can be reproduced from its folder alone
+    data = json.loads((run / "data.json").read_text())
+    assert len(data["fingerprint"]) == 16 and set(data["counts"]) == {"train", "val", "test"}
+    assert json.loads((run / "environment.json").read_text())["git_commit"]
+
+    bundle = load_bundle(bundle_dir)
+    meta = bundle.meta
+    for key in ("model", "classes", "preprocess", "input_size", "normalization", "calibration", "ood", "data", "metrics"):
+        assert key in meta, key
+    assert meta["classes"] == ["Benign", "Early", "Pre", "Pro"] and meta["input_size"] == 48
+    assert bundle.temperature > 0 and bundle.ood is not None and np.isfinite(bundle.ood.threshold)
+    # the bundle reproduces the best checkpoint's outputs
+    state = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    from leukoscope.models import create_model
+
+    ref = create_model(meta["model"]["name"], 4, **meta["model"]["kwargs"])
+    ref.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    images = np.random.default_rng(0).integers(0, 255, (3, 48, 48, 3), dtype=np.uint8)
+    a, _ = run_model(ref, images, bundle.mean, bundle.std)
+    b, _ = run_model(bundle.model, images, bundle.mean, bundle.std)
+    assert np.allclose(a, b, atol=1e-5)
+    assert "test" in meta["metrics"] and 0 <= meta["metrics"]["test"]["accuracy"] <= 1
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("train.max_epoch=3", "train.max_epoch"),
+        ("train.max_epochs=three", "train.max_epochs"),
+        ("loss.name=hinge", "loss.name"),
+        ("data.root=/no/such/folder", "/no/such/folder"),
+        ("model.kwargs={depth: 3}", "depth"),
+    ],
+)
+def test_bad_config_fails_before_training_in_one_line(tmp_path, override, needle):
+    res = _cli("train", "--config", "configs/smoke.yaml", "--out", str(tmp_path / "run"), override, f"data.cache_dir={tmp_path}")
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+    assert lines[-1].startswith("error:") and needle in lines[-1] and "Traceback" not in res.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_unknown_key_in_yaml_file(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("data:\n  rooot: x\n")
+    res = _cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    assert res.returncode == 2 and "data.rooot" in res.stderr
+
+
+def test_kill_and_resume(tmp_path, smoke_overrides):
+    args = ["train", "--config", "configs/smoke.yaml", "--out", str(tmp_path / "run"), *smoke_overrides, "train.max_epochs=40"]
+    proc = subprocess.Popen([sys.executable, "-m", "leukoscope.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "bundle").exists()
+    epoch_at_kill = torch.load(last, map_location="cpu", weights_only=True)["epoch"]
+    res = _cli(*args, "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "no checkpoint" not in res.stdout
+    final = torch.load(last, map_location="cpu", weights_only=True)
+    assert final["epoch"] >= epoch_at_kill and final["epoch"] == 39
+    assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))
+    torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]
+
+
+def test_ddp_two_cpu_processes(tmp_path, smoke_overrides):
+    res = _cli(
+        "train", "--config", "configs/smoke.yaml", "--out", str(tmp_path / "run"), *smoke_overrides,
+        "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.num_threads=1",
+        timeout=600,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0

@@ -1,0 +1,41 @@
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
+
+
+def test_evaluate_writes_predictions_metrics_and_report(tmp_path, tiny_run, synth_dir):
+    out = tmp_path / "eval"
+    res = _cli("evaluate", str(tiny_run / "bundle"), "--data", str(synth_dir), "--out", str(out), "--bootstrap", "100")
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    assert len(rows) == 48 and "true" in rows[0] and "p_Pro" in rows[0]
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("n", "accuracy", "accuracy_ci", "balanced_accuracy", "macro_f1", "macro_f1_ci", "per_class", "confusion_matrix", "ece", "mce", "cohen_kappa", "benign_vs_malignant"):
+        assert key in m, key
+    assert m["n"] == 48 and "auroc" in m["per_class"]["Pro"] and "specificity" in m["per_class"]["Pro"]
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4  # curves, confusion, ROC, reliability
+    for section in ("Intended use", "Model card", "Limitations", "Most confident errors", "Per class", "Shortcut checks"):
+        assert section in html
+    assert "http://" not in html and "https://" not in html  # self-contained, opens offline
+
+
+def test_evaluate_a_split_of_a_splits_file(tmp_path, tiny_run):
+    from leukoscope.engine.bundle import load_bundle
+
+    bundle = load_bundle(tiny_run / "bundle")
+    data = bundle.meta["data"]["root"]
+    out = tmp_path / "eval"
+    res = _cli("evaluate", str(tiny_run / "bundle"), "--data", data, "--splits", str(tiny_run / "splits.json"), "--split", "test", "--out", str(out), "--bootstrap", "50")
+    assert res.returncode == 0, res.stderr[-3000:]
+    splits = json.loads((tiny_run / "splits.json").read_text())
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == len(splits["splits"]["test"])
+    assert m["accuracy"] == pytest.approx(bundle.meta["metrics"]["test"]["accuracy"])

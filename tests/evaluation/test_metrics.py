@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, precision_score, recall_score, roc_auc_score
+
+from leukoscope.evaluation.intervals import bootstrap, wilson
+from leukoscope.evaluation.metrics import classification_metrics
+
+CLASSES = ["Benign", "Early", "Pre", "Pro"]
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 200)
+    logits = rng.normal(0, 1, (200, 4))
+    logits[np.arange(200), y] += 1.5
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return y, probs
+
+
+def test_metrics_agree_with_sklearn(arrays):
+    y, probs = arrays
+    pred = probs.argmax(1)
+    m = classification_metrics(y, probs, CLASSES, bootstrap_resamples=200)
+    assert m["n"] == 200
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert m["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"))
+    assert m["cohen_kappa"] == pytest.approx(cohen_kappa_score(y, pred))
+    for k, c in enumerate(CLASSES):
+        assert m["per_class"][c]["precision"] == pytest.approx(precision_score(y, pred, labels=[k], average="macro"))
+        assert m["per_class"][c]["recall"] == pytest.approx(recall_score(y, pred, labels=[k], average="macro"))
+        assert m["per_class"][c]["auroc"] == pytest.approx(roc_auc_score(y == k, probs[:, k]))
+        neg = y != k
+        assert m["per_class"][c]["specificity"] == pytest.approx(((pred != k) & neg).sum() / neg.sum())
+    lo, hi = m["accuracy_ci"]
+    assert lo < m["accuracy"] < hi
+    lo, hi = m["macro_f1_ci"]
+    assert lo < m["macro_f1"] < hi
+    bm = m["benign_vs_malignant"]
+    malignant = y != 0
+    assert bm["sensitivity"] == pytest.approx(((pred != 0) & malignant).sum() / malignant.sum())
+    assert np.asarray(m["confusion_matrix"]).sum() == 200
+    assert 0 <= m["ece"] <= m["mce"] <= 1
+
+
+def test_wilson_known_values():
+    # Wilson (1927) / Newcombe (1998) worked example: 81 of 263 -> 0.2553 to 0.3662
+    lo, hi = wilson(81, 263)
+    assert lo == pytest.approx(0.2553, abs=5e-4) and hi == pytest.approx(0.3662, abs=5e-4)
+    lo, hi = wilson(100, 100)
+    assert hi == 1.0 and lo == pytest.approx(0.9630, abs=5e-4)
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_bootstrap_is_seeded_and_covers_the_mean():
+    values = np.random.default_rng(1).normal(5, 1, 400)
+    a = bootstrap(lambda idx: values[idx].mean(), len(values), resamples=500, seed=3)
+    b = bootstrap(lambda idx: values[idx].mean(), len(values), resamples=500, seed=3)
+    assert a == b and a[0] < values.mean() < a[1] and a[1] - a[0] < 0.3

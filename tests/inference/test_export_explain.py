@@ -1,0 +1,72 @@
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from leukoscope.engine.bundle import load_bundle
+from leukoscope.inference.export import ExportError, OnnxRunner, export_bundle, parity_images
+from leukoscope.inference.predictor import Predictor
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
+
+
+def test_onnx_export_parity_and_dynamic_batch(tmp_path, tiny_bundle):
+    info = export_bundle(tiny_bundle, tmp_path / "m.onnx", "onnx")
+    assert info["parity_max_abs_prob_diff"] <= 1e-4
+    runner = OnnxRunner(tmp_path / "m.onnx", tiny_bundle.mean, tiny_bundle.std, batch_size=5)
+    images = parity_images(tiny_bundle, n=7)  # 7 = one batch of 5 and one of 2: the batch axis is dynamic
+    logits, feats = runner.run(images)
+    assert logits.shape == (7, 4) and feats.shape[0] == 7
+
+
+def test_torchscript_export(tmp_path, tiny_bundle):
+    info = export_bundle(tiny_bundle, tmp_path / "m.pt", "torchscript")
+    assert (tmp_path / "m.pt").is_file() and info["parity_max_abs_prob_diff"] <= 1e-4
+
+
+def test_export_fails_loudly_on_parity_error(tmp_path, tiny_bundle, monkeypatch):
+    import leukoscope.inference.export as export_mod
+
+    monkeypatch.setattr(export_mod, "PARITY_TOLERANCE", -1.0)  # no export can pass: the check must refuse it
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export_bundle(tiny_bundle, tmp_path / "bad.onnx", "onnx")
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_predict_with_onnx_backend_matches_torch(tmp_path, tiny_run, synth_dir):
+    import shutil
+
+    bundle_dir = tmp_path / "bundle"
+    shutil.copytree(tiny_run / "bundle", bundle_dir)
+    paths = [str(p) for p in sorted(synth_dir.rglob("*.jpg"))[:10]]
+    bundle = load_bundle(bundle_dir)
+    torch_rows, _ = Predictor(bundle).predict_paths(paths, progress=False)
+    onnx_rows, _ = Predictor(bundle, backend="onnx").predict_paths(paths, progress=False)
+    for a, b in zip(torch_rows, onnx_rows):
+        assert a["label"] == b["label"] and abs(a["confidence"] - b["confidence"]) < 1e-4
+
+
+def test_explain_writes_overlays(tmp_path, tiny_run, synth_dir):
+    images = [str(p) for p in sorted((synth_dir / "Pro").glob("*.jpg"))[:2]]
+    res = _cli("explain", str(tiny_run / "bundle"), *images, "--out", str(tmp_path / "ex"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    pngs = sorted((tmp_path / "ex").glob("*_explain.png"))
+    assert len(pngs) == 2
+    panel = cv2.imread(str(pngs[0]))
+    assert panel.shape[1] == 3 * (panel.shape[0] - 46)  # input | Grad-CAM | attention side by side
+
+
+def test_gradcam_highlights_the_leukocyte(tiny_bundle):
+    from leukoscope.data.synth import synth_field
+    from leukoscope.explain.overlays import attention_map, gradcam_map
+
+    rgb, cells = synth_field("Pro", np.random.default_rng(5), size=64, n_cells=1)
+    image = tiny_bundle.pipeline(rgb)
+    heat = gradcam_map(tiny_bundle, image, 3)
+    assert heat.shape == (64, 64) and 0 <= heat.min() and heat.max() <= 1
+    att = attention_map(tiny_bundle, image)
+    assert att.shape == (64, 64) and att.max() == pytest.approx(1.0)

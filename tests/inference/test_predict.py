@@ -1,0 +1,59 @@
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from leukoscope.inference.predictor import Predictor
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
+
+
+def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth_dir):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not really")
+    out = tmp_path / "preds.csv"
+    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), str(synth_dir / "Benign" / "*.jpg"), str(bad), "--out", str(out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "broken.jpg" in res.stderr
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 24
+    assert list(rows[0])[:6] == ["path", "label", "confidence", "abstain", "ood", "ood_score"]
+    assert {"p_Benign", "p_Early", "p_Pre", "p_Pro"} <= set(rows[0])
+    for r in rows:
+        probs = [float(r[f"p_{c}"]) for c in ("Benign", "Early", "Pre", "Pro")]
+        assert abs(sum(probs) - 1) < 1e-4 and float(r["confidence"]) == pytest.approx(max(probs), abs=1e-6)
+    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro" / "synth-pro-0000.jpg"), "--out", str(tmp_path / "p.json"))
+    assert res.returncode == 0 and json.loads((tmp_path / "p.json").read_text())[0]["path"].endswith("synth-pro-0000.jpg")
+    res = _cli("predict", str(tiny_run / "bundle"), str(tmp_path / "nope"), "--out", str(tmp_path / "x.csv"))
+    assert res.returncode == 2 and "no such file" in res.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_predict_matches_bundle_preprocessing(tiny_bundle, synth_dir):
+    path = str(next((synth_dir / "Early").glob("*.jpg")))
+    predictor = Predictor(tiny_bundle)
+    rows, _ = predictor.predict_paths([path], progress=False)
+    direct = predictor.predict_arrays(tiny_bundle.pipeline.load(path)[None])
+    assert rows[0]["confidence"] == pytest.approx(float(direct.confidence[0]), abs=1e-6)
+
+
+def test_ood_and_abstain_fire_on_unlike_inputs_and_stay_quiet_in_distribution(tiny_bundle, synth_dir):
+    from leukoscope.data.synth import synth_field
+
+    predictor = Predictor(tiny_bundle)
+    size = tiny_bundle.input_size
+    rng = np.random.default_rng(0)
+    blank = np.full((size, size, 3), 255, np.uint8)
+    noise = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    black = np.zeros((size, size, 3), np.uint8)
+    weird = predictor.predict_rgbs([blank, noise, black])
+    assert weird.ood.all() and weird.abstain.all()
+    normal = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(synth_dir.rglob("*.jpg"))[:24]]
+    normal += [synth_field("Pre", np.random.default_rng([77, i]), size=96)[0] for i in range(8)]
+    pred = predictor.predict_rgbs(normal)
+    assert pred.ood.mean() <= 0.1

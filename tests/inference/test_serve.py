@@ -1,0 +1,128 @@
+import io
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle"), "--port", str(port), "--max-upload-mb", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def _jpeg(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_api_predict_explain_model_health(server, synth_dir):
+    files = sorted((synth_dir / "Pre").glob("*.jpg"))[:2]
+    r = httpx.post(f"{server}/v1/predict", files=[("files", (f.name, _jpeg(f), "image/jpeg")) for f in files], timeout=30)
+    assert r.status_code == 200
+    rows = r.json()
+    assert [row["path"] for row in rows] == [f.name for f in files]
+    assert {"label", "confidence", "abstain", "ood", "ood_score", "p_Pre"} <= set(rows[0])
+    r = httpx.post(f"{server}/v1/explain", files={"file": (files[0].name, _jpeg(files[0]), "image/jpeg")}, timeout=30)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+    card = httpx.get(f"{server}/v1/model").json()
+    assert card["classes"] == ["Benign", "Early", "Pre", "Pro"] and "not a medical device" in card["intended_use"].lower()
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+
+
+def test_api_errors_are_json(server, tmp_path):
+    r = httpx.post(f"{server}/v1/predict", files={"files": ("notes.jpg", b"plain text, no image", "image/jpeg")})
+    assert r.status_code == 415 and "notes.jpg" in r.json()["error"]
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (800, 800, 3), dtype=np.uint8)).save(big, format="PNG")
+    assert len(big.getvalue()) > 1024 * 1024
+    r = httpx.post(f"{server}/v1/predict", files={"files": ("big.png", big.getvalue(), "image/png")})
+    assert r.status_code == 413 and "error" in r.json()
+    r = httpx.post(f"{server}/v1/predict", files={"files": ("../../etc/passwd", b"x", "image/jpeg")})
+    assert r.status_code == 415 and "/etc" not in r.json()["error"]  # client paths are only display names
+
+
+def test_bounded_load(server, synth_dir):
+    payload = _jpeg(sorted((synth_dir / "Early").glob("*.jpg"))[0])
+    latencies, errors = [], []
+
+    def one(_):
+        start = time.perf_counter()
+        try:
+            r = httpx.post(f"{server}/v1/predict", files={"files": ("x.jpg", payload, "image/jpeg")}, timeout=60)
+            if r.status_code != 200:
+                errors.append(r.status_code)
+        except httpx.HTTPError as exc:
+            errors.append(repr(exc))
+        latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(500)))
+    wall = time.perf_counter() - start
+    latencies.sort()
+    p50, p99 = statistics.median(latencies), latencies[int(0.99 * len(latencies)) - 1]
+    print(f"\nload: 500 requests, 16 concurrent, {len(errors)} errors, p50 {1000 * p50:.0f} ms, p99 {1000 * p99:.0f} ms, {500 / wall:.0f} req/s")
+    assert errors == []
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_page_in_headless_chromium(server, synth_dir, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    image = sorted((synth_dir / "Pro").glob("*.jpg"))[0]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page()
+        page.goto(server + "/")
+        assert "Intended use" in page.inner_text("#notice")
+        page.set_input_files("#files", str(image))
+        page.wait_for_selector(".predicted", timeout=30_000)
+        label = page.inner_text(".predicted")
+        probs = page.query_selector_all(".prob")
+        assert label in ("Benign", "Early", "Pre", "Pro") and len(probs) == 4
+        shown = {el.get_attribute("data-class"): float(el.inner_text().rstrip(" %")) for el in probs}
+        api = httpx.post(f"{server}/v1/predict", files={"files": (image.name, image.read_bytes(), "image/jpeg")}).json()[0]
+        assert api["label"] == label
+        assert shown["Pro"] == pytest.approx(100 * api["p_Pro"], abs=0.06)
+        page.wait_for_selector(".heatmap img", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "page.png"))
+        browser.close()
