@@ -25,10 +25,10 @@ def real_data() -> Path:
 
 
 TINY = [
-    "data.synth_per_class=16",
+    "data.synth_per_class=24",
     "preprocess.size=64",
     "model.kwargs.input_size=64",
-    "train.max_epochs=4",
+    "train.max_epochs=10",
     "eval.bootstrap=50",
     "data.batch_size=16",
 ]

@@ -473,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", help="the splits file of the model being judged")
     p.add_argument("--patch", type=int, default=56)
     p.add_argument("--per-image", type=int, default=4)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", default="Original")
     p.add_argument("--out", help="write the result as JSON")

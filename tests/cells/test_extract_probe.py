@@ -33,7 +33,7 @@ def test_cells_command_writes_crops_manifest_preview_and_counts(tmp_path, synth_
 @pytest.mark.parametrize("shortcut,expect_high", [(None, False), ("background", True)])
 def test_background_probe_near_chance_without_signal_high_with_planted_one(tmp_path, shortcut, expect_high):
     data = synth_dataset(tmp_path / "d", per_class=20, size=128, seed=2, shortcut=shortcut)
-    r = run_background_probe(data, patch=32, per_image=6, epochs=4, seed=0)
+    r = run_background_probe(data, patch=32, per_image=8, epochs=10, seed=0)
     if expect_high:
         assert r["accuracy"] >= 0.9
     else:

@@ -75,7 +75,7 @@ def run_background_probe(
     splits_file: str | Path | None = None,
     patch: int = 56,
     per_image: int = 4,
-    epochs: int = 6,
+    epochs: int = 8,
     seed: int = 0,
     variant: str = "Original",
 ) -> dict[str, Any]:

@@ -166,11 +166,13 @@ def _draw_scale_bar(image: np.ndarray, label: str, shortcut: str | None, rng: np
     h, w = image.shape[:2]
     x1, y1 = int(w * 0.86), int(h * 0.93)
     x0 = x1 - max(6, int(w * 0.06))
+    thickness = max(2, h // 60)
     colour = (30, 30, 30)
-    if shortcut == "annotation":
+    if shortcut == "annotation":  # planted on purpose: a bold coloured bar, still inside the annotation box
         colour = ((220, 20, 20), (20, 20, 220), (20, 160, 20), (30, 30, 30))[SYNTH_CLASSES.index(label)]
-    cv2.rectangle(image, (x0 - 2, y1 - max(4, h // 28)), (x1 + 2, y1 + 2), (250, 250, 250), -1)
-    cv2.rectangle(image, (x0, y1 - max(2, h // 60)), (x1, y1), colour, -1)
+        x0, x1, thickness = int(w * 0.83), int(w * 0.97), max(3, h // 20)
+    cv2.rectangle(image, (x0 - 2, y1 - thickness - 2), (x1 + 2, y1 + 2), (250, 250, 250), -1)
+    cv2.rectangle(image, (x0, y1 - thickness), (x1, y1), colour, -1)
 
 
 def synth_dataset(out: str | Path, per_class: int, size: int = REFERENCE_SIZE, seed: int = 0, shortcut: str | None = None) -> Path:

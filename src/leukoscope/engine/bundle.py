@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from leukoscope import __version__
 from leukoscope.config import PreprocessConfig, config_from_dict
 from leukoscope.errors import LeukoscopeError
-from leukoscope.inference.ood import MahalanobisOOD
+from leukoscope.inference.ood import ImageStatsOOD, MahalanobisOOD
 from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
 from leukoscope.preprocess import Pipeline
@@ -48,6 +48,7 @@ class Bundle:
     temperature: float = 1.0
     abstain_threshold: float = 0.5
     ood: MahalanobisOOD | None = None
+    image_ood: ImageStatsOOD | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,6 +70,7 @@ def write_bundle(
     temperature: float = 1.0,
     abstain_threshold: float = 0.5,
     ood: MahalanobisOOD | None = None,
+    image_ood: ImageStatsOOD | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the bundle into a temporary folder, then move it into place: never half-written."""
@@ -93,6 +95,7 @@ def write_bundle(
         "calibration": {"temperature": temperature},
         "abstain": {"threshold": abstain_threshold},
         "ood": None if ood is None else {"method": "mahalanobis", "threshold": ood.threshold, "file": "ood.safetensors"},
+        "image_ood": None if image_ood is None else image_ood.to_json(),
         "intended_use": INTENDED_USE,
         "limitations": [
             "Trained on one centre's images (Taleqani Hospital, Tehran) or on synthetic data: behaviour on other laboratories, "
@@ -163,6 +166,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         arrays = load_file(str(folder / meta["ood"]["file"]))
         ood = MahalanobisOOD(arrays["means"].numpy(), arrays["precision"].numpy(), float(meta["ood"]["threshold"]))
     norm = meta["normalization"]
+    image_ood = ImageStatsOOD.from_json(meta["image_ood"]) if meta.get("image_ood") else None
     return Bundle(
         path=folder,
         model=model,
@@ -173,6 +177,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         temperature=float(meta["calibration"]["temperature"]),
         abstain_threshold=float(meta["abstain"]["threshold"]),
         ood=ood,
+        image_ood=image_ood,
         meta=meta,
     )
 

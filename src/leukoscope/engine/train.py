@@ -22,7 +22,7 @@ from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.evaluation.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.evaluation.metrics import classification_metrics
-from leukoscope.inference.ood import MahalanobisOOD, abstain_threshold
+from leukoscope.inference.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.inference.runner import run_model
 from leukoscope.io_utils import atomic_write, write_json
 from leukoscope.losses import build_loss
@@ -72,15 +72,11 @@ def _record_run(out: Path, cfg: Config, dm: SmearDataModule) -> dict[str, Any]:
 def build_trainer(cfg: Config, out: Path, has_val: bool) -> tuple[L.Trainer, ModelCheckpoint]:
     t = cfg.train
     checkpoint = ModelCheckpoint(
-        dirpath=out / "checkpoints",
-        filename="best",
-        monitor="val_f1" if has_val else None,
-        mode="max",
-        save_last=True,
-        save_top_k=1,
-        enable_version_counter=False,
+        dirpath=out / "checkpoints", filename="best", monitor="val_f1" if has_val else None, mode="max", save_top_k=1, enable_version_counter=False
     )
-    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch"), TQDMProgressBar(refresh_rate=5)]
+    # Lightning's save_last only follows new bests; resuming needs the latest epoch, every epoch
+    latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1, every_n_epochs=1, enable_version_counter=False)
+    callbacks: list[L.Callback] = [checkpoint, latest, LearningRateMonitor(logging_interval="epoch"), TQDMProgressBar(refresh_rate=5)]
     if t.early_stopping_patience and has_val:
         callbacks.append(EarlyStopping(monitor="val_f1", mode="max", patience=t.early_stopping_patience))
     loggers: list[Any] = [CSVLogger(out, name="logs", version="")]
@@ -179,13 +175,14 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         calib["val_ece_before"] = calibration_errors(softmax(val_logits), val_labels)[0]
         calib["val_ece_after"] = calibration_errors(softmax(val_logits, temperature), val_labels)[0]
     ood = MahalanobisOOD.fit(train_feats.astype(np.float64), train_labels)
-    ood.calibrate(val_feats if has_val and len(val_labels) >= 20 else train_feats)
+    ood.calibrate(val_feats if len(val_labels) >= 20 else np.concatenate([train_feats, val_feats]))
     extra = {
         "data": {k: data_info[k] for k in ("root", "variant", "fingerprint", "counts")},
         "calibration": calib,
         "training": {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "git_commit": git_commit()},
     }
-    folder = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, extra=extra)
+    image_ood = ImageStatsOOD.fit(train_images)
+    folder = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, image_ood=image_ood, extra=extra)
 
     predictor = Predictor(load_bundle(folder))
     metrics: dict[str, Any] = {}

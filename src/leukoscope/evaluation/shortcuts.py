@@ -36,7 +36,7 @@ def paint_out_leukocytes(rgb: np.ndarray) -> np.ndarray:
 
 
 def _accuracy_with(predictor: Predictor, images: list[np.ndarray], labels: np.ndarray, transform: Any, desc: str) -> tuple[dict[str, Any], np.ndarray]:
-    units = [predictor.units(transform(i, rgb)) for i, rgb in enumerate(tqdm(images, desc=desc, unit="img", leave=False))]
+    units = [predictor.units(transform(i, rgb), require_cells=False) for i, rgb in enumerate(tqdm(images, desc=desc, unit="img", leave=False))]
     pred = predictor.predict_units(units).labels
     correct = int((pred == labels).sum())
     return {"n": len(labels), "accuracy": correct / len(labels), "accuracy_ci": list(wilson(correct, len(labels)))}, pred

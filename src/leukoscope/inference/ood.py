@@ -16,21 +16,27 @@ class MahalanobisOOD:
     threshold: float = float("inf")
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, shrinkage: float = 0.1) -> MahalanobisOOD:
+    def fit(cls, features: np.ndarray, labels: np.ndarray) -> MahalanobisOOD:
+        """Class means and a Ledoit-Wolf shrunk shared covariance: stable even with few images per feature."""
+        from sklearn.covariance import LedoitWolf
+
         classes = np.unique(labels)
         means = np.stack([features[labels == c].mean(0) for c in classes])
         centred = features - means[np.searchsorted(classes, labels)]
-        cov = centred.T @ centred / max(1, len(features) - 1)
-        cov = (1 - shrinkage) * cov + shrinkage * np.eye(cov.shape[0]) * np.trace(cov) / cov.shape[0]
-        return cls(means.astype(np.float32), np.linalg.pinv(cov).astype(np.float32))
+        precision = LedoitWolf(assume_centered=True).fit(centred).precision_
+        return cls(means.astype(np.float32), precision.astype(np.float32))
 
     def score(self, features: np.ndarray) -> np.ndarray:
         diff = features[:, None, :] - self.means[None, :, :]  # (N, K, D)
         d = np.einsum("nkd,de,nke->nk", diff, self.precision, diff)
         return d.min(axis=1)
 
-    def calibrate(self, reference_features: np.ndarray, quantile: float = 0.99, margin: float = 1.5) -> float:
-        """Threshold = margin x the given quantile of in-distribution scores (held-out data preferred)."""
+    def calibrate(self, reference_features: np.ndarray, quantile: float = 0.99, margin: float = 2.0) -> float:
+        """Threshold = margin x the given quantile of in-distribution scores (held-out data preferred).
+
+        The margin absorbs the spread of a quantile estimated on a small validation split; inputs
+        far outside (blank, noise, other stains) score many times higher.
+        """
         self.threshold = float(np.quantile(self.score(reference_features), quantile) * margin)
         return self.threshold
 
@@ -51,3 +57,47 @@ def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error:
         return float(max(conf[0], floor))
     cut = 0.0 if feasible[-1] == len(conf) - 1 else conf[feasible[-1]]
     return float(max(cut, floor))
+
+
+IMAGE_STATS = ("L mean", "a mean", "b mean", "L std", "log Laplacian variance")
+
+
+def image_stats(images: np.ndarray) -> np.ndarray:
+    """(N, 5) colour, contrast and sharpness statistics of preprocessed uint8 images."""
+    import cv2
+
+    out = np.zeros((len(images), len(IMAGE_STATS)))
+    for i, img in enumerate(images):
+        lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        out[i] = [*lab.mean(0), lab[:, 0].std(), np.log1p(cv2.Laplacian(grey, cv2.CV_64F).var())]
+    return out
+
+
+@dataclass
+class ImageStatsOOD:
+    """Flags images whose colour, contrast or sharpness lie well outside the training range
+    (noise, blank frames, other stains): a check that does not depend on what the network learned."""
+
+    low: np.ndarray
+    high: np.ndarray
+    margin: float = 0.5
+
+    @classmethod
+    def fit(cls, images: np.ndarray, quantile: float = 0.005) -> ImageStatsOOD:
+        stats = image_stats(images)
+        return cls(np.quantile(stats, quantile, axis=0), np.quantile(stats, 1 - quantile, axis=0))
+
+    def outside(self, images: np.ndarray) -> np.ndarray:
+        if not len(images):
+            return np.zeros(0, bool)
+        stats = image_stats(images)
+        span = np.maximum(self.high - self.low, 1e-6)
+        return ((stats < self.low - self.margin * span) | (stats > self.high + self.margin * span)).any(axis=1)
+
+    def to_json(self) -> dict:
+        return {"stats": list(IMAGE_STATS), "low": self.low.tolist(), "high": self.high.tolist(), "margin": self.margin}
+
+    @classmethod
+    def from_json(cls, d: dict) -> ImageStatsOOD:
+        return cls(np.asarray(d["low"]), np.asarray(d["high"]), float(d["margin"]))

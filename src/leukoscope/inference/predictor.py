@@ -64,8 +64,8 @@ class Predictor:
     """Files or RGB arrays in, one calibrated and flagged prediction per image out.
 
     A whole-field bundle sees each image as one unit. A cell-level bundle (`cells.enabled`) cuts each
-    field into leukocyte crops, classifies every crop and averages their log-probabilities; a field
-    with no leukocyte found is flagged (abstain and out-of-distribution) rather than guessed.
+    field into leukocyte crops, classifies every crop and averages their log-probabilities. Either
+    way, an image with no leukocyte found is flagged (abstain and out-of-distribution), not guessed.
     """
 
     def __init__(self, bundle: Bundle, backend: str = "torch", batch_size: int = 32, tta: bool = False) -> None:
@@ -88,10 +88,19 @@ class Predictor:
         elif backend != "torch":
             raise DataError(f"unknown backend {backend!r}; choose torch or onnx")
 
-    def units(self, rgb: np.ndarray) -> np.ndarray:
-        """The preprocessed model inputs of one RGB image: the field, or its cell crops."""
+    def units(self, rgb: np.ndarray, require_cells: bool = True) -> np.ndarray:
+        """The preprocessed model inputs of one RGB image: the field, or its cell crops.
+
+        A whole field in which no leukocyte can be found yields no unit: there is nothing for a
+        leukocyte classifier to judge, so the image is flagged instead of guessed. `require_cells=False`
+        lets a whole-field model see such images anyway (the shortcut checks need exactly that).
+        """
         pipeline = self.bundle.pipeline
         if not self.cell_level:
+            from leukoscope.cells.detect import detect_leukocytes
+
+            if require_cells and not detect_leukocytes(rgb)[0]:
+                return np.zeros((0, pipeline.config.size, pipeline.config.size, 3), np.uint8)
             return pipeline(rgb)[None]
         from leukoscope.cells.crops import field_crops
 
@@ -116,10 +125,12 @@ class Predictor:
             unit_logits, feats = self.logits_and_features(stacked)
             log_p = np.log(np.clip(softmax(unit_logits, b.temperature), 1e-12, 1.0))
             unit_ood = b.ood.score(feats.astype(np.float64)) if b.ood is not None else np.zeros(len(stacked))
+            unit_unlike = b.image_ood.outside(stacked) if b.image_ood is not None else np.zeros(len(stacked), bool)
         logits = np.zeros((len(per_image), k))
         probs = np.full((len(per_image), k), 1.0 / k)
         score = np.zeros(len(per_image))
         empty = np.zeros(len(per_image), bool)
+        unlike = np.zeros(len(per_image), bool)
         start = 0
         for i, n in enumerate(counts):
             if n == 0:
@@ -129,8 +140,9 @@ class Predictor:
             logits[i] = unit_logits[start : start + n].mean(0)
             probs[i] = softmax(mean_log_p[None])[0]
             score[i] = unit_ood[start : start + n].mean()
+            unlike[i] = unit_unlike[start : start + n].mean() > 0.5
             start += n
-        ood = empty | ((score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool))
+        ood = empty | unlike | ((score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool))
         abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
         return Predictions(logits, probs, score, ood, abstain, np.asarray(counts))
 
