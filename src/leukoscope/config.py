@@ -104,6 +104,8 @@ class TrainConfig:
     schedule: Literal["cosine", "onecycle", "none"] = "cosine"
     warmup_epochs: float = 1.0
     early_stopping_patience: int = 0  # 0 = off; watches validation macro-F1
+    swa_start: float | None = None  # stochastic weight averaging from this fraction of training; the bundle then takes the averaged weights
+    swa_lr: float = 0.0005
     precision: str = "32-true"  # "bf16-mixed" on CPU or GPU, "16-mixed" on GPU
     channels_last: bool = True
     deterministic: bool = False

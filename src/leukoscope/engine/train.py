@@ -13,7 +13,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, StochasticWeightAveraging, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 
 from leukoscope.config import Config
@@ -77,6 +77,8 @@ def build_trainer(cfg: Config, out: Path, has_val: bool) -> tuple[L.Trainer, Mod
     # Lightning's save_last only follows new bests; resuming needs the latest epoch, every epoch
     latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1, every_n_epochs=1, enable_version_counter=False)
     callbacks: list[L.Callback] = [checkpoint, latest, LearningRateMonitor(logging_interval="epoch"), TQDMProgressBar(refresh_rate=5)]
+    if t.swa_start is not None:
+        callbacks.append(StochasticWeightAveraging(swa_lrs=t.swa_lr, swa_epoch_start=t.swa_start))
     if t.early_stopping_patience and has_val:
         callbacks.append(EarlyStopping(monitor="val_f1", mode="max", patience=t.early_stopping_patience))
     loggers: list[Any] = [CSVLogger(out, name="logs", version="")]
@@ -128,9 +130,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
         return None
-    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
+    if cfg.train.swa_start is not None:
+        best = last  # the averaged weights exist only at the end of training
+    else:
+        best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
     fit_seconds = time.perf_counter() - started
     bundle_dir = finalize(cfg, module.model.to("cpu").to(memory_format=torch.contiguous_format), dm, out, data_info, best, fit_seconds)
     return bundle_dir
@@ -184,7 +188,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
     image_ood = ImageStatsOOD.fit(train_images)
     folder = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, image_ood=image_ood, extra=extra)
 
-    predictor = Predictor(load_bundle(folder))
+    predictor = Predictor(load_bundle(folder), tta=cfg.eval.tta)
     metrics: dict[str, Any] = {}
     for split in ("val", "test"):
         ds = dm.datasets[split]

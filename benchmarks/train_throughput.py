@@ -1,0 +1,53 @@
+"""Training images per second on this CPU for candidate models: fp32, channels_last, bf16 autocast.
+
+Usage: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/train_throughput.py
+Each line: model, input size, precision, memory format, images/s (forward + backward + AdamW step,
+batch 32, random data, after 3 warm-up steps).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from leukoscope.models import create_model
+
+CANDIDATES = [
+    ("vgg19_bn_mhsa", 96, {"width": 0.25, "input_size": 96}),
+    ("vgg19_bn_mhsa", 96, {"width": 0.125, "input_size": 96}),
+    ("vgg19_bn_mhsa", 112, {"width": 0.125, "input_size": 224}),
+    ("vgg19_bn_mhsa", 128, {"width": 0.25, "input_size": 128}),
+    ("resnet18", 96, {}),
+]
+
+
+def rate(name: str, size: int, kwargs: dict, bf16: bool, channels_last: bool, batch: int = 32, steps: int = 8) -> float:
+    torch.manual_seed(0)
+    model = create_model(name, 4, **kwargs).train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=fmt)
+    y = torch.randint(0, 4, (batch,))
+    for i in range(steps + 3):
+        if i == 3:
+            start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    for name, size, kwargs in CANDIDATES:
+        for bf16, cl in ((False, False), (False, True), (True, True)):
+            r = rate(name, size, kwargs, bf16, cl)
+            print(f"{name:14s} {str(kwargs):40s} {size:4d}px  {'bf16' if bf16 else 'fp32'}  {'channels_last' if cl else 'contiguous   '}  {r:7.1f} img/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
