@@ -1,5 +1,4 @@
 import io
-import shutil
 import socket
 import statistics
 import subprocess

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
@@ -16,6 +15,7 @@ from leukoscope.cells.detect import DetectionConfig
 from leukoscope.config import CellsConfig, stable_hash
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
+from leukoscope.io_utils import save_npy_atomic
 from leukoscope.preprocess.cache import default_cache_dir
 from leukoscope.preprocess.pipeline import Pipeline
 
@@ -40,11 +40,7 @@ class CellCropCache:
         crops, _, _ = field_crops(read_rgb(path, max_pixels=self.pipeline.config.max_pixels), self.crop)
         size = self.pipeline.config.size
         stack = np.stack([self.pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, stack, allow_pickle=False)
-        os.replace(tmp, f)
+        save_npy_atomic(f, stack)
         return stack
 
 

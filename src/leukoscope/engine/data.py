@@ -50,6 +50,19 @@ def resolve_data_root(cfg: Config) -> Path:
     return root
 
 
+def splits_from_config(manifest: Manifest, cfg: Config, folds: int = 0) -> dict[str, Any]:
+    """The splits the data section asks for (a per-class test count wins over a test fraction)."""
+    return make_splits(
+        manifest,
+        test_per_class=cfg.data.test_per_class,
+        test_fraction=None if cfg.data.test_per_class is not None else cfg.data.test_fraction,
+        val_fraction=cfg.data.val_fraction,
+        folds=folds,
+        seed=cfg.data.seed,
+        variant=cfg.data.variant,
+    )
+
+
 class SmearDataModule(L.LightningDataModule):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
@@ -71,15 +84,7 @@ class SmearDataModule(L.LightningDataModule):
         if cfg.data.splits:
             self.splits = load_splits(cfg.data.splits)
         else:
-            self.splits = make_splits(
-                self.manifest,
-                test_per_class=cfg.data.test_per_class,
-                test_fraction=None if cfg.data.test_per_class is not None else cfg.data.test_fraction,
-                val_fraction=cfg.data.val_fraction,
-                folds=0,
-                seed=cfg.data.seed,
-                variant=cfg.data.variant,
-            )
+            self.splits = splits_from_config(self.manifest, cfg)
         if self.splits["dataset_fingerprint"] != self.manifest.fingerprint:
             print(f"warning: the splits file was made on data with fingerprint {self.splits['dataset_fingerprint']}, this data has {self.manifest.fingerprint}")
         self.classes = list(self.splits["classes"])

@@ -11,8 +11,8 @@ import numpy as np
 
 from leukoscope.config import Config
 from leukoscope.data.manifest import build_manifest
-from leukoscope.data.split import load_splits, make_splits
-from leukoscope.engine.data import resolve_data_root
+from leukoscope.data.split import load_splits
+from leukoscope.engine.data import resolve_data_root, splits_from_config
 from leukoscope.engine.train import train
 from leukoscope.evaluation.intervals import wilson
 from leukoscope.io_utils import write_json
@@ -27,15 +27,7 @@ def run_cv(cfg: Config, folds: int, out: str | Path) -> dict[str, Any]:
         folds = len(load_splits(splits_file)["folds"])
     else:
         manifest = build_manifest(resolve_data_root(cfg), variant=cfg.data.variant)
-        doc = make_splits(
-            manifest,
-            test_per_class=cfg.data.test_per_class,
-            test_fraction=None if cfg.data.test_per_class is not None else cfg.data.test_fraction,
-            val_fraction=cfg.data.val_fraction,
-            folds=folds,
-            seed=cfg.data.seed,
-            variant=cfg.data.variant,
-        )
+        doc = splits_from_config(manifest, cfg, folds)
         splits_file = out / "splits.json"
         write_json(splits_file, doc)
     per_fold = []

@@ -53,7 +53,9 @@ class ResNetModel(TorchvisionModel):
         return [nn.ModuleList([n.conv1, n.bn1]), n.layer1, n.layer2, n.layer3, n.layer4]
 
 
-class VGGModel(TorchvisionModel):
+class SequentialClassifierModel(TorchvisionModel):
+    """Networks shaped features -> avgpool -> classifier (..., Linear): VGG, EfficientNet, MobileNetV3."""
+
     def _replace_classifier(self, num_classes: int) -> None:
         last = self.net.classifier[-1]
         self.feature_dim = last.in_features
@@ -70,6 +72,8 @@ class VGGModel(TorchvisionModel):
         hidden = self.net.classifier[:-1](pooled)
         return hidden if pre_logits else self.net.classifier[-1](hidden)
 
+
+class VGGModel(SequentialClassifierModel):
     def gradcam_layer(self) -> nn.Module:
         return self.net.features[-2]
 
@@ -103,24 +107,8 @@ class DenseNetModel(TorchvisionModel):
         return [nn.ModuleList([f.conv0, f.norm0]), f.denseblock1, f.denseblock2, f.denseblock3, f.denseblock4]
 
 
-class MobileStyleModel(TorchvisionModel):
-    """EfficientNet and MobileNetV3: features -> avgpool -> classifier (..., Linear)."""
-
-    def _replace_classifier(self, num_classes: int) -> None:
-        last = self.net.classifier[-1]
-        self.feature_dim = last.in_features
-        self.net.classifier[-1] = nn.Linear(last.in_features, num_classes)
-
-    def classifier_prefixes(self) -> tuple[str, ...]:
-        return (f"classifier.{len(self.net.classifier) - 1}.",)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.features(x)
-
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        pooled = torch.flatten(self.net.avgpool(features), 1)
-        hidden = self.net.classifier[:-1](pooled)
-        return hidden if pre_logits else self.net.classifier[-1](hidden)
+class MobileStyleModel(SequentialClassifierModel):
+    """EfficientNet and MobileNetV3."""
 
     def gradcam_layer(self) -> nn.Module:
         return self.net.features[-1]

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from leukoscope.errors import ImageError
+from leukoscope.io_utils import save_npy_atomic
 from leukoscope.preprocess.pipeline import Pipeline
 
 
@@ -39,12 +40,7 @@ class PreprocessCache:
         return arr if arr.shape == (size, size, 3) and arr.dtype == np.uint8 else None
 
     def put(self, sha256: str, image: np.ndarray) -> None:
-        f = self._file(sha256)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, image, allow_pickle=False)
-        os.replace(tmp, f)
+        save_npy_atomic(self._file(sha256), image)
 
     def load(self, path: str | Path, sha256: str | None = None) -> np.ndarray:
         """Preprocessed image of a file, from the cache when present; computed and stored otherwise."""
