@@ -16,9 +16,9 @@ def swap_background(cells_from: np.ndarray, background_from: np.ndarray) -> np.n
     """`cells_from`'s leukocytes (soft-edged) over `background_from` with its own leukocytes painted out."""
     h, w = cells_from.shape[:2]
     donor = background_from if background_from.shape[:2] == (h, w) else cv2.resize(background_from, (w, h), interpolation=cv2.INTER_AREA)
-    donor_mask = leukocyte_mask(donor).astype(np.uint8)
+    donor_mask = leukocyte_mask(donor, grow=0.8).astype(np.uint8)  # generous: no nucleus residue may survive
     clean = cv2.inpaint(donor, donor_mask, 5, cv2.INPAINT_TELEA) if donor_mask.any() else donor.copy()
-    mask = leukocyte_mask(cells_from, grow=0.15).astype(np.float32)
+    mask = leukocyte_mask(cells_from, grow=0.3).astype(np.float32)
     alpha = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None]
     return np.clip(alpha * cells_from + (1 - alpha) * clean, 0, 255).astype(np.uint8)
 
