@@ -6,6 +6,7 @@ import hashlib
 import os
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -56,36 +57,46 @@ class PreprocessCache:
         return image
 
 
-_worker_cache: PreprocessCache | None = None
+_worker_cache: Any = None
 
 
-def _init_worker(cache: PreprocessCache) -> None:
+def _init_worker(cache: Any) -> None:
     global _worker_cache
     cv2.setNumThreads(1)
     _worker_cache = cache
 
 
 def _load_one(item: tuple[str, str | None]) -> np.ndarray | str:
-    assert _worker_cache is not None
     try:
         return _worker_cache.load(*item)
     except ImageError as exc:
         return str(exc)
 
 
-def preprocess_many(
-    paths: list[str], shas: list[str] | None, cache: PreprocessCache, workers: int = 1, desc: str = "preprocessing"
-) -> tuple[np.ndarray, list[dict[str, str]]]:
-    """Stack of preprocessed images (N, S, S, 3) for the readable files, and the failures with reasons."""
+def load_many(
+    cache: Any, paths: list[str], shas: list[str] | None, workers: int = 1, desc: str = "preprocessing"
+) -> tuple[list[np.ndarray | None], list[dict[str, str]]]:
+    """`cache.load(path, sha)` for every file, in parallel with a progress bar; None where it failed.
+
+    Shared by the image cache and the cell-crop cache; failures come back with their reasons.
+    """
     items = list(zip(paths, shas or [None] * len(paths)))
-    if workers > 1 and len(items) >= 64:
+    if workers > 1 and len(items) >= 32:
         with get_context("fork").Pool(workers, initializer=_init_worker, initargs=(cache,)) as pool:
-            results = list(tqdm(pool.imap(_load_one, items, chunksize=16), total=len(items), desc=desc, unit="img", leave=False))
+            results = list(tqdm(pool.imap(_load_one, items, chunksize=8), total=len(items), desc=desc, unit="img", leave=False))
     else:
         _init_worker(cache)
         results = [_load_one(it) for it in tqdm(items, desc=desc, unit="img", leave=False)]
     failures = [{"path": p, "reason": r} for (p, _), r in zip(items, results) if isinstance(r, str)]
-    good = [r for r in results if not isinstance(r, str)]
+    return [None if isinstance(r, str) else r for r in results], failures
+
+
+def preprocess_many(
+    paths: list[str], shas: list[str] | None, cache: PreprocessCache, workers: int = 1, desc: str = "preprocessing"
+) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Stack of preprocessed images (N, S, S, 3) for the readable files, and the failures with reasons."""
+    results, failures = load_many(cache, paths, shas, workers, desc)
+    good = [r for r in results if r is not None]
     size = cache.pipeline.config.size
     stack = np.stack(good) if good else np.zeros((0, size, size, 3), np.uint8)
     return stack, failures
