@@ -37,7 +37,8 @@ class LogitsAndFeatures(nn.Module):
 def parity_images(bundle: Bundle, n: int = 8) -> np.ndarray:
     """Real preprocessed images for the parity check: from the training data when present, else synthetic fields."""
     root = Path(bundle.meta.get("data", {}).get("root", ""))
-    paths = sorted(p for p in root.rglob("*.jpg"))[:: max(1, len(list(root.rglob("*.jpg"))) // n)][:n] if root.is_dir() else []
+    files = sorted(root.rglob("*.jpg")) if root.is_dir() else []
+    paths = files[:: max(1, len(files) // n)][:n]
     images = []
     for p in paths:
         try:
