@@ -35,6 +35,6 @@ def test_background_probe_near_chance_without_signal_high_with_planted_one(tmp_p
     data = synth_dataset(tmp_path / "d", per_class=20, size=128, seed=2, shortcut=shortcut)
     r = run_background_probe(data, patch=32, per_image=8, epochs=10, seed=0)
     if expect_high:
-        assert r["accuracy"] >= 0.9
+        assert r["accuracy"] >= 0.85  # chance is about 0.25
     else:
         assert r["accuracy_ci"][0] <= r["chance"] + 0.1 and r["accuracy"] < 0.5

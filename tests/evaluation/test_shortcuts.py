@@ -6,7 +6,8 @@ from leukoscope.data.synth import synth_dataset
 from leukoscope.engine.bundle import load_bundle
 from leukoscope.engine.train import train
 from leukoscope.evaluation.evaluate import labelled_paths
-from leukoscope.evaluation.shortcuts import paint_out_leukocytes, run_shortcut_checks
+from leukoscope.cells.swap import remove_leukocytes
+from leukoscope.evaluation.shortcuts import run_shortcut_checks
 from leukoscope.inference.predictor import Predictor
 
 
@@ -32,10 +33,10 @@ def test_checks_fail_for_a_model_trained_on_a_planted_shortcut(tmp_path, shortcu
     assert any(failing in w for w in result["warnings"])
 
 
-def test_painting_out_removes_the_leukocytes():
+def test_removing_leukocytes_leaves_none_to_detect():
     from leukoscope.cells.detect import detect_leukocytes
     from leukoscope.data.synth import synth_field
 
     rgb, cells = synth_field("Pro", np.random.default_rng(1), size=224, n_cells=2)
     assert len(detect_leukocytes(rgb)[0]) == 2
-    assert detect_leukocytes(paint_out_leukocytes(rgb))[0] == []
+    assert detect_leukocytes(remove_leukocytes(rgb))[0] == []

@@ -48,14 +48,18 @@ def crop_cell(rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, confi
 
 
 def field_crops(
-    rgb: np.ndarray, crop: CropConfig = CropConfig(), detection: DetectionConfig = DetectionConfig()
+    rgb: np.ndarray, crop: CropConfig = CropConfig(), detection: DetectionConfig = DetectionConfig(), detect_on: np.ndarray | None = None
 ) -> tuple[list[np.ndarray], list[Cell], bool]:
     """All cell crops of a field, the cells, and whether the image is a single-cell image.
 
     A single-cell image (one detected cell covering a large share of the frame, or no detection in
     a small image) is handled as one cell centred in the frame, so it never fails detection.
+    `detect_on` (same size) finds the cells on another image and cuts them from `rgb`: the
+    background swap uses it to judge the classifier apart from the detector.
     """
-    cells, labels = detect_leukocytes(rgb, detection)
+    if detect_on is not None and detect_on.shape != rgb.shape:
+        raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
+    cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection)
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     if (len(cells) == 1 and big) or (not cells and max(h, w) <= 2 * crop.size):

@@ -2,9 +2,13 @@
 
 Giemsa/Wright-stained nuclei are purple: red and blue high, green low. The stain score
 (R + B) / 2 - G separates them from pink or grey red cells and pale plasma on every class of the
-Taleqani release; an Otsu threshold (never below an absolute floor) gives the nuclei, blobs much paler than the
-most stained one in the field are dropped (red cells under a purple cast), a watershed
-on the distance transform splits touching cells, and a dilation adds the cytoplasm rim.
+Taleqani release. Each nucleus is the connected region above half its own peak score (found by
+raising a threshold from an absolute floor until a blob's level reaches half its peak), so where a
+cell's outline falls depends on the cell, not on how much plasma or which red cells surround it (a
+field-wide Otsu threshold moved with the background: a background swap changed the cell count of
+46 % of fields). Blobs much paler than the most stained one in the field are dropped (red cells
+under a purple cast), a watershed on the distance transform splits touching cells, and a dilation
+adds the cytoplasm rim.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ REFERENCE_SIZE = 224  # parameters below are in pixels of a 224 px field
 @dataclass(frozen=True)
 class DetectionConfig:
     min_score: float = 30.0  # absolute floor of the stain threshold
+    peak_fraction: float = 0.5  # a nucleus is the region above this share of its own peak score
+    step: float = 4.0  # threshold increment while separating blobs
     relative: float = 0.6  # a blob's median score must reach this share of the field's most stained blob
     min_area: float = 40.0  # px at 224: smaller blobs are platelets or debris
     rim: float = 0.25  # cytoplasm rim added around the nucleus, as a fraction of its radius
@@ -51,9 +57,7 @@ def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig
     h, w = rgb.shape[:2]
     scale = max(h, w) / REFERENCE_SIZE
     score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
-    clipped = np.clip(score, 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(clipped, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    nuclei = (score > max(float(otsu), config.min_score)).astype(np.uint8)
+    nuclei = nuclei_by_own_peak(score, config).astype(np.uint8)
     k = max(3, int(round(3 * scale)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     nuclei = cv2.morphologyEx(cv2.morphologyEx(nuclei, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
@@ -82,6 +86,32 @@ def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig
     else:
         _, regions = cv2.connectedComponents(nuclei, connectivity=8)
     return _cells_from_regions(regions.astype(np.int32), config, min_area)
+
+
+def nuclei_by_own_peak(score: np.ndarray, config: DetectionConfig = DetectionConfig()) -> np.ndarray:
+    """Pixels of every blob that lie above `peak_fraction` x that blob's own peak score.
+
+    Thresholds rise from the floor; a connected blob whose level has reached its share of its own
+    peak is final, the others keep rising and may split into several nuclei on the way.
+    """
+    from scipy import ndimage
+
+    nuclei = np.zeros(score.shape, bool)
+    level = config.min_score
+    active = score > level
+    while active.any():
+        n, blobs = cv2.connectedComponents(active.astype(np.uint8), connectivity=8)
+        peaks = np.asarray(ndimage.maximum(score, blobs, np.arange(n)), dtype=np.float64)
+        peaks[0] = np.inf  # label 0 is the outside
+        final = (level >= config.peak_fraction * peaks)[blobs]
+        nuclei |= final
+        level += config.step
+        active = (score > level) & (blobs > 0) & ~final
+    # chromatin clumps leave pale gaps below half the peak: a nucleus has no holes
+    outlines, _ = cv2.findContours(nuclei.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros(score.shape, np.uint8)
+    cv2.drawContours(filled, outlines, -1, 1, thickness=-1)
+    return filled.astype(bool)
 
 
 def _watershed_markers(mask: np.ndarray, scale: float) -> np.ndarray:

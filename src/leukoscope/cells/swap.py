@@ -9,15 +9,58 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from leukoscope.cells.detect import leukocyte_mask
+from leukoscope.cells.detect import REFERENCE_SIZE, DetectionConfig, leukocyte_mask, stain_score
+from leukoscope.data.fingerprint import ANNOTATION_BOX
+
+
+def possibly_leukocyte(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) -> np.ndarray:
+    """A permissive mask: every detected leukocyte and every blob above the stain floor, grown.
+
+    Clearing a field must not leave a pale leukocyte that the detector skipped in its own field
+    (relative to stronger cells) but would find next to someone else's cells.
+    """
+    scale = max(rgb.shape[:2]) / REFERENCE_SIZE
+    score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
+    k = int(round(9 * scale)) | 1
+    stained = cv2.dilate((score > config.min_score).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return stained.astype(bool) | leukocyte_mask(rgb, grow=0.8, config=DetectionConfig(relative=0.0))
+
+
+def fill_from_elsewhere(rgb: np.ndarray, mask: np.ndarray, tries: int = 40, seed: int = 0) -> np.ndarray:
+    """Masked pixels replaced by unmasked pixels of the same field at shifted positions.
+
+    Keeps the field's own texture (red cells, plasma, focus, stain); inpainting smeared large
+    purple-blue patches that the detector then took for cells. The annotation corner is never copied.
+    """
+    h, w = mask.shape
+    out = rgb.copy()
+    unusable = mask.copy()
+    unusable[int(h * ANNOTATION_BOX[0]) :, int(w * ANNOTATION_BOX[1]) :] = True
+    todo = mask.copy()
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        if not todo.any():
+            break
+        shift = (int(rng.integers(-h // 2, h // 2 + 1)), int(rng.integers(-w // 2, w // 2 + 1)))
+        usable = todo & ~np.roll(unusable, shift, (0, 1))
+        out[usable] = np.roll(rgb, shift, (0, 1))[usable]
+        todo &= ~usable
+    if todo.any():  # almost the whole field is stained: its median plasma colour
+        source = rgb[~unusable] if (~unusable).any() else rgb.reshape(-1, 3)
+        out[todo] = np.median(source, axis=0).astype(np.uint8)
+    return out
+
+
+def remove_leukocytes(rgb: np.ndarray) -> np.ndarray:
+    """The field with every leukocyte replaced by its own red cells and plasma."""
+    return fill_from_elsewhere(rgb, possibly_leukocyte(rgb))
 
 
 def swap_background(cells_from: np.ndarray, background_from: np.ndarray) -> np.ndarray:
-    """`cells_from`'s leukocytes (soft-edged) over `background_from` with its own leukocytes painted out."""
+    """`cells_from`'s leukocytes (soft-edged) over `background_from` with its own leukocytes removed."""
     h, w = cells_from.shape[:2]
     donor = background_from if background_from.shape[:2] == (h, w) else cv2.resize(background_from, (w, h), interpolation=cv2.INTER_AREA)
-    donor_mask = leukocyte_mask(donor, grow=0.8).astype(np.uint8)  # generous: no nucleus residue may survive
-    clean = cv2.inpaint(donor, donor_mask, 5, cv2.INPAINT_TELEA) if donor_mask.any() else donor.copy()
+    clean = remove_leukocytes(donor)
     mask = leukocyte_mask(cells_from, grow=0.3).astype(np.float32)
     alpha = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None]
     return np.clip(alpha * cells_from + (1 - alpha) * clean, 0, 255).astype(np.uint8)

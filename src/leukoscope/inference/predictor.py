@@ -88,12 +88,13 @@ class Predictor:
         elif backend != "torch":
             raise DataError(f"unknown backend {backend!r}; choose torch or onnx")
 
-    def units(self, rgb: np.ndarray, require_cells: bool = True) -> np.ndarray:
+    def units(self, rgb: np.ndarray, require_cells: bool = True, detect_on: np.ndarray | None = None) -> np.ndarray:
         """The preprocessed model inputs of one RGB image: the field, or its cell crops.
 
         A whole field in which no leukocyte can be found yields no unit: there is nothing for a
         leukocyte classifier to judge, so the image is flagged instead of guessed. `require_cells=False`
         lets a whole-field model see such images anyway (the shortcut checks need exactly that).
+        `detect_on` finds the cells on another image of the same size (cell-level bundles only).
         """
         pipeline = self.bundle.pipeline
         if not self.cell_level:
@@ -104,7 +105,7 @@ class Predictor:
             return pipeline(rgb)[None]
         from leukoscope.cells.crops import field_crops
 
-        crops, _, _ = field_crops(rgb, self.crop_config)
+        crops, _, _ = field_crops(rgb, self.crop_config, detect_on=detect_on)
         size = pipeline.config.size
         return np.stack([pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
 
