@@ -62,3 +62,38 @@ def test_single_cell_image_is_handled_without_detection_failure():
     plain = np.full((60, 60, 3), 230, np.uint8)  # no detectable cell at all, but small: one centred crop
     crops, _, is_single = field_crops(plain, CropConfig(size=64))
     assert is_single and len(crops) == 1
+
+
+def test_has_leukocyte_agrees_with_the_detector_on_synthetic_fields():
+    from leukoscope.cells.detect import has_leukocyte
+    from leukoscope.data.synth import synth_field
+
+    for i in range(12):
+        rgb, truth = synth_field(SYNTH_CLASSES[i % 4], np.random.default_rng([5, i]), size=224, n_cells=i % 3)
+        assert has_leukocyte(rgb) == bool(detect_leukocytes(rgb)[0]) == bool(truth), i
+    blank = np.full((224, 224, 3), 235, np.uint8)
+    assert not has_leukocyte(blank)
+
+
+def test_a_background_swap_does_not_move_the_detected_cells():
+    from leukoscope.cells.swap import swap_background
+
+    moved = 0
+    for i in range(16):
+        a, _ = synth_field(SYNTH_CLASSES[i % 4], np.random.default_rng([6, i]), size=224)
+        b, _ = synth_field(SYNTH_CLASSES[(i + 1) % 4], np.random.default_rng([7, i]), size=224)
+        before, _ = detect_leukocytes(a)
+        after, _ = detect_leukocytes(swap_background(a, b))
+        same = len(before) == len(after) and all(min(np.hypot(c.x - d.x, c.y - d.y) for d in after) < 1.0 for c in before)
+        moved += not same
+    assert moved <= 1, f"the swap moved the detected cells of {moved} of 16 fields"
+
+
+@pytest.mark.realdata
+def test_has_leukocyte_agrees_with_the_detector_on_real_fields(real_data):
+    from leukoscope.cells.detect import has_leukocyte
+    from leukoscope.data.images import read_rgb
+
+    paths = sorted((real_data / "Original").rglob("*.jpg"))[::40]
+    disagree = [p.name for p in paths if has_leukocyte(read_rgb(p)) != bool(detect_leukocytes(read_rgb(p))[0])]
+    assert not disagree, disagree

@@ -168,3 +168,29 @@ def leukocyte_mask(rgb: np.ndarray, grow: float = 0.35, config: DetectionConfig 
     r = np.median([c.radius for c in cells])
     k = max(3, int(round(grow * r)) * 2 + 1)
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+
+
+def has_leukocyte(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) -> bool:
+    """Whether the field holds at least one leukocyte, usually at a fraction of `detect_leukocytes`' cost.
+
+    Prediction asks this of every whole field, next to a model of a few ms per image. The common
+    case is settled on a 112 px copy: the field's most stained blob, cut at half its peak, is
+    nucleus-sized (it survives every filter of the full detector); otherwise the detector decides.
+    """
+    return _strongest_blob_is_nucleus(rgb, config) or bool(detect_leukocytes(rgb, config)[0])
+
+
+def _strongest_blob_is_nucleus(rgb: np.ndarray, config: DetectionConfig) -> bool:
+    h, w = rgb.shape[:2]
+    factor = min(1.0, (REFERENCE_SIZE / 2) / max(h, w))
+    small = cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA) if factor < 1 else rgb
+    scale = max(small.shape[:2]) / REFERENCE_SIZE
+    score = cv2.GaussianBlur(stain_score(small), (0, 0), max(0.8, scale))
+    sh, sw = score.shape
+    score[int(sh * ANNOTATION_BOX[0]) :, int(sw * ANNOTATION_BOX[1]) :] = 0  # red scale-bar text scores high
+    peak = float(score.max())
+    if peak <= config.min_score:
+        return False
+    blob = (score > max(config.min_score, config.peak_fraction * peak)).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(blob, connectivity=8)
+    return n > 1 and int(stats[1:, cv2.CC_STAT_AREA].max()) >= config.min_area * scale * scale

@@ -98,9 +98,9 @@ class Predictor:
         """
         pipeline = self.bundle.pipeline
         if not self.cell_level:
-            from leukoscope.cells.detect import detect_leukocytes
+            from leukoscope.cells.detect import has_leukocyte
 
-            if require_cells and not detect_leukocytes(rgb)[0]:
+            if require_cells and not has_leukocyte(rgb):
                 return np.zeros((0, pipeline.config.size, pipeline.config.size, 3), np.uint8)
             return pipeline(rgb)[None]
         from leukoscope.cells.crops import field_crops
