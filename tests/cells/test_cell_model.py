@@ -32,6 +32,10 @@ def test_cell_bundle_records_the_pipeline_and_aggregates_cells(cell_bundle):
     field, cells = synth_field("Pro", np.random.default_rng(1), size=160, n_cells=3)
     pred = predictor.predict_rgbs([field])
     assert pred.units[0] == 3 and abs(pred.probs[0].sum() - 1) < 1e-6
+    # the field is the mean of its cells' log-probabilities, and the cells' own probabilities are kept
+    assert pred.unit_probs.shape == (3, len(cell_bundle.classes))
+    mean_log = np.log(pred.unit_probs).mean(0)
+    np.testing.assert_allclose(pred.probs[0], np.exp(mean_log) / np.exp(mean_log).sum(), atol=1e-6)
 
 
 def test_single_cell_image_and_empty_field(cell_bundle):

@@ -200,8 +200,8 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
             threshold = abstain_threshold(pred.confidence, pred.labels == labels, cfg.eval.target_error)
         metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed)
         if cfg.cells.enabled:
-            unit_logits, _ = run_model(model, ds.images, mean, std, bf16=bf16)
-            metrics[split]["cell_level"] = classification_metrics(np.asarray(ds.labels), softmax(unit_logits, temperature), dm.classes, 200, seed=cfg.data.seed)
+            cell_labels = np.repeat(labels, pred.units)
+            metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed)
     update_bundle_meta(folder, metrics=metrics, abstain={"threshold": threshold if has_val else 0.5})
     write_json(out / "metrics.json", metrics)
     return folder

@@ -96,14 +96,14 @@ def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarra
     vis = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     tiles = [("cells", vis)]
     if len(units) == len(cells) and len(units):
-        per_cell = predictor.predict_arrays(units)
+        cell_labels, cell_confidence = field.unit_probs.argmax(1), field.unit_probs.max(1)
         for i, cell in enumerate(cells):
             contours, _ = cv2.findContours((labels == i + 1).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(vis, contours, -1, (0, 160, 0), max(1, rgb.shape[0] // 200))
-            cv2.putText(vis, bundle.classes[int(per_cell.labels[i])][:3], (int(cell.x) - 10, int(cell.y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        best = int(per_cell.confidence.argmax())
+            cv2.putText(vis, bundle.classes[int(cell_labels[i])][:3], (int(cell.x) - 10, int(cell.y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        best = int(cell_confidence.argmax())
         if method in ("gradcam", "both"):
-            tiles.append(("Grad-CAM, most confident cell", _overlay(units[best], gradcam_map(bundle, units[best], int(per_cell.labels[best])))))
+            tiles.append(("Grad-CAM, most confident cell", _overlay(units[best], gradcam_map(bundle, units[best], int(cell_labels[best])))))
     k = int(field.labels[0])
     title = f"{bundle.classes[k]}  {100 * field.confidence[0]:.1f} %  ({len(units)} cell(s))" if len(units) else "no leukocyte found"
     info = {"label": bundle.classes[k], "confidence": float(field.confidence[0]), "cells": len(units)}

@@ -29,6 +29,7 @@ class Predictions:
     ood: np.ndarray
     abstain: np.ndarray
     units: np.ndarray | None = None  # model inputs per image: 1 for a field, the number of cells otherwise
+    unit_probs: np.ndarray | None = None  # calibrated probabilities of every unit, images in order
 
     @property
     def labels(self) -> np.ndarray:
@@ -124,7 +125,8 @@ class Predictor:
         stacked = np.concatenate([u for u in per_image if len(u)]) if any(counts) else None
         if stacked is not None:
             unit_logits, feats = self.logits_and_features(stacked)
-            log_p = np.log(np.clip(softmax(unit_logits, b.temperature), 1e-12, 1.0))
+            unit_probs = softmax(unit_logits, b.temperature)
+            log_p = np.log(np.clip(unit_probs, 1e-12, 1.0))
             unit_ood = b.ood.score(feats.astype(np.float64)) if b.ood is not None else np.zeros(len(stacked))
             unit_unlike = b.image_ood.outside(stacked) if b.image_ood is not None else np.zeros(len(stacked), bool)
         logits = np.zeros((len(per_image), k))
@@ -145,7 +147,7 @@ class Predictor:
             start += n
         ood = empty | unlike | ((score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool))
         abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
-        return Predictions(logits, probs, score, ood, abstain, np.asarray(counts))
+        return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs if stacked is not None else np.zeros((0, k)))
 
     def predict_rgbs(self, rgbs: Sequence[np.ndarray]) -> Predictions:
         return self.predict_units([self.units(r) for r in rgbs])
