@@ -60,3 +60,20 @@ def test_background_swap_barely_moves_the_cell_model(cell_bundle):
     a, b = predictor.predict_rgbs(fields), predictor.predict_rgbs(swapped)
     assert (a.labels != b.labels).mean() <= 0.1
     assert np.abs(a.probs - b.probs).max() < 0.35
+
+
+def test_shortcut_checks_score_the_cell_classifier_apart_from_the_detector(cell_bundle, tmp_path):
+    import cv2
+
+    from leukoscope.evaluation.shortcuts import run_shortcut_checks
+
+    paths, truth = [], []
+    for i, c in enumerate(["Benign", "Early", "Pre", "Pro"] * 3):
+        path = tmp_path / f"{c}_{i}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(synth_field(c, np.random.default_rng([21, i]), size=160)[0], cv2.COLOR_RGB2BGR))
+        paths.append(str(path))
+        truth.append(c)
+    results = run_shortcut_checks(Predictor(cell_bundle), paths, truth)["results"]
+    fixed = results["background swapped, cells as found before"]
+    assert fixed["n"] == 12 and fixed["changed"] == 0.0  # same cells, same crops: the classifier ignores the new background
+    assert results["leukocytes masked"]["accuracy"] <= 0.5

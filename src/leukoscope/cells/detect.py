@@ -175,7 +175,8 @@ def has_leukocyte(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) 
 
     Prediction asks this of every whole field, next to a model of a few ms per image. The common
     case is settled on a 112 px copy: the field's most stained blob, cut at half its peak, is
-    nucleus-sized (it survives every filter of the full detector); otherwise the detector decides.
+    nucleus-sized, and the full detector keeps such a blob too; otherwise the detector decides, so a
+    "no" is always the detector's.
     """
     return _strongest_blob_is_nucleus(rgb, config) or bool(detect_leukocytes(rgb, config)[0])
 

@@ -1,7 +1,7 @@
 """Shortcut checks: does the model look at the leukocytes, or at the annotation and the background?
 
 (a) the lower-right annotation masked: accuracy should not fall;
-(b) the leukocytes painted out, only red cells and plasma left: accuracy should fall to chance;
+(b) the leukocytes removed (refilled from the field's own red cells and plasma): accuracy should fall to chance;
 (c) each field's leukocytes pasted onto the background of another class: predictions should not change.
     For a cell-level model the swap is also scored with the cells found on the original field, which
     separates the classifier (does it read the crop's surroundings?) from the detector (does the
