@@ -41,7 +41,7 @@ def _accuracy_with(
 
 
 def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str], seed: int = 0) -> dict[str, Any]:
-    """Accuracy as is, with the annotation masked, with the leukocytes painted out and with the
+    """Accuracy as is, with the annotation masked, with the leukocytes removed and with the
     background swapped for another class's, plus warnings when the model fails a check."""
     bundle = predictor.bundle
     images, kept = [], []
@@ -78,7 +78,7 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
         )
     if cells["accuracy_ci"][0] > chance + BACKGROUND_MARGIN:
         warnings.append(
-            f"with every leukocyte painted out the model still scores {100 * cells['accuracy']:.1f} % (chance {100 * chance:.0f} %): "
+            f"with every leukocyte removed the model still scores {100 * cells['accuracy']:.1f} % (chance {100 * chance:.0f} %): "
             "it learned the background (focus, illumination, stain), not the cells"
         )
     if swapped["changed"] > SWAP_TOLERANCE:
