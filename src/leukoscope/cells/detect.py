@@ -48,15 +48,19 @@ def stain_score(rgb: np.ndarray) -> np.ndarray:
     return (f[..., 0] + f[..., 2]) / 2 - f[..., 1]
 
 
+def smoothed_stain_score(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """The stain score blurred in proportion to the field's size, and that size relative to 224 px."""
+    scale = max(rgb.shape[:2]) / REFERENCE_SIZE
+    return cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale)), scale
+
+
 def _in_annotation_box(x: float, y: float, shape: tuple[int, ...]) -> bool:
     return y >= shape[0] * ANNOTATION_BOX[0] and x >= shape[1] * ANNOTATION_BOX[1]
 
 
 def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) -> tuple[list[Cell], np.ndarray]:
     """Cells and an int32 label image (0 = background, i + 1 = cell i)."""
-    h, w = rgb.shape[:2]
-    scale = max(h, w) / REFERENCE_SIZE
-    score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
+    score, scale = smoothed_stain_score(rgb)
     nuclei = nuclei_by_own_peak(score, config).astype(np.uint8)
     k = max(3, int(round(3 * scale)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -185,8 +189,7 @@ def _strongest_blob_is_nucleus(rgb: np.ndarray, config: DetectionConfig) -> bool
     h, w = rgb.shape[:2]
     factor = min(1.0, (REFERENCE_SIZE / 2) / max(h, w))
     small = cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA) if factor < 1 else rgb
-    scale = max(small.shape[:2]) / REFERENCE_SIZE
-    score = cv2.GaussianBlur(stain_score(small), (0, 0), max(0.8, scale))
+    score, scale = smoothed_stain_score(small)
     sh, sw = score.shape
     score[int(sh * ANNOTATION_BOX[0]) :, int(sw * ANNOTATION_BOX[1]) :] = 0  # red scale-bar text scores high
     peak = float(score.max())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from leukoscope.cells.detect import REFERENCE_SIZE, DetectionConfig, leukocyte_mask, stain_score
+from leukoscope.cells.detect import DetectionConfig, leukocyte_mask, smoothed_stain_score
 from leukoscope.data.fingerprint import ANNOTATION_BOX
 
 
@@ -19,8 +19,7 @@ def possibly_leukocyte(rgb: np.ndarray, config: DetectionConfig = DetectionConfi
     Clearing a field must not leave a pale leukocyte that the detector skipped in its own field
     (relative to stronger cells) but would find next to someone else's cells.
     """
-    scale = max(rgb.shape[:2]) / REFERENCE_SIZE
-    score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
+    score, scale = smoothed_stain_score(rgb)
     k = int(round(9 * scale)) | 1
     stained = cv2.dilate((score > config.min_score).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return stained.astype(bool) | leukocyte_mask(rgb, grow=0.8, config=DetectionConfig(relative=0.0))
