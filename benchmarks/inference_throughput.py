@@ -3,8 +3,9 @@
 Usage: python benchmarks/inference_throughput.py [--bundle RUN/bundle] [--n 256]
 Without --bundle, untrained models of the paper's size (vgg19_mhsa, 224 px) and of the cpu-fast recipe
 (vgg19_bn_mhsa width 1/8, 224 px) are measured. Backends: torch fp32, torch channels_last, torch bf16
-autocast, onnxruntime. End-to-end reads JPEG files from disk through Predictor.predict_paths, whose
-preprocessing runs in threads one batch ahead of the model.
+autocast, onnxruntime. End-to-end reads JPEG files from disk through Predictor.predict_paths (two
+workers, each decoding, preprocessing and classifying alternate batches on half the cores). Model-only
+and end-to-end runs are interleaved and the median of --rounds is printed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,38 +33,52 @@ def _untrained_bundle(folder: Path, cfg: Config) -> Path:
     return write_bundle(folder, model, ["Benign", "Early", "Pre", "Pro"], cfg.to_dict())
 
 
-def _rate(fn, n: int, repeats: int = 2) -> float:
-    fn()  # warm-up
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _rates(fns: dict[str, Callable[[], object]], n: int, rounds: int) -> dict[str, float]:
+    """Median images/s of each function over `rounds` interleaved runs after one warm-up each.
+
+    Interleaving puts every variant through the same moments of a shared, noisy machine, so the
+    ratios printed are measured side by side rather than minutes apart.
+    """
+    for fn in fns.values():
         fn()
-        best = max(best, n / (time.perf_counter() - start))
-    return best
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(n / (time.perf_counter() - start))
+    return {name: float(np.median(v)) for name, v in times.items()}
 
 
-def measure(bundle_dir: Path, paths: list[str], batch: int) -> None:
+def measure(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> None:
     bundle = load_bundle(bundle_dir)
     images = np.stack([bundle.pipeline.load(p) for p in paths])
     n = len(paths)
-    print(f"\n{bundle.meta['model']['name']} {bundle.meta['model']['kwargs']} at {bundle.input_size} px, {n} images, batch {batch}")
+    print(f"\n{bundle.meta['model']['name']} {bundle.meta['model']['kwargs']} at {bundle.input_size} px, {n} images, batch {batch}, median of {rounds}")
     model = bundle.model
-    results = {}
-    for name, cl, bf16 in (("torch fp32", False, False), ("torch channels_last", True, False), ("torch bf16", True, True)):
+    for name, cl, bf16 in (("torch fp32", False, False), ("torch bf16", True, True)):
         model.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
-        model_only = _rate(lambda: run_model(model, images, bundle.mean, bundle.std, batch, features=True, bf16=bf16), n)
-        results[name] = model_only
-        print(f"  {name:22s} model-only {model_only:8.1f} img/s")
+        rate = _rates({name: lambda: run_model(model, images, bundle.mean, bundle.std, batch, features=True, bf16=bf16)}, n, rounds)[name]
+        print(f"  {name:22s} model-only {rate:8.1f} img/s")
     model.to(memory_format=torch.channels_last)
-    predictor = Predictor(bundle, batch_size=batch)
-    e2e = _rate(lambda: predictor.predict_paths(paths, progress=False), n)
-    print(f"  {'torch channels_last':22s} end-to-end {e2e:8.1f} img/s  ({100 * e2e / results['torch channels_last']:.0f} % of model-only)")
     export_bundle(bundle, bundle_dir / "model.onnx", "onnx")
     runner = OnnxRunner(bundle_dir / "model.onnx", bundle.mean, bundle.std, batch)
-    onnx_only = _rate(lambda: runner.run(images), n)
-    onnx_e2e = _rate(lambda: Predictor(bundle, backend="onnx", batch_size=batch).predict_paths(paths, progress=False), n)
-    print(f"  {'onnxruntime':22s} model-only {onnx_only:8.1f} img/s")
-    print(f"  {'onnxruntime':22s} end-to-end {onnx_e2e:8.1f} img/s  ({100 * onnx_e2e / onnx_only:.0f} % of model-only)")
+    torch_predictor = Predictor(bundle, batch_size=batch)
+    onnx_predictor = Predictor(bundle, backend="onnx", batch_size=batch)
+    rates = _rates(
+        {
+            "torch model-only": lambda: run_model(model, images, bundle.mean, bundle.std, batch, features=True),
+            "torch end-to-end": lambda: torch_predictor.predict_paths(paths, progress=False),
+            "onnx model-only": lambda: runner.run(images),
+            "onnx end-to-end": lambda: onnx_predictor.predict_paths(paths, progress=False),
+        },
+        n,
+        rounds,
+    )
+    for backend, label in (("torch", "torch channels_last"), ("onnx", "onnxruntime")):
+        only, e2e = rates[f"{backend} model-only"], rates[f"{backend} end-to-end"]
+        print(f"  {label:22s} model-only {only:8.1f} img/s")
+        print(f"  {label:22s} end-to-end {e2e:8.1f} img/s  ({100 * e2e / only:.0f} % of model-only)")
 
 
 def main() -> None:
@@ -70,6 +86,7 @@ def main() -> None:
     parser.add_argument("--bundle", action="append", help="bundle folder(s) to measure (default: paper-size and cpu-fast models)")
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timed runs per variant (median reported)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     data = synth_dataset(tmp / "data", per_class=max(1, args.n // 4), size=224, seed=0)
@@ -80,7 +97,7 @@ def main() -> None:
         fast = load_config("cpu-fast", ["data.root="])
         bundles = [_untrained_bundle(tmp / "paper", paper), _untrained_bundle(tmp / "cpu-fast", fast)]
     for b in bundles:
-        measure(b, paths if "paper" not in b.name else paths[: max(32, args.n // 8)], args.batch)
+        measure(b, paths if "paper" not in b.name else paths[: max(32, args.n // 8)], args.batch, args.rounds)
 
 
 if __name__ == "__main__":

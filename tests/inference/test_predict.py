@@ -57,3 +57,21 @@ def test_ood_and_abstain_fire_on_unlike_inputs_and_stay_quiet_in_distribution(ti
     normal += [synth_field("Pre", np.random.default_rng([77, i]), size=96)[0] for i in range(8)]
     pred = predictor.predict_rgbs(normal)
     assert pred.ood.mean() <= 0.1
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_predict_paths_in_parallel_batches_keeps_order_and_equals_one_stream(tmp_path, tiny_bundle, synth_dir, backend):
+    import torch
+
+    files = [str(p) for p in sorted(synth_dir.rglob("*.jpg"))[:7]]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    paths = files[:3] + [str(broken)] + files[3:]
+    threads = torch.get_num_threads()
+    predictor = Predictor(tiny_bundle, backend=backend, batch_size=2)  # 4 batches over two workers
+    rows, failures = predictor.predict_paths(paths, progress=False)
+    assert [r["path"] for r in rows] == files
+    assert [f["path"] for f in failures] == [str(broken)]
+    assert torch.get_num_threads() == threads
+    direct = predictor.predict_arrays(np.stack([tiny_bundle.pipeline.load(p) for p in files]))
+    np.testing.assert_allclose([r["confidence"] for r in rows], direct.confidence, atol=1e-5)

@@ -104,7 +104,8 @@ def read_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, data: bytes
     img = open_image(path, data=data, max_pixels=max_pixels)
     with img:
         if data is not None and _is_plain_complete_jpeg(img, data):
-            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is not None and bgr.shape[:2] == (img.height, img.width):
-                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            flag = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
+            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR if flag is None else flag)
+            if decoded is not None and decoded.shape[:2] == (img.height, img.width):
+                return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB) if flag is None else decoded
         return decode_rgb(img, path)

@@ -95,15 +95,25 @@ def export_bundle(bundle: Bundle, out: str | Path, fmt: str = "onnx", opset: int
 
 
 class OnnxRunner:
-    """onnxruntime on preprocessed uint8 images: same normalisation as the bundle, fixed thread count."""
+    """onnxruntime on preprocessed uint8 images, with the same normalisation as the bundle."""
 
-    def __init__(self, path: str | Path, mean: tuple[float, ...], std: tuple[float, ...], batch_size: int = 32) -> None:
+    def __init__(self, path: str | Path, mean: tuple[float, ...], std: tuple[float, ...], batch_size: int = 32, threads: int = 0) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.intra_op_num_threads = threads  # 0: onnxruntime's default, every core
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.mean, self.std, self.batch_size = mean, std, batch_size
+        self.path, self.mean, self.std, self.batch_size, self.threads = Path(path), mean, std, batch_size, threads
+        self._narrow: dict[int, OnnxRunner] = {}
+
+    def with_threads(self, threads: int) -> OnnxRunner:
+        """A runner on the same model limited to `threads` cores (made once; run() is thread-safe)."""
+        if threads == self.threads:
+            return self
+        if threads not in self._narrow:
+            self._narrow[threads] = OnnxRunner(self.path, self.mean, self.std, self.batch_size, threads)
+        return self._narrow[threads]
 
     @classmethod
     def for_bundle(cls, bundle: Bundle) -> OnnxRunner:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,21 +109,22 @@ class Predictor:
         size = pipeline.config.size
         return np.stack([pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
 
-    def logits_and_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def logits_and_features(self, images: np.ndarray, onnx: Any = None) -> tuple[np.ndarray, np.ndarray]:
         b = self.bundle
-        if self._onnx is not None:
-            return self._onnx.run(images, tta=self.tta)
+        onnx = self._onnx if onnx is None else onnx
+        if onnx is not None:
+            return onnx.run(images, tta=self.tta)
         logits, feats = run_model(b.model, images, b.mean, b.std, self.batch_size, features=True, tta=self.tta)
         return logits, feats
 
-    def predict_units(self, per_image: Sequence[np.ndarray]) -> Predictions:
+    def predict_units(self, per_image: Sequence[np.ndarray], onnx: Any = None) -> Predictions:
         """Aggregate unit predictions per image (mean log-probability; mean OOD score)."""
         b = self.bundle
         k = len(b.classes)
         counts = [len(u) for u in per_image]
         stacked = np.concatenate([u for u in per_image if len(u)]) if any(counts) else None
         if stacked is not None:
-            unit_logits, feats = self.logits_and_features(stacked)
+            unit_logits, feats = self.logits_and_features(stacked, onnx)
             unit_probs = softmax(unit_logits, b.temperature)
             log_p = np.log(np.clip(unit_probs, 1e-12, 1.0))
             unit_ood = b.ood.score(feats.astype(np.float64)) if b.ood is not None else np.zeros(len(stacked))
@@ -156,51 +156,71 @@ class Predictor:
         """Preprocessed whole-field images (N, S, S, 3): one unit each."""
         return self.predict_units([img[None] for img in images])
 
-    def _prepared_batches(self, paths: list[str]) -> Iterator[tuple[list[str], list[np.ndarray], list[dict[str, str]]]]:
-        """Decode and prepare in a thread pool, one batch ahead of the model (OpenCV releases the GIL)."""
-        from concurrent.futures import ThreadPoolExecutor
+    def _load_units(self, path: str) -> np.ndarray | str:
+        """The model inputs of one file, or the reason it cannot be read."""
+        try:
+            return self.units(read_rgb(path, max_pixels=self.bundle.pipeline.config.max_pixels))
+        except ImageError as exc:
+            return exc.reason
+        except OSError as exc:
+            return f"unreadable ({exc})"
 
-        max_pixels = self.bundle.pipeline.config.max_pixels
-
-        def load(path: str) -> np.ndarray | str:
-            try:
-                return self.units(read_rgb(path, max_pixels=max_pixels))
-            except ImageError as exc:
-                return exc.reason
-            except OSError as exc:
-                return f"unreadable ({exc})"
-
-        q: queue.Queue = queue.Queue(maxsize=2)
-
-        def producer() -> None:
-            with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
-                for start in range(0, len(paths), self.batch_size):
-                    chunk = paths[start : start + self.batch_size]
-                    results = list(pool.map(load, chunk))
-                    good = [(p, r) for p, r in zip(chunk, results) if not isinstance(r, str)]
-                    bad = [{"path": p, "reason": r} for p, r in zip(chunk, results) if isinstance(r, str)]
-                    q.put(([p for p, _ in good], [r for _, r in good], bad))
-            q.put(None)
-
-        thread = threading.Thread(target=producer, daemon=True)
-        thread.start()
-        while (item := q.get()) is not None:
-            yield item
-        thread.join()
+    def _predict_batch(self, paths: Sequence[str], onnx: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        loaded = [self._load_units(p) for p in paths]
+        good = [(p, u) for p, u in zip(paths, loaded) if not isinstance(u, str)]
+        bad = [{"path": p, "reason": u} for p, u in zip(paths, loaded) if isinstance(u, str)]
+        rows = self.rows([p for p, _ in good], self.predict_units([u for _, u in good], onnx)) if good else []
+        return rows, bad
 
     def predict_paths(self, paths: list[str], progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-        """One row per readable image, in input order; unreadable files are returned with their reason."""
+        """One row per readable image, in input order; unreadable files are returned with their reason.
+
+        Two workers take alternate batches and each decodes, prepares and classifies its own with
+        half the CPU threads, so one's preprocessing overlaps the other's model. Splitting the cores
+        this way, rather than a preprocessing pool beside a model using every core, keeps OpenMP's
+        thread team from being preempted mid-layer (BENCHMARKS.md, "Inference throughput").
+        """
+        import torch
         from tqdm.auto import tqdm
 
-        rows: list[dict[str, Any]] = []
-        failures: list[dict[str, str]] = []
+        batches = [paths[i : i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
+        n_workers = 2 if len(batches) > 1 else 1
+        all_threads = torch.get_num_threads()
+        threads = max(1, all_threads // n_workers)
+        onnx = self._onnx.with_threads(threads) if self._onnx is not None and n_workers > 1 else None
+        results: list[tuple[list[dict[str, Any]], list[dict[str, str]]] | None] = [None] * len(batches)
+        finished: queue.Queue = queue.Queue()
+        stop = threading.Event()
+
+        def work(first: int) -> None:
+            torch.set_num_threads(threads)
+            try:
+                for i in range(first, len(batches), n_workers):
+                    if stop.is_set():
+                        return
+                    results[i] = self._predict_batch(batches[i], onnx)
+                    finished.put(i)
+            except BaseException as exc:  # handed to the caller's thread
+                finished.put(exc)
+
+        workers = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(n_workers)]
         bar = tqdm(total=len(paths), desc="predicting", unit="img", disable=not progress, leave=False)
-        for batch_paths, units, bad in self._prepared_batches(paths):
-            failures += bad
-            if units:
-                rows += self.rows(batch_paths, self.predict_units(units))
-            bar.update(len(batch_paths) + len(bad))
-        bar.close()
+        try:
+            for w in workers:
+                w.start()
+            for _ in batches:
+                item = finished.get()
+                if isinstance(item, BaseException):
+                    raise item
+                bar.update(len(batches[item]))
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+            torch.set_num_threads(all_threads)
+            bar.close()
+        rows = [r for res in results if res for r in res[0]]
+        failures = [f for res in results if res for f in res[1]]
         return rows, failures
 
     def rows(self, paths: Sequence[str], pred: Predictions) -> list[dict[str, Any]]:

@@ -11,10 +11,15 @@ from leukoscope.models.base import LeukoscopeModel
 
 
 def to_input(images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], channels_last: bool = True) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> normalised float (N, 3, H, W)."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+    """(N, H, W, 3) uint8 -> normalised float (N, 3, H, W).
+
+    Normalised in the images' own HWC layout, which is channels_last memory already: one conversion
+    and one multiply-add over the pixels instead of a pass per arithmetic step and a final copy.
+    """
+    scale = 1.0 / (255.0 * torch.tensor(std, dtype=torch.float32))
+    shift = -torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)
+    x = torch.addcmul(shift, torch.from_numpy(np.ascontiguousarray(images)).float(), scale).permute(0, 3, 1, 2)
+    return x if channels_last else x.contiguous()
 
 
 @torch.no_grad()
