@@ -11,8 +11,9 @@ import torch
 import yaml
 
 from leukoscope.config import config_from_dict
-from leukoscope.engine.bundle import load_bundle
+from leukoscope.engine.bundle import BundleError, load_bundle
 from leukoscope.engine.train import train
+from leukoscope.inference.ood import IMAGE_STATS
 from leukoscope.inference.runner import run_model
 
 
@@ -48,6 +49,13 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
     b, _ = run_model(bundle.model, images, bundle.mean, bundle.std)
     assert np.allclose(a, b, atol=1e-5)
     assert "test" in meta["metrics"] and 0 <= meta["metrics"]["test"]["accuracy"] <= 1
+    assert bundle.image_ood is not None and bundle.image_ood.names == IMAGE_STATS
+
+    stored = json.loads((bundle_dir / "bundle.json").read_text())
+    stored["image_ood"]["stats"] = ["hue mean"]  # a statistic this version cannot compute
+    (bundle_dir / "bundle.json").write_text(json.dumps(stored))
+    with pytest.raises(BundleError, match="bundle.json: unknown image statistics"):
+        load_bundle(bundle_dir)
 
 
 @pytest.mark.parametrize(

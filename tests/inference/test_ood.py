@@ -2,23 +2,46 @@
 
 import cv2
 import numpy as np
+import pytest
 
-from leukoscope.inference.ood import MahalanobisOOD, image_stats
+from leukoscope.inference.ood import LAB_IMAGE_STATS, ImageStatsOOD, MahalanobisOOD, image_stats
+
+
+def _laplacian(grey: np.ndarray) -> np.ndarray:
+    padded = np.pad(grey, 1, mode="reflect")  # OpenCV's default border, reflect-101
+    return padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:] - 4 * grey
+
+
+def _images() -> np.ndarray:
+    images = np.random.default_rng(0).integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)
+    images[1] = 200  # a flat field: zero spread, zero Laplacian
+    return images
 
 
 def test_image_stats_equal_their_definitions():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)
-    images[1] = 200  # a flat field: zero spread, zero Laplacian
+    images = _images()
     stats = image_stats(images)
+    for img, row in zip(images, stats):
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
+        expected = [*img.reshape(-1, 3).astype(np.float64).mean(0), grey.std(), np.log1p(_laplacian(grey).var())]
+        np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-9)
+    assert stats[1, 3] == 0 and stats[1, 4] == 0
+
+
+def test_older_bundles_lab_statistics_still_computed_their_way():
+    images = _images()
+    stats = image_stats(images, LAB_IMAGE_STATS)
     for img, row in zip(images, stats):
         lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
         grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
-        padded = np.pad(grey, 1, mode="reflect")  # OpenCV's default border, reflect-101
-        laplacian = padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:] - 4 * grey
-        expected = [*lab.mean(0), lab[:, 0].std(), np.log1p(laplacian.var())]
+        expected = [*lab.mean(0), lab[:, 0].std(), np.log1p(_laplacian(grey).var())]
         np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-9)
-    assert stats[1, 3] == 0 and stats[1, 4] == 0
+    old = {"stats": list(LAB_IMAGE_STATS), "low": stats.min(0).tolist(), "high": stats.max(0).tolist(), "margin": 0.0}
+    check = ImageStatsOOD.from_json(old)
+    assert check.names == LAB_IMAGE_STATS and not check.outside(images).any()
+    assert ImageStatsOOD.from_json(check.to_json()).names == LAB_IMAGE_STATS
+    with pytest.raises(ValueError, match="unknown image statistics"):
+        ImageStatsOOD.from_json({**old, "stats": ["hue mean"]})
 
 
 def test_mahalanobis_score_is_the_smallest_class_distance():

@@ -166,7 +166,10 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         arrays = load_file(str(folder / meta["ood"]["file"]))
         ood = MahalanobisOOD(arrays["means"].numpy(), arrays["precision"].numpy(), float(meta["ood"]["threshold"]))
     norm = meta["normalization"]
-    image_ood = ImageStatsOOD.from_json(meta["image_ood"]) if meta.get("image_ood") else None
+    try:
+        image_ood = ImageStatsOOD.from_json(meta["image_ood"]) if meta.get("image_ood") else None
+    except ValueError as exc:
+        raise BundleError(f"{meta_path}: {exc}") from None
     return Bundle(
         path=folder,
         model=model,

@@ -58,19 +58,30 @@ def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error:
     return float(max(cut, floor))
 
 
-IMAGE_STATS = ("L mean", "a mean", "b mean", "L std", "log Laplacian variance")
+IMAGE_STATS = ("R mean", "G mean", "B mean", "grey std", "log Laplacian variance")
+# what bundles written before 2026-11-26 store: the same check in LAB, one colour conversion dearer
+LAB_IMAGE_STATS = ("L mean", "a mean", "b mean", "L std", "log Laplacian variance")
 
 
-def image_stats(images: np.ndarray) -> np.ndarray:
+def image_stats(images: np.ndarray, names: tuple[str, ...] = IMAGE_STATS) -> np.ndarray:
     """(N, 5) colour, contrast and sharpness statistics of preprocessed uint8 images."""
     import cv2
 
-    out = np.zeros((len(images), len(IMAGE_STATS)))
+    lab = tuple(names) == LAB_IMAGE_STATS
+    if not lab and tuple(names) != IMAGE_STATS:
+        raise ValueError(f"unknown image statistics {list(names)}")
+    out = np.zeros((len(images), len(names)))
     for i, img in enumerate(images):
-        lab_mean, lab_std = cv2.meanStdDev(cv2.cvtColor(img, cv2.COLOR_RGB2LAB))
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        if lab:
+            colour_mean, colour_std = cv2.meanStdDev(cv2.cvtColor(img, cv2.COLOR_RGB2LAB))
+            spread = colour_std[0, 0]
+        else:
+            colour_mean, _ = cv2.meanStdDev(img)
+            spread = cv2.meanStdDev(grey)[1][0, 0]
         # a 3x3 Laplacian of uint8 stays within +-1020: int16 holds it exactly
-        _, laplacian_std = cv2.meanStdDev(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_16S))
-        out[i] = [*lab_mean[:, 0], lab_std[0, 0], np.log1p(laplacian_std[0, 0] ** 2)]
+        _, laplacian_std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S))
+        out[i] = [*colour_mean[:, 0], spread, np.log1p(laplacian_std[0, 0] ** 2)]
     return out
 
 
@@ -82,6 +93,7 @@ class ImageStatsOOD:
     low: np.ndarray
     high: np.ndarray
     margin: float = 0.5
+    names: tuple[str, ...] = IMAGE_STATS
 
     @classmethod
     def fit(cls, images: np.ndarray, quantile: float = 0.005) -> ImageStatsOOD:
@@ -91,13 +103,16 @@ class ImageStatsOOD:
     def outside(self, images: np.ndarray) -> np.ndarray:
         if not len(images):
             return np.zeros(0, bool)
-        stats = image_stats(images)
+        stats = image_stats(images, self.names)
         span = np.maximum(self.high - self.low, 1e-6)
         return ((stats < self.low - self.margin * span) | (stats > self.high + self.margin * span)).any(axis=1)
 
     def to_json(self) -> dict:
-        return {"stats": list(IMAGE_STATS), "low": self.low.tolist(), "high": self.high.tolist(), "margin": self.margin}
+        return {"stats": list(self.names), "low": self.low.tolist(), "high": self.high.tolist(), "margin": self.margin}
 
     @classmethod
     def from_json(cls, d: dict) -> ImageStatsOOD:
-        return cls(np.asarray(d["low"]), np.asarray(d["high"]), float(d["margin"]))
+        names = tuple(d.get("stats", LAB_IMAGE_STATS))
+        if names not in (IMAGE_STATS, LAB_IMAGE_STATS):
+            raise ValueError(f"unknown image statistics {list(names)}")
+        return cls(np.asarray(d["low"]), np.asarray(d["high"]), float(d["margin"]), names)
