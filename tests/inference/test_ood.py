@@ -23,9 +23,11 @@ def test_image_stats_equal_their_definitions():
     stats = image_stats(images)
     for img, row in zip(images, stats):
         grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
-        expected = [*img.reshape(-1, 3).astype(np.float64).mean(0), grey.std(), np.log1p(_laplacian(grey).var())]
+        rgb = img.reshape(-1, 3).astype(np.float64)
+        (r, g, b), spread = rgb.mean(0), rgb.std(0)
+        expected = [r, g, b, *spread, grey.std(), np.log1p(_laplacian(grey).var()), (r + b) / 2 - g, b - (r + g) / 2]
         np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-9)
-    assert stats[1, 3] == 0 and stats[1, 4] == 0
+    assert (stats[1, 3:8] == 0).all()  # the flat field
 
 
 def test_older_bundles_lab_statistics_still_computed_their_way():

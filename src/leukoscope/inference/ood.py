@@ -58,13 +58,20 @@ def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error:
     return float(max(cut, floor))
 
 
-IMAGE_STATS = ("R mean", "G mean", "B mean", "grey std", "log Laplacian variance")
-# what bundles written before 2026-11-26 store: the same check in LAB, one colour conversion dearer
+IMAGE_STATS = (
+    "R mean", "G mean", "B mean", "R std", "G std", "B std", "grey std", "log Laplacian variance",
+    "(R+B)/2 - G mean", "B - (R+G)/2 mean",
+)  # fmt: skip
+# what bundles written before 2026-11-26 store: one colour conversion dearer, blind to hue changes
 LAB_IMAGE_STATS = ("L mean", "a mean", "b mean", "L std", "log Laplacian variance")
 
 
 def image_stats(images: np.ndarray, names: tuple[str, ...] = IMAGE_STATS) -> np.ndarray:
-    """(N, 5) colour, contrast and sharpness statistics of preprocessed uint8 images."""
+    """Colour, contrast and sharpness statistics of preprocessed uint8 images, one row per image.
+
+    The two colour-opponent means (purple stain against green, blue against yellow) let a box of
+    per-statistic ranges notice hue shifts that leave each channel's mean in its training range.
+    """
     import cv2
 
     lab = tuple(names) == LAB_IMAGE_STATS
@@ -73,15 +80,15 @@ def image_stats(images: np.ndarray, names: tuple[str, ...] = IMAGE_STATS) -> np.
     out = np.zeros((len(images), len(names)))
     for i, img in enumerate(images):
         grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-        if lab:
-            colour_mean, colour_std = cv2.meanStdDev(cv2.cvtColor(img, cv2.COLOR_RGB2LAB))
-            spread = colour_std[0, 0]
-        else:
-            colour_mean, _ = cv2.meanStdDev(img)
-            spread = cv2.meanStdDev(grey)[1][0, 0]
         # a 3x3 Laplacian of uint8 stays within +-1020: int16 holds it exactly
-        _, laplacian_std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S))
-        out[i] = [*colour_mean[:, 0], spread, np.log1p(laplacian_std[0, 0] ** 2)]
+        sharpness = np.log1p(cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S))[1][0, 0] ** 2)
+        if lab:
+            lab_mean, lab_std = cv2.meanStdDev(cv2.cvtColor(img, cv2.COLOR_RGB2LAB))
+            out[i] = [*lab_mean[:, 0], lab_std[0, 0], sharpness]
+            continue
+        rgb_mean, rgb_std = cv2.meanStdDev(img)
+        r, g, b = rgb_mean[:, 0]
+        out[i] = [r, g, b, *rgb_std[:, 0], cv2.meanStdDev(grey)[1][0, 0], sharpness, (r + b) / 2 - g, b - (r + g) / 2]
     return out
 
 
@@ -96,9 +103,9 @@ class ImageStatsOOD:
     names: tuple[str, ...] = IMAGE_STATS
 
     @classmethod
-    def fit(cls, images: np.ndarray, quantile: float = 0.005) -> ImageStatsOOD:
-        stats = image_stats(images)
-        return cls(np.quantile(stats, quantile, axis=0), np.quantile(stats, 1 - quantile, axis=0))
+    def fit(cls, images: np.ndarray, quantile: float = 0.005, names: tuple[str, ...] = IMAGE_STATS) -> ImageStatsOOD:
+        stats = image_stats(images, names)
+        return cls(np.quantile(stats, quantile, axis=0), np.quantile(stats, 1 - quantile, axis=0), names=names)
 
     def outside(self, images: np.ndarray) -> np.ndarray:
         if not len(images):

@@ -1,0 +1,79 @@
+"""Which whole-image changes does the image-statistics OOD check catch, and how often does it cry wolf?
+
+Usage: python benchmarks/image_ood_shifts.py [DATA] [--splits FILE] [--n 40] [--bundle RUN/bundle]
+Fits the check on the preprocessed training split (as `train` does) for both statistic sets (RGB/grey,
+the current one, and LAB, what older bundles store) and prints the share of images flagged: the
+validation and test splits (should be ~0), and --n test fields altered before preprocessing
+(blank, black and noise frames, hue rotations, grey, blur, under-exposure, inverted colours).
+With --bundle, also the share that bundle's `predict` flags out-of-distribution by any of its checks
+(no leukocyte found, image statistics, Mahalanobis distance of the features) and the share it abstains on.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from leukoscope.data.images import read_rgb
+from leukoscope.data.manifest import build_manifest
+from leukoscope.data.split import load_splits, make_splits, rows_for_split
+from leukoscope.engine.bundle import load_bundle
+from leukoscope.inference.ood import IMAGE_STATS, LAB_IMAGE_STATS, ImageStatsOOD
+from leukoscope.inference.predictor import Predictor
+from leukoscope.preprocess import Pipeline
+
+
+def rotate_hue(rgb: np.ndarray, degrees: int) -> np.ndarray:
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + degrees // 2) % 180  # OpenCV hue runs 0-179
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+SHIFTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "blank (white)": lambda x: np.full_like(x, 255),
+    "black": np.zeros_like,
+    "uniform noise": lambda x: np.random.default_rng(x.size).integers(0, 256, x.shape, dtype=np.uint8),
+    "hue +60 deg": lambda x: rotate_hue(x, 60),
+    "hue +120 deg": lambda x: rotate_hue(x, 120),
+    "grey": lambda x: cv2.cvtColor(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB),
+    "blur (sigma 3 px)": lambda x: cv2.GaussianBlur(x, (0, 0), 3),
+    "under-exposed (x0.5)": lambda x: (x // 2).astype(np.uint8),
+    "inverted": lambda x: 255 - x,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "taleqani-all"))
+    parser.add_argument("--splits")
+    parser.add_argument("--n", type=int, default=40, help="test fields altered per change")
+    parser.add_argument("--bundle", help="also report this bundle's own out-of-distribution and abstain flags")
+    args = parser.parse_args()
+    manifest = build_manifest(args.data)
+    splits = load_splits(args.splits) if args.splits else make_splits(manifest, test_per_class=100, val_fraction=0.1, seed=0)
+    pipeline = Pipeline()
+    rows = {name: rows_for_split(manifest, splits, name) for name in ("train", "val", "test")}
+    raw = {name: [read_rgb(r.path) for r in split] for name, split in rows.items()}
+    prepared = {"train": np.stack([pipeline(x) for x in raw["train"]])}
+    altered_from = raw["test"][:: max(1, len(raw["test"]) // args.n)][: args.n]
+    altered = {name: [shift(x) for x in altered_from] for name, shift in SHIFTS.items()}
+    checks = {"RGB/grey": ImageStatsOOD.fit(prepared["train"], names=IMAGE_STATS), "LAB": ImageStatsOOD.fit(prepared["train"], names=LAB_IMAGE_STATS)}
+    predictor = Predictor(load_bundle(args.bundle)) if args.bundle else None
+    header = "".join(f"{name:>10s}" for name in checks) + ("   bundle: OOD  abstain" if predictor else "")
+    print(f"{'share flagged':28s}{header}")
+    cases = [("validation split", raw["val"]), ("test split", raw["test"]), *altered.items()]
+    for name, images in cases:
+        prepared_images = np.stack([pipeline(x) for x in images])
+        line = f"{name + f' (n={len(images)})':28s}" + "".join(f"{100 * check.outside(prepared_images).mean():9.1f}%" for check in checks.values())
+        if predictor is not None:
+            pred = predictor.predict_rgbs(images)
+            line += f"{100 * pred.ood.mean():12.1f}%{100 * pred.abstain.mean():8.1f}%"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
