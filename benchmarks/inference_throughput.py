@@ -5,7 +5,8 @@ Without --bundle, untrained models of the paper's size (vgg19_mhsa, 224 px) and 
 (vgg19_bn_mhsa width 1/8, 224 px) are measured. Backends: torch fp32, torch channels_last, torch bf16
 autocast, onnxruntime. End-to-end reads JPEG files from disk through Predictor.predict_paths (two
 workers, each decoding, preprocessing and classifying alternate batches on half the cores). Model-only
-and end-to-end runs are interleaved and the median of --rounds is printed.
+and end-to-end runs are interleaved and the median of --rounds is printed. Last, where the time of one
+worker goes: milliseconds per image of each stage on one thread (onnxruntime), which bound the ratio.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from leukoscope.config import Config, load_config
+from leukoscope.data.images import read_rgb
 from leukoscope.data.synth import synth_dataset
 from leukoscope.engine.bundle import load_bundle, write_bundle
 from leukoscope.inference.export import OnnxRunner, export_bundle
@@ -81,6 +83,58 @@ def measure(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> None
         print(f"  {label:22s} end-to-end {e2e:8.1f} img/s  ({100 * e2e / only:.0f} % of model-only)")
 
 
+def stage_costs(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> None:
+    """Per-image milliseconds of each stage of one end-to-end worker, on one thread."""
+    import cv2
+
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    try:
+        predictor = Predictor(load_bundle(bundle_dir), backend="onnx", batch_size=batch)
+        onnx = predictor._onnx.with_threads(1)
+        rgbs = [read_rgb(p) for p in paths]
+        units = [predictor.units(r) for r in rgbs]
+        prepared = np.concatenate(units)
+        batches = range(0, len(paths), batch)
+        stages = {
+            "decode": lambda: [read_rgb(p) for p in paths],
+            "prepare (chain + leukocyte check)": lambda: [predictor.units(r) for r in rgbs],
+            "model": lambda: [onnx.run(prepared[i : i + batch]) for i in batches],
+            "model + flags (OOD, calibration)": lambda: [predictor.predict_units(units[i : i + batch], onnx) for i in batches],
+            "end-to-end": lambda: [predictor._predict_batch(paths[i : i + batch], onnx) for i in batches],
+        }
+        rates = _rates(stages, len(paths), rounds)
+        pair = {name: _in_two_threads(stages[name]) for name in ("model", "end-to-end")}
+        pair_rates = _rates(pair, 2 * len(paths), rounds)
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
+    print("  one worker, one thread, onnxruntime (ms per image):")
+    for name, rate in rates.items():
+        print(f"    {name:36s} {1000 / rate:7.2f}")
+    for name, rate in pair_rates.items():
+        print(f"  two such workers at once, {name:14s} {rate:8.1f} img/s")
+
+
+def _in_two_threads(fn: Callable[[], object]) -> Callable[[], None]:
+    """Run fn in two threads at once, each on one torch thread (what predict_paths' workers do)."""
+    import threading
+
+    def one() -> None:
+        torch.set_num_threads(1)
+        fn()
+
+    def both() -> None:
+        workers = [threading.Thread(target=one) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    return both
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bundle", action="append", help="bundle folder(s) to measure (default: paper-size and cpu-fast models)")
@@ -97,7 +151,9 @@ def main() -> None:
         fast = load_config("cpu-fast", ["data.root="])
         bundles = [_untrained_bundle(tmp / "paper", paper), _untrained_bundle(tmp / "cpu-fast", fast)]
     for b in bundles:
-        measure(b, paths if "paper" not in b.name else paths[: max(32, args.n // 8)], args.batch, args.rounds)
+        subset = paths if "paper" not in b.name else paths[: max(32, args.n // 8)]
+        measure(b, subset, args.batch, args.rounds)
+        stage_costs(b, subset, args.batch, args.rounds)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from leukoscope.inference.ood import LAB_IMAGE_STATS, ImageStatsOOD, MahalanobisOOD, image_stats
+from leukoscope.inference.ood import LAB_IMAGE_STATS, STAIN_THRESHOLD, ImageStatsOOD, MahalanobisOOD, image_stats
 
 
 def _laplacian(grey: np.ndarray) -> np.ndarray:
@@ -25,9 +25,13 @@ def test_image_stats_equal_their_definitions():
         grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
         rgb = img.reshape(-1, 3).astype(np.float64)
         (r, g, b), spread = rgb.mean(0), rgb.std(0)
-        expected = [r, g, b, *spread, grey.std(), np.log1p(_laplacian(grey).var()), (r + b) / 2 - g, b - (r + g) / 2]
+        grid = img[::2, ::2].reshape(-1, 3).astype(np.int64)
+        stained = grid[(grid[:, 0] + grid[:, 2]) // 2 - grid[:, 1] > STAIN_THRESHOLD]
+        stain = stained.mean(0) if len(stained) else np.zeros(3)
+        expected = [r, g, b, *spread, grey.std(), np.log1p(_laplacian(grey).var()), (r + b) / 2 - g, b - (r + g) / 2, *stain]
         np.testing.assert_allclose(row, expected, rtol=1e-9, atol=1e-9)
-    assert (stats[1, 3:8] == 0).all()  # the flat field
+    assert (stats[1, 3:8] == 0).all() and (stats[1, 10:] == 0).all()  # the flat grey field: no spread, no stain
+    assert (stats[[0, 2], 10:] > 0).all()  # random pixels include purple ones
 
 
 def test_older_bundles_lab_statistics_still_computed_their_way():

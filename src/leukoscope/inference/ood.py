@@ -60,17 +60,33 @@ def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error:
 
 IMAGE_STATS = (
     "R mean", "G mean", "B mean", "R std", "G std", "B std", "grey std", "log Laplacian variance",
-    "(R+B)/2 - G mean", "B - (R+G)/2 mean",
+    "(R+B)/2 - G mean", "B - (R+G)/2 mean", "stain R mean", "stain G mean", "stain B mean",
 )  # fmt: skip
 # what bundles written before 2026-11-26 store: one colour conversion dearer, blind to hue changes
 LAB_IMAGE_STATS = ("L mean", "a mean", "b mean", "L std", "log Laplacian variance")
+STAIN_THRESHOLD = 45  # (R+B)/2 - G above this is nuclear stain in a preprocessed field
+
+
+def stain_colour(img: np.ndarray) -> np.ndarray:
+    """Mean RGB of the nuclear-stain pixels in a half-size nearest-neighbour sample of the image (0 if none).
+
+    The stain's own colour moves with a different stain or scanner even when the field's overall
+    colour stays within the range of the training sessions.
+    """
+    import cv2
+
+    grid = cv2.resize(img, (max(1, img.shape[1] // 2), max(1, img.shape[0] // 2)), interpolation=cv2.INTER_NEAREST)
+    f = grid.astype(np.int16)
+    stained = ((f[..., 0] + f[..., 2]) // 2 - f[..., 1] > STAIN_THRESHOLD).astype(np.uint8)
+    return np.asarray(cv2.mean(grid, mask=stained)[:3])
 
 
 def image_stats(images: np.ndarray, names: tuple[str, ...] = IMAGE_STATS) -> np.ndarray:
     """Colour, contrast and sharpness statistics of preprocessed uint8 images, one row per image.
 
-    The two colour-opponent means (purple stain against green, blue against yellow) let a box of
-    per-statistic ranges notice hue shifts that leave each channel's mean in its training range.
+    The two colour-opponent means (purple stain against green, blue against yellow) and the stain's
+    own colour let a box of per-statistic ranges notice hue shifts that leave each channel's mean
+    in its training range.
     """
     import cv2
 
@@ -88,7 +104,8 @@ def image_stats(images: np.ndarray, names: tuple[str, ...] = IMAGE_STATS) -> np.
             continue
         rgb_mean, rgb_std = cv2.meanStdDev(img)
         r, g, b = rgb_mean[:, 0]
-        out[i] = [r, g, b, *rgb_std[:, 0], cv2.meanStdDev(grey)[1][0, 0], sharpness, (r + b) / 2 - g, b - (r + g) / 2]
+        grey_std = cv2.meanStdDev(grey)[1][0, 0]
+        out[i] = [r, g, b, *rgb_std[:, 0], grey_std, sharpness, (r + b) / 2 - g, b - (r + g) / 2, *stain_colour(img)]
     return out
 
 
