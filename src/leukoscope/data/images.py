@@ -63,7 +63,9 @@ def open_image(path: str | Path, data: bytes | None = None, max_pixels: int = DE
         raise ImageError(path, "is a folder, not an image") from None
     except PermissionError:
         raise ImageError(path, "permission denied") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise ImageError(path, "not a readable image (no image format recognised in its contents)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, ValueError) as exc:
         raise ImageError(path, f"not a readable image ({type(exc).__name__}: {exc})".replace(path, "file")) from None
     width, height = img.size
     if width * height > max_pixels:
