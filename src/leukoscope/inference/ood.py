@@ -68,10 +68,12 @@ STAIN_THRESHOLD = 45  # (R+B)/2 - G above this is nuclear stain in a preprocesse
 
 
 def stain_colour(img: np.ndarray) -> np.ndarray:
-    """Mean RGB of the nuclear-stain pixels in a half-size nearest-neighbour sample of the image (0 if none).
+    """Mean RGB of the nuclear-stain pixels in a half-size nearest-neighbour sample of the image.
 
     The stain's own colour moves with a different stain or scanner even when the field's overall
-    colour stays within the range of the training sessions.
+    colour stays within the range of the training sessions. With no stained pixel it is (0, 0, 0),
+    unlike any stain: flagged, unless at least the fitted quantile of the training units had
+    none too (pale cells among cell crops, for instance).
     """
     import cv2
 
