@@ -1,12 +1,13 @@
 """Inference images per second: model-only vs end-to-end (decode + preprocess + model), per backend.
 
-Usage: python benchmarks/inference_throughput.py [--bundle RUN/bundle] [--n 256]
+Usage: python benchmarks/inference_throughput.py [--bundle RUN/bundle] [--n 256] [--images FOLDER]
 Without --bundle, untrained models of the paper's size (vgg19_mhsa, 224 px) and of the cpu-fast recipe
 (vgg19_bn_mhsa width 1/8, 224 px) are measured. Backends: torch fp32, torch channels_last, torch bf16
-autocast, onnxruntime. End-to-end reads JPEG files from disk through Predictor.predict_paths (two
-workers, each decoding, preprocessing and classifying alternate batches on half the cores). Model-only
-and end-to-end runs are interleaved and the median of --rounds is printed. Last, where the time of one
-worker goes: milliseconds per image of each stage on one thread (onnxruntime), which bound the ratio.
+autocast, onnxruntime. End-to-end reads JPEG files (synthetic 224 px fields unless --images) from disk
+through Predictor.predict_paths (two workers, each decoding, preprocessing and classifying alternate
+batches on half the cores). Model-only and end-to-end runs are interleaved and the median of --rounds
+is printed. Last, where the time of one worker goes: milliseconds per image of each stage on one
+thread (onnxruntime), which bound the ratio.
 """
 
 from __future__ import annotations
@@ -141,10 +142,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timed runs per variant (median reported)")
+    parser.add_argument("--images", help="a folder of JPEG fields to read instead of synthetic ones (--n of them, spread over the sorted list)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    data = synth_dataset(tmp / "data", per_class=max(1, args.n // 4), size=224, seed=0)
-    paths = sorted(str(p) for p in data.rglob("*.jpg"))[: args.n]
+    data = Path(args.images) if args.images else synth_dataset(tmp / "data", per_class=max(1, args.n // 4), size=224, seed=0)
+    found = sorted(str(p) for p in data.rglob("*.jpg"))
+    paths = found[:: max(1, len(found) // args.n)][: args.n]  # spread over every class folder
+    if len(paths) < args.n:
+        parser.error(f"{data}: {len(paths)} JPEG files, --n asks for {args.n}")
     bundles = [Path(b) for b in args.bundle or []]
     if not bundles:
         paper = load_config("paper", ["data.root="])
