@@ -23,7 +23,7 @@ def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth
     assert "broken.jpg" in res.stderr
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 24
-    assert list(rows[0])[:6] == ["path", "label", "confidence", "abstain", "ood", "ood_score"]
+    assert list(rows[0])[:7] == ["path", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"]
     assert {"p_Benign", "p_Early", "p_Pre", "p_Pro"} <= set(rows[0])
     for r in rows:
         probs = [float(r[f"p_{c}"]) for c in ("Benign", "Early", "Pre", "Pro")]
@@ -53,10 +53,26 @@ def test_ood_and_abstain_fire_on_unlike_inputs_and_stay_quiet_in_distribution(ti
     black = np.zeros((size, size, 3), np.uint8)
     weird = predictor.predict_rgbs([blank, noise, black])
     assert weird.ood.all() and weird.abstain.all()
+    assert "no leukocyte found" in weird.ood_reasons[0] and all(weird.ood_reasons)
     normal = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(synth_dir.rglob("*.jpg"))[:24]]
     normal += [synth_field("Pre", np.random.default_rng([77, i]), size=96)[0] for i in range(8)]
     pred = predictor.predict_rgbs(normal)
     assert pred.ood.mean() <= 0.1
+    assert [bool(r) for r in pred.ood_reasons] == pred.ood.tolist()  # a reason exactly where there is a flag
+
+
+def test_ood_reason_names_the_statistics_out_of_range(tiny_bundle, synth_dir):
+    import dataclasses
+
+    from leukoscope.inference.ood import ImageStatsOOD
+
+    fields = np.stack([tiny_bundle.pipeline.load(p) for p in sorted(synth_dir.rglob("*.jpg"))[:6]])
+    fitted = ImageStatsOOD.fit(fields, quantile=0.0)
+    low, high = fitted.low.copy(), fitted.high.copy()
+    low[1] = high[1] = -1.0  # no field has a negative green mean
+    bundle = dataclasses.replace(tiny_bundle, image_ood=ImageStatsOOD(low, high, margin=10.0), ood=None)
+    rows = Predictor(bundle).rows([f"f{i}" for i in range(len(fields))], Predictor(bundle).predict_arrays(fields))
+    assert all(r["ood"] and r["ood_reason"] == "image statistics outside the training range (G mean)" for r in rows)
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])

@@ -124,4 +124,11 @@ def test_page_in_headless_chromium(server, synth_dir, tmp_path):
         assert shown["Pro"] == pytest.approx(100 * api["p_Pro"], abs=0.06)
         page.wait_for_selector(".heatmap img", timeout=30_000)
         page.screenshot(path=str(tmp_path / "page.png"))
+        blank = tmp_path / "blank.png"
+        Image.new("RGB", (96, 96), "white").save(blank)
+        page = browser.new_page()
+        page.goto(server + "/")
+        page.set_input_files("#files", str(blank))
+        page.wait_for_selector(".flag.ood", timeout=30_000)
+        assert "no leukocyte found" in page.inner_text(".flag.ood")  # the page says why it is flagged
         browser.close()

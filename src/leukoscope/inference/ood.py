@@ -126,12 +126,16 @@ class ImageStatsOOD:
         stats = image_stats(images, names)
         return cls(np.quantile(stats, quantile, axis=0), np.quantile(stats, 1 - quantile, axis=0), names=names)
 
-    def outside(self, images: np.ndarray) -> np.ndarray:
+    def outside_each(self, images: np.ndarray) -> np.ndarray:
+        """(N, statistics) True where an image's statistic lies outside its widened training range."""
         if not len(images):
-            return np.zeros(0, bool)
+            return np.zeros((0, len(self.names)), bool)
         stats = image_stats(images, self.names)
         span = np.maximum(self.high - self.low, 1e-6)
-        return ((stats < self.low - self.margin * span) | (stats > self.high + self.margin * span)).any(axis=1)
+        return (stats < self.low - self.margin * span) | (stats > self.high + self.margin * span)
+
+    def outside(self, images: np.ndarray) -> np.ndarray:
+        return self.outside_each(images).any(axis=1)
 
     def to_json(self) -> dict:
         return {"stats": list(self.names), "low": self.low.tolist(), "high": self.high.tolist(), "margin": self.margin}

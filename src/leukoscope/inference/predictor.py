@@ -29,6 +29,7 @@ class Predictions:
     abstain: np.ndarray
     units: np.ndarray | None = None  # model inputs per image: 1 for a field, the number of cells otherwise
     unit_probs: np.ndarray | None = None  # calibrated probabilities of every unit, images in order
+    ood_reasons: list[str] | None = None  # why each image is out of distribution ("" when it is not)
 
     @property
     def labels(self) -> np.ndarray:
@@ -128,12 +129,13 @@ class Predictor:
             unit_probs = softmax(unit_logits, b.temperature)
             log_p = np.log(np.clip(unit_probs, 1e-12, 1.0))
             unit_ood = b.ood.score(feats.astype(np.float64)) if b.ood is not None else np.zeros(len(stacked))
-            unit_unlike = b.image_ood.outside(stacked) if b.image_ood is not None else np.zeros(len(stacked), bool)
+            unit_stats_out = b.image_ood.outside_each(stacked) if b.image_ood is not None else np.zeros((len(stacked), 0), bool)
         logits = np.zeros((len(per_image), k))
         probs = np.full((len(per_image), k), 1.0 / k)
         score = np.zeros(len(per_image))
         empty = np.zeros(len(per_image), bool)
         unlike = np.zeros(len(per_image), bool)
+        unlike_stats: list[list[str]] = [[] for _ in per_image]
         start = 0
         for i, n in enumerate(counts):
             if n == 0:
@@ -143,11 +145,24 @@ class Predictor:
             logits[i] = unit_logits[start : start + n].mean(0)
             probs[i] = softmax(mean_log_p[None])[0]
             score[i] = unit_ood[start : start + n].mean()
-            unlike[i] = unit_unlike[start : start + n].mean() > 0.5
+            stats_out = unit_stats_out[start : start + n]
+            unlike[i] = stats_out.any(axis=1).mean() > 0.5
+            if unlike[i]:
+                unlike_stats[i] = [name for name, out in zip(b.image_ood.names, stats_out.any(axis=0)) if out]
             start += n
-        ood = empty | unlike | ((score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool))
+        far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
+        ood = empty | unlike | far
         abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
-        return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs if stacked is not None else np.zeros((0, k)))
+        reasons = []
+        for i in range(len(per_image)):
+            parts = ["no leukocyte found"] if empty[i] else []
+            if unlike[i]:
+                parts.append(f"image statistics outside the training range ({', '.join(unlike_stats[i])})")
+            if far[i]:
+                parts.append(f"features far from the training classes (score {score[i]:.3g} > {b.ood.threshold:.3g})")
+            reasons.append("; ".join(parts))
+        unit_probs_out = unit_probs if stacked is not None else np.zeros((0, k))
+        return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs_out, reasons)
 
     def predict_rgbs(self, rgbs: Sequence[np.ndarray]) -> Predictions:
         return self.predict_units([self.units(r) for r in rgbs])
@@ -234,6 +249,7 @@ class Predictor:
                 "abstain": bool(pred.abstain[i]),
                 "ood": bool(pred.ood[i]),
                 "ood_score": round(float(pred.ood_score[i]), 4),
+                "ood_reason": pred.ood_reasons[i] if pred.ood_reasons is not None else "",
             }
             for k, name in enumerate(classes):
                 row[f"p_{name}"] = round(float(pred.probs[i, k]), 6)
@@ -245,7 +261,7 @@ class Predictor:
 
 
 def prediction_columns(classes: Sequence[str]) -> list[str]:
-    return ["path", "label", "confidence", "abstain", "ood", "ood_score"] + [f"p_{c}" for c in classes] + ["cells"]
+    return ["path", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"] + [f"p_{c}" for c in classes] + ["cells"]
 
 
 def write_predictions(rows: list[dict[str, Any]], out: str | Path, classes: Sequence[str], extra_columns: Sequence[str] = ()) -> Path:
