@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -240,6 +241,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = write_predictions(rows, args.out, bundle.classes)
     flagged = sum(r["abstain"] for r in rows)
     print(f"{len(rows)} image(s) predicted, {flagged} flagged for review (abstain/out-of-distribution), {len(failures)} skipped -> {out}")
+    why = Counter(part.split(" (")[0] for r in rows if r["ood"] for part in r["ood_reason"].split("; "))
+    if why:
+        print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.most_common()))
     return 0 if rows or not failures else 1
 
 

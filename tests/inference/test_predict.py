@@ -17,12 +17,15 @@ def _cli(*args):
 def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth_dir):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 not really")
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((64, 64, 3), 255, np.uint8))
     out = tmp_path / "preds.csv"
-    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), str(synth_dir / "Benign" / "*.jpg"), str(bad), "--out", str(out))
+    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), str(synth_dir / "Benign" / "*.jpg"), str(bad), str(blank), "--out", str(out))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "broken.jpg" in res.stderr
+    assert "out of distribution: 1 no leukocyte found" in res.stdout
     rows = list(csv.DictReader(open(out)))
-    assert len(rows) == 24
+    assert len(rows) == 25 and rows[-1]["ood_reason"] == "no leukocyte found"
     assert list(rows[0])[:7] == ["path", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"]
     assert {"p_Benign", "p_Early", "p_Pre", "p_Pro"} <= set(rows[0])
     for r in rows:
