@@ -102,6 +102,8 @@ def write_bundle(
             "stains, microscopes and cameras is unknown.",
             "No patient identifiers in the source data: near-duplicate grouping is the best available guard against leakage.",
             "Whole-field models can learn the background (focus, illumination, stain) instead of the cells; see the shortcut checks.",
+            "The out-of-distribution flag catches blank, noise, grey, inverted, under-exposed and strongly re-coloured images, "
+            "but not reliably a mildly different stain hue or moderate blur: validate on your own slides before use.",
         ],
         "config": config,
         **(extra or {}),
