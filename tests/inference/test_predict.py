@@ -76,6 +76,9 @@ def test_ood_reason_names_the_statistics_out_of_range(tiny_bundle, synth_dir):
     bundle = dataclasses.replace(tiny_bundle, image_ood=ImageStatsOOD(low, high, margin=10.0), ood=None)
     rows = Predictor(bundle).rows([f"f{i}" for i in range(len(fields))], Predictor(bundle).predict_arrays(fields))
     assert all(r["ood"] and r["ood_reason"] == "image statistics outside the training range (G mean)" for r in rows)
+    strict = dataclasses.replace(tiny_bundle, image_ood=None, ood=dataclasses.replace(tiny_bundle.ood, threshold=-1.0))
+    reasons = Predictor(strict).predict_arrays(fields).ood_reasons
+    assert all(r.startswith("features far from the training classes (score ") and r.endswith("> -1)") for r in reasons)
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])

@@ -40,6 +40,16 @@ class Predictions:
         return self.probs.max(axis=1)
 
 
+def ood_reason(no_cells: bool, unlike_stats: Sequence[str], far_score: float | None, threshold: float) -> str:
+    """Why an image is out of distribution, in words; "" when it is not."""
+    parts = ["no leukocyte found"] if no_cells else []
+    if unlike_stats:
+        parts.append(f"image statistics outside the training range ({', '.join(unlike_stats)})")
+    if far_score is not None:
+        parts.append(f"features far from the training classes (score {far_score:.3g} > {threshold:.3g})")
+    return "; ".join(parts)
+
+
 def expand_inputs(items: Sequence[str]) -> list[str]:
     """Files, folders (recursively, image files only) and glob patterns, in a stable order."""
     import glob
@@ -153,14 +163,8 @@ class Predictor:
         far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
         ood = empty | unlike | far
         abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
-        reasons = []
-        for i in range(len(per_image)):
-            parts = ["no leukocyte found"] if empty[i] else []
-            if unlike[i]:
-                parts.append(f"image statistics outside the training range ({', '.join(unlike_stats[i])})")
-            if far[i]:
-                parts.append(f"features far from the training classes (score {score[i]:.3g} > {b.ood.threshold:.3g})")
-            reasons.append("; ".join(parts))
+        threshold = b.ood.threshold if b.ood is not None else float("inf")
+        reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
         unit_probs_out = unit_probs if stacked is not None else np.zeros((0, k))
         return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs_out, reasons)
 
