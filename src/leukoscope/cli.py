@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -228,7 +227,7 @@ def _print_metrics(m: dict) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.engine.bundle import load_bundle
-    from leukoscope.inference.predictor import Predictor, expand_inputs, write_predictions
+    from leukoscope.inference.predictor import Predictor, expand_inputs, ood_reason_counts, write_predictions
 
     bundle = load_bundle(args.bundle)
     paths = expand_inputs(args.paths)
@@ -241,9 +240,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = write_predictions(rows, args.out, bundle.classes)
     flagged = sum(r["abstain"] for r in rows)
     print(f"{len(rows)} image(s) predicted, {flagged} flagged for review (abstain/out-of-distribution), {len(failures)} skipped -> {out}")
-    why = Counter(part.split(" (")[0] for r in rows if r["ood"] for part in r["ood_reason"].split("; "))
+    why = ood_reason_counts(rows)
     if why:
-        print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.most_common()))
+        print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.items()))
     return 0 if rows or not failures else 1
 
 

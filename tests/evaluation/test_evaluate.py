@@ -20,6 +20,9 @@ def test_evaluate_writes_predictions_metrics_and_report(tmp_path, tiny_run, synt
     for key in ("n", "accuracy", "accuracy_ci", "balanced_accuracy", "macro_f1", "macro_f1_ci", "per_class", "confusion_matrix", "ece", "mce", "cohen_kappa", "benign_vs_malignant"):
         assert key in m, key
     assert m["n"] == 48 and "auroc" in m["per_class"]["Pro"] and "specificity" in m["per_class"]["Pro"]
+    kinds = {"no leukocyte found", "image statistics outside the training range", "features far from the training classes"}
+    assert set(m["ood_reasons"]) <= kinds and bool(m["ood_reasons"]) == (m["ood_flagged"] > 0)
+    assert sum(m["ood_reasons"].values()) >= m["ood_flagged"] == sum(r["ood"] == "True" for r in rows)
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4  # curves, confusion, ROC, reliability
     for section in ("Intended use", "Model card", "Limitations", "Most confident errors", "Per class", "Shortcut checks"):

@@ -13,7 +13,7 @@ from leukoscope.data.split import load_splits, rows_for_split
 from leukoscope.engine.bundle import Bundle
 from leukoscope.errors import DataError
 from leukoscope.evaluation.metrics import classification_metrics
-from leukoscope.inference.predictor import Predictor
+from leukoscope.inference.predictor import Predictor, ood_reason_counts
 
 
 def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | None, split: str) -> tuple[list[str], list[str]]:
@@ -46,5 +46,6 @@ def evaluate_paths(
     metrics = classification_metrics(y, probs, classes, bootstrap, seed)
     metrics["abstained"] = int(sum(r["abstain"] for r in rows))
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
+    metrics["ood_reasons"] = ood_reason_counts(rows)
     metrics["unreadable"] = failures
     return rows, metrics, failures

@@ -101,7 +101,9 @@ def write_report(
             ["malignant sensitivity", f"{_pct(bm['sensitivity'])} (95 % CI {_ci(bm['sensitivity_ci'])})"],
             ["benign specificity", f"{_pct(bm['specificity'])} (95 % CI {_ci(bm['specificity_ci'])})"],
         ]
-    summary += [["flagged for review (abstain or OOD)", metrics.get("abstained", 0)], ["out-of-distribution", metrics.get("ood_flagged", 0)]]
+    reasons = ", ".join(f"{n} {reason}" for reason, n in metrics.get("ood_reasons", {}).items())
+    ood = f"{metrics.get('ood_flagged', 0)} ({reasons})" if reasons else metrics.get("ood_flagged", 0)
+    summary += [["flagged for review (abstain or OOD)", metrics.get("abstained", 0)], ["out-of-distribution", ood]]
     parts.append(_table(["", "value"], summary))
 
     parts.append("<h2>Configuration</h2>")

@@ -50,6 +50,14 @@ def ood_reason(no_cells: bool, unlike_stats: Sequence[str], far_score: float | N
     return "; ".join(parts)
 
 
+def ood_reason_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many rows each kind of reason flagged out of distribution, most frequent first."""
+    from collections import Counter
+
+    kinds = Counter(part.split(" (")[0] for r in rows if r["ood"] for part in r["ood_reason"].split("; "))
+    return dict(kinds.most_common())
+
+
 def expand_inputs(items: Sequence[str]) -> list[str]:
     """Files, folders (recursively, image files only) and glob patterns, in a stable order."""
     import glob
