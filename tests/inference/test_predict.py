@@ -54,9 +54,10 @@ def test_ood_and_abstain_fire_on_unlike_inputs_and_stay_quiet_in_distribution(ti
     blank = np.full((size, size, 3), 255, np.uint8)
     noise = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     black = np.zeros((size, size, 3), np.uint8)
-    weird = predictor.predict_rgbs([blank, noise, black])
+    no_cells = synth_field("Pre", np.random.default_rng(5), size=size, n_cells=0)[0]  # a smear without leukocytes
+    weird = predictor.predict_rgbs([blank, noise, black, no_cells])
     assert weird.ood.all() and weird.abstain.all()
-    assert "no leukocyte found" in weird.ood_reasons[0] and all(weird.ood_reasons)
+    assert "no leukocyte found" in weird.ood_reasons[0] and weird.ood_reasons[3] == "no leukocyte found" and all(weird.ood_reasons)
     normal = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(synth_dir.rglob("*.jpg"))[:24]]
     normal += [synth_field("Pre", np.random.default_rng([77, i]), size=96)[0] for i in range(8)]
     pred = predictor.predict_rgbs(normal)
