@@ -152,8 +152,7 @@ class Predictor:
         probs = np.full((len(per_image), k), 1.0 / k)
         score = np.zeros(len(per_image))
         empty = np.zeros(len(per_image), bool)
-        unlike = np.zeros(len(per_image), bool)
-        unlike_stats: list[list[str]] = [[] for _ in per_image]
+        unlike_stats: list[list[str]] = [[] for _ in per_image]  # named when most of the image's units are unlike
         start = 0
         for i, n in enumerate(counts):
             if n == 0:
@@ -164,10 +163,10 @@ class Predictor:
             probs[i] = softmax(mean_log_p[None])[0]
             score[i] = unit_ood[start : start + n].mean()
             stats_out = unit_stats_out[start : start + n]
-            unlike[i] = stats_out.any(axis=1).mean() > 0.5
-            if unlike[i]:
+            if stats_out.any(axis=1).mean() > 0.5:
                 unlike_stats[i] = [name for name, out in zip(b.image_ood.names, stats_out.any(axis=0)) if out]
             start += n
+        unlike = np.array([bool(names) for names in unlike_stats], dtype=bool)
         far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
         ood = empty | unlike | far
         abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
