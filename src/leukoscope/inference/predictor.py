@@ -40,22 +40,23 @@ class Predictions:
         return self.probs.max(axis=1)
 
 
+NO_CELLS, UNLIKE_STATS, FAR_FEATURES = "no leukocyte found", "image statistics outside the training range", "features far from the training classes"
+
+
 def ood_reason(no_cells: bool, unlike_stats: Sequence[str], far_score: float | None, threshold: float) -> str:
     """Why an image is out of distribution, in words; "" when it is not."""
-    parts = ["no leukocyte found"] if no_cells else []
+    parts = [NO_CELLS] if no_cells else []
     if unlike_stats:
-        parts.append(f"image statistics outside the training range ({', '.join(unlike_stats)})")
+        parts.append(f"{UNLIKE_STATS} ({', '.join(unlike_stats)})")
     if far_score is not None:
-        parts.append(f"features far from the training classes (score {far_score:.3g} > {threshold:.3g})")
+        parts.append(f"{FAR_FEATURES} (score {far_score:.3g} > {threshold:.3g})")
     return "; ".join(parts)
 
 
 def ood_reason_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """How many rows each kind of reason flagged out of distribution, most frequent first."""
-    from collections import Counter
-
-    kinds = Counter(part.split(" (")[0] for r in rows if r["ood"] for part in r["ood_reason"].split("; "))
-    return dict(kinds.most_common())
+    counts = {kind: sum(kind in r["ood_reason"] for r in rows if r["ood"]) for kind in (NO_CELLS, UNLIKE_STATS, FAR_FEATURES)}
+    return {kind: n for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n}
 
 
 def expand_inputs(items: Sequence[str]) -> list[str]:
