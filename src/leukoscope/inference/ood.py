@@ -67,6 +67,13 @@ LAB_IMAGE_STATS = ("L mean", "a mean", "b mean", "L std", "log Laplacian varianc
 STAIN_THRESHOLD = 45  # (R+B)/2 - G above this is nuclear stain in a preprocessed field
 
 
+def is_lab_set(names: tuple[str, ...]) -> bool:
+    """Whether `names` is the older LAB set; a ValueError for a set this version cannot compute."""
+    if tuple(names) not in (IMAGE_STATS, LAB_IMAGE_STATS):
+        raise ValueError(f"unknown image statistics {list(names)}")
+    return tuple(names) == LAB_IMAGE_STATS
+
+
 def stain_colour(img: np.ndarray) -> np.ndarray:
     """Mean RGB of the nuclear-stain pixels in a half-size nearest-neighbour sample of the image.
 
@@ -92,9 +99,7 @@ def image_stats(images: np.ndarray, names: tuple[str, ...] = IMAGE_STATS) -> np.
     """
     import cv2
 
-    lab = tuple(names) == LAB_IMAGE_STATS
-    if not lab and tuple(names) != IMAGE_STATS:
-        raise ValueError(f"unknown image statistics {list(names)}")
+    lab = is_lab_set(names)
     out = np.zeros((len(images), len(names)))
     for i, img in enumerate(images):
         grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -143,6 +148,5 @@ class ImageStatsOOD:
     @classmethod
     def from_json(cls, d: dict) -> ImageStatsOOD:
         names = tuple(d.get("stats", LAB_IMAGE_STATS))
-        if names not in (IMAGE_STATS, LAB_IMAGE_STATS):
-            raise ValueError(f"unknown image statistics {list(names)}")
+        is_lab_set(names)  # refused at load, not at the first prediction
         return cls(np.asarray(d["low"]), np.asarray(d["high"]), float(d["margin"]), names)
