@@ -7,7 +7,7 @@ autocast, onnxruntime. End-to-end reads JPEG files (synthetic 224 px fields unle
 through Predictor.predict_paths (two workers, each decoding, preprocessing and classifying alternate
 batches on half the cores). Model-only and end-to-end runs are interleaved and the median of --rounds
 is printed. Last, where the time of one worker goes: milliseconds per image of each stage on one
-thread (onnxruntime), which bound the ratio.
+thread (onnxruntime), and the ceiling those costs put on the end-to-end rate of each backend.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def _rates(fns: dict[str, Callable[[], object]], n: int, rounds: int) -> dict[st
     return {name: float(np.median(v)) for name, v in times.items()}
 
 
-def measure(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> None:
+def measure(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> dict[str, float]:
+    """Prints and returns the model-only rate of torch (channels_last) and onnxruntime."""
     bundle = load_bundle(bundle_dir)
     images = np.stack([bundle.pipeline.load(p) for p in paths])
     n = len(paths)
@@ -82,10 +83,16 @@ def measure(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> None
         only, e2e = rates[f"{backend} model-only"], rates[f"{backend} end-to-end"]
         print(f"  {label:22s} model-only {only:8.1f} img/s")
         print(f"  {label:22s} end-to-end {e2e:8.1f} img/s  ({100 * e2e / only:.0f} % of model-only)")
+    return {"torch": rates["torch model-only"], "onnx": rates["onnx model-only"]}
 
 
-def stage_costs(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> None:
-    """Per-image milliseconds of each stage of one end-to-end worker, on one thread."""
+def stage_costs(bundle_dir: Path, paths: list[str], batch: int, rounds: int, model_only: dict[str, float]) -> None:
+    """Per-image milliseconds of each stage of one end-to-end worker, on one thread, and the ceiling they set.
+
+    On 2 cores, however decoding and preprocessing overlap the model, the end-to-end rate cannot exceed
+    2 / (the model's per-image time in each of two one-thread workers + the rest of the work): printed
+    per backend next to the model-only rate it is held to.
+    """
     import cv2
 
     threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
@@ -93,6 +100,7 @@ def stage_costs(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> 
     cv2.setNumThreads(1)
     try:
         predictor = Predictor(load_bundle(bundle_dir), backend="onnx", batch_size=batch)
+        bundle = predictor.bundle
         onnx = predictor._onnx.with_threads(1)
         rgbs = [read_rgb(p) for p in paths]
         units = [predictor.units(r) for r in rgbs]
@@ -106,7 +114,12 @@ def stage_costs(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> 
             "end-to-end": lambda: [predictor._predict_batch(paths[i : i + batch], onnx) for i in batches],
         }
         rates = _rates(stages, len(paths), rounds)
-        pair = {name: _in_two_threads(stages[name]) for name in ("model", "end-to-end")}
+        bundle.model.to(memory_format=torch.channels_last)
+        pair = {
+            "onnx": _in_two_threads(stages["model"]),
+            "torch": _in_two_threads(lambda: run_model(bundle.model, prepared, bundle.mean, bundle.std, batch, features=True)),
+            "end-to-end": _in_two_threads(stages["end-to-end"]),
+        }
         pair_rates = _rates(pair, 2 * len(paths), rounds)
     finally:
         torch.set_num_threads(threads)
@@ -114,8 +127,18 @@ def stage_costs(bundle_dir: Path, paths: list[str], batch: int, rounds: int) -> 
     print("  one worker, one thread, onnxruntime (ms per image):")
     for name, rate in rates.items():
         print(f"    {name:36s} {1000 / rate:7.2f}")
-    for name, rate in pair_rates.items():
-        print(f"  two such workers at once, {name:14s} {rate:8.1f} img/s")
+    print(f"  two such workers at once: end-to-end {pair_rates['end-to-end']:.1f} img/s")
+    rest_ms = 1000 / rates["end-to-end"] - 1000 / rates["model"]
+    print(f"  the ceiling on 2 cores with {rest_ms:.2f} ms of work besides the model per image:")
+    for backend, label in (("torch", "torch channels_last"), ("onnx", "onnxruntime")):
+        model_ms = 2000 / pair_rates[backend]  # per image, in each of two one-thread workers
+        ceiling = 2000 / (model_ms + rest_ms)
+        budget_ms = 2000 / (0.9 * model_only[backend]) - model_ms
+        print(
+            f"    {label:22s} model {model_ms:.2f} ms in each of two workers -> at most {ceiling:6.1f} img/s,"
+            f" {100 * ceiling / model_only[backend]:.0f} % of model-only {model_only[backend]:.1f};"
+            f" 90 % leaves {budget_ms:.2f} ms for the rest"
+        )
 
 
 def _in_two_threads(fn: Callable[[], object]) -> Callable[[], None]:
@@ -157,8 +180,8 @@ def main() -> None:
         bundles = [_untrained_bundle(tmp / "paper", paper), _untrained_bundle(tmp / "cpu-fast", fast)]
     for b in bundles:
         subset = paths if "paper" not in b.name else paths[: max(32, args.n // 8)]
-        measure(b, subset, args.batch, args.rounds)
-        stage_costs(b, subset, args.batch, args.rounds)
+        model_only = measure(b, subset, args.batch, args.rounds)
+        stage_costs(b, subset, args.batch, args.rounds, model_only)
 
 
 if __name__ == "__main__":
