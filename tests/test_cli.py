@@ -11,14 +11,16 @@ def _run(*args):
     return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
 
 
-def test_every_verb_has_help():
+def test_every_verb_has_help(capsys):
     from leukoscope.cli import build_parser
 
     verbs = build_parser()._subparsers._group_actions[0].choices
-    for verb in verbs:
+    for args in (["--help"], *([verb, "--help"] for verb in verbs)):
         with pytest.raises(SystemExit) as info:
-            main([verb, "--help"])
+            main(args)
         assert info.value.code == 0
+    listing = capsys.readouterr().out.split("usage: leukoscope evaluate")[0]
+    assert all(verb in listing for verb in verbs)
 
 
 @pytest.mark.parametrize("verb", ["audit", "split"])

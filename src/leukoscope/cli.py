@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.max_epochs=5")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a bundle: predictions.csv, metrics.json (95 % CIs), report.html")
+    p = sub.add_parser("evaluate", help="evaluate a bundle: predictions.csv, metrics.json (95 %% CIs), report.html")
     p.add_argument("bundle")
     p.add_argument("--data", required=True, help="labelled images (class folders, release root or CSV)")
     p.add_argument("--splits", help="a splits file; with --split, evaluate only that split")
