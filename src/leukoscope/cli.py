@@ -227,8 +227,9 @@ def _print_metrics(m: dict) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.engine.bundle import load_bundle
-    from leukoscope.inference.predictor import Predictor, expand_inputs, ood_reason_counts, write_predictions
+    from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, ood_reason_counts, write_predictions
 
+    check_predictions_path(args.out)
     bundle = load_bundle(args.bundle)
     paths = expand_inputs(args.paths)
     if not paths:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,10 +13,15 @@ from typing import IO, Any
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
-    """Write to a temporary file beside `path`, then rename over it only on success."""
+    """Write to a temporary file beside `path`, then rename over it only on success.
+
+    The file is created with the permissions of any other new file (0666 less the umask), not the
+    owner-only ones of `tempfile.mkstemp`: a lab's predictions are read by colleagues.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh

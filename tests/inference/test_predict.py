@@ -35,6 +35,8 @@ def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth
     assert res.returncode == 0 and json.loads((tmp_path / "p.json").read_text())[0]["path"].endswith("synth-pro-0000.jpg")
     res = _cli("predict", str(tiny_run / "bundle"), str(tmp_path / "nope"), "--out", str(tmp_path / "x.csv"))
     assert res.returncode == 2 and "no such file" in res.stderr and not (tmp_path / "x.csv").exists()
+    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), "--out", str(tmp_path / "preds.txt"))
+    assert res.returncode == 2 and "preds.txt: unknown output format '.txt'" in res.stderr and not (tmp_path / "preds.txt").exists()
 
 
 def test_predict_matches_bundle_preprocessing(tiny_bundle, synth_dir):

@@ -276,6 +276,17 @@ def prediction_columns(classes: Sequence[str]) -> list[str]:
     return ["path", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"] + [f"p_{c}" for c in classes] + ["cells"]
 
 
+PREDICTION_FORMATS = (".csv", ".json")
+
+
+def check_predictions_path(out: str | Path) -> Path:
+    """The output path of predictions, refused before any work when its extension names no format."""
+    out = Path(out)
+    if out.suffix.lower() not in PREDICTION_FORMATS:
+        raise DataError(f"{out}: unknown output format {out.suffix or '(no extension)'!r}; name the file .csv or .json")
+    return out
+
+
 def write_predictions(rows: list[dict[str, Any]], out: str | Path, classes: Sequence[str], extra_columns: Sequence[str] = ()) -> Path:
     """CSV or JSON by extension, written atomically."""
     import csv
@@ -283,7 +294,7 @@ def write_predictions(rows: list[dict[str, Any]], out: str | Path, classes: Sequ
 
     from leukoscope.io_utils import atomic_write
 
-    out = Path(out)
+    out = check_predictions_path(out)
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     if out.suffix.lower() == ".json":
         with atomic_write(out) as fh:

@@ -1,0 +1,39 @@
+import os
+import stat
+
+import pytest
+
+from leukoscope.io_utils import atomic_write
+
+
+def _mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_new_file_gets_the_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "sub" / "preds.csv") as fh:
+            fh.write("path,label\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "sub" / "preds.csv").read_text() == "path,label\n"
+    assert _mode(tmp_path / "sub" / "preds.csv") == 0o644
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["preds.csv"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as fh:
+            fh.write("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_binary_mode(tmp_path):
+    with atomic_write(tmp_path / "x.png", "wb") as fh:
+        fh.write(b"\x89PNG")
+    assert (tmp_path / "x.png").read_bytes() == b"\x89PNG"
