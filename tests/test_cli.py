@@ -48,3 +48,25 @@ def test_bad_files_do_not_traceback(tmp_path):
     res = _run("audit", str(tmp_path / "s"), "--out", str(tmp_path / "a.json"))
     assert res.returncode == 0 and "Traceback" not in res.stderr
     assert "zero.jpg: empty file" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["synth", "out", "--per-class", "-3"], "--per-class: must be at least 1, got -3"),
+        (["synth", "out", "--size", "big"], "--size: expected a whole number, got 'big'"),
+        (["split", "data", "--test-fraction", "1.5"], "--test-fraction: must lie in (0, 1), got 1.5"),
+        (["split", "data", "--val-fraction", "1"], "--val-fraction: must lie in [0, 1), got 1"),
+        (["predict", "bundle", "x.jpg", "--out", "p.csv", "--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+        (["serve", "bundle", "--port", "99999"], "--port: a TCP port is 1-65535, got 99999"),
+        (["cells", "data", "--out", "c", "--context", "0"], "--context: must be above 0, got 0"),
+        (["cv", "--config", "smoke", "--folds", "1"], "--folds: must be at least 2, got 1"),
+    ],
+)
+def test_impossible_numbers_are_refused_by_name(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)  # nothing may be written where the relative paths point
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

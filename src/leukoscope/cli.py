@@ -30,6 +30,59 @@ def _split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
     return paths, overrides
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than `low` (argparse names the option in its error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+positive, count, at_least_two = _at_least(1), _at_least(0), _at_least(2)
+
+
+def port(text: str) -> int:
+    value = positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {value}")
+    return value
+
+
+def _share(allow_zero: bool) -> Callable[[str], float]:
+    """An argparse type: a share below 1, above 0 (or from 0 when `allow_zero`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+        if not (0 <= value < 1 if allow_zero else 0 < value < 1):
+            raise argparse.ArgumentTypeError(f"must lie in {'[0, 1)' if allow_zero else '(0, 1)'}, got {value:g}")
+        return value
+
+    return parse
+
+
+fraction, fraction_or_zero = _share(False), _share(True)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
+    return value
+
+
 # --------------------------------------------------------------------------- data
 def cmd_synth(args: argparse.Namespace) -> int:
     from leukoscope.data.synth import synth_dataset
@@ -370,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write a synthetic smear dataset (the embedded default)")
     p.add_argument("out", help="output folder (class-per-folder)")
-    p.add_argument("--per-class", type=int, default=50, help="images per class (default 50)")
-    p.add_argument("--size", type=int, default=224, help="field size in pixels (default 224)")
+    p.add_argument("--per-class", type=positive, default=50, help="images per class (default 50)")
+    p.add_argument("--size", type=positive, default=224, help="field size in pixels (default 224)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shortcut", choices=["annotation", "background"], default=None, help="plant a class shortcut (for testing checks)")
     p.set_defaults(func=cmd_synth)
@@ -380,20 +433,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="class-per-folder tree, release root (Original/ + Segmented/) or CSV manifest")
     p.add_argument("--splits", help="a splits file: also report images leaking across splits")
     p.add_argument("--out", default="audit.json", help="JSON report (default audit.json)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--workers", type=positive, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("split", help="stratified, group-aware train/val/test split (and k folds)")
     p.add_argument("data")
     p.add_argument("--out", default="splits.json")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--test-per-class", type=int, default=None, help="hold out N images per class for test")
-    g.add_argument("--test-fraction", type=float, default=None, help="hold out this fraction for test (default 0.2)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of the non-test part for validation")
-    p.add_argument("--folds", type=int, default=0, help="also make K StratifiedGroupKFold folds over train+val")
+    g.add_argument("--test-per-class", type=positive, default=None, help="hold out N images per class for test")
+    g.add_argument("--test-fraction", type=fraction, default=None, help="hold out this fraction for test (default 0.2)")
+    p.add_argument("--val-fraction", type=fraction_or_zero, default=0.1, help="fraction of the non-test part for validation")
+    p.add_argument("--folds", type=count, default=0, help="also make K StratifiedGroupKFold folds over train+val")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", default="Original", help="release variant: Original (default) or Segmented")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=positive, default=None)
     p.set_defaults(func=cmd_split)
 
     p = sub.add_parser("preprocess", help="precompute the preprocessing cache, or preview each step")
@@ -401,12 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="cache folder (default ~/.cache/leukoscope), or the preview PNG with --preview")
     p.add_argument("--config", help="config YAML (its preprocess section is used)")
     p.add_argument("--preview", nargs="+", metavar="IMAGE", help="write a grid of these images after every step")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=positive, default=None)
     p.set_defaults(func=cmd_preprocess)
 
     p = sub.add_parser("models", help="list registered models: parameters, GFLOPs, local ImageNet weights")
-    p.add_argument("--input-size", type=int, default=224)
-    p.add_argument("--num-classes", type=int, default=4)
+    p.add_argument("--input-size", type=positive, default=224)
+    p.add_argument("--num-classes", type=at_least_two, default=4)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("train", help="train a model from a config; ends by writing RUN_DIR/bundle/")
@@ -427,8 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shortcut-checks", action="store_true", help="also evaluate with the annotation masked, the leukocytes masked and the background swapped")
     p.add_argument("--probe", help="a `leukoscope probe background --out` JSON to show in the report's shortcut section")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for intervals")
+    p.add_argument("--batch-size", type=positive, default=32)
+    p.add_argument("--bootstrap", type=positive, default=1000, help="bootstrap resamples for intervals")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_evaluate)
 
@@ -438,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="preds.csv or preds.json")
     p.add_argument("--tta", action="store_true")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive, default=32)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM and attention overlays beside each image and its prediction")
@@ -457,27 +510,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="REST service and web page around a bundle")
     p.add_argument("bundle")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-upload-mb", type=int, default=20)
+    p.add_argument("--port", type=port, default=8000)
+    p.add_argument("--max-upload-mb", type=positive, default=20)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("cells", help="detect leukocytes: scale-normalised crops, a crop manifest, a preview and counts")
     p.add_argument("data")
     p.add_argument("--out", required=True)
     p.add_argument("--variant", default="Original")
-    p.add_argument("--crop-size", type=int, default=64)
-    p.add_argument("--context", type=float, default=1.4, help="crop side / cell diameter")
+    p.add_argument("--crop-size", type=positive, default=64)
+    p.add_argument("--context", type=positive_float, default=1.4, help="crop side / cell diameter")
     p.add_argument("--suppress", choices=["constant", "noise", "none"], default="constant", help="what replaces pixels outside the cell")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=positive, default=None)
     p.set_defaults(func=cmd_cells)
 
     p = sub.add_parser("probe", help="background probe: accuracy of a model that never sees a leukocyte")
     p.add_argument("what", choices=["background"])
     p.add_argument("data")
     p.add_argument("--splits", help="the splits file of the model being judged")
-    p.add_argument("--patch", type=int, default=56)
-    p.add_argument("--per-image", type=int, default=4)
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--patch", type=positive, default=56)
+    p.add_argument("--per-image", type=positive, default=4)
+    p.add_argument("--epochs", type=positive, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", default="Original")
     p.add_argument("--out", help="write the result as JSON")
@@ -485,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="k-fold training and evaluation (StratifiedGroupKFold over train+val)")
     p.add_argument("--config", required=True)
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=at_least_two, default=5)
     p.add_argument("--data", help="dataset (overrides data.root)")
     p.add_argument("--out", help="output folder (default runs/<name>-cv<K>)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
@@ -494,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="paired comparison of two predictions.csv files: exact McNemar and bootstrap CIs")
     p.add_argument("a", help="predictions.csv of model A")
     p.add_argument("b", help="predictions.csv of model B")
-    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--bootstrap", type=positive, default=2000)
     p.add_argument("--out", help="also write the result as JSON")
     p.set_defaults(func=cmd_compare)
     return parser

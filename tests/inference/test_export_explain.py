@@ -37,6 +37,14 @@ def test_export_fails_loudly_on_parity_error(tmp_path, tiny_bundle, monkeypatch)
     assert not (tmp_path / "bad.onnx").exists()
 
 
+def test_export_onto_a_folder_is_refused_and_the_folder_kept(tmp_path, tiny_bundle):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="models: is a folder; name the file to write"):
+        export_bundle(tiny_bundle, tmp_path / "models", "onnx")
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["keep.txt"] and [p.name for p in tmp_path.iterdir()] == ["models"]
+
+
 def test_predict_with_onnx_backend_matches_torch(tmp_path, tiny_run, synth_dir):
     import shutil
 
