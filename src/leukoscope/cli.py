@@ -30,57 +30,28 @@ def _split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
     return paths, overrides
 
 
-def _at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer no smaller than `low` (argparse names the option in its error)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
-
-    return parse
-
-
-positive, count, at_least_two = _at_least(1), _at_least(0), _at_least(2)
-
-
-def port(text: str) -> int:
-    value = positive(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {value}")
-    return value
-
-
-def _share(allow_zero: bool) -> Callable[[str], float]:
-    """An argparse type: a share below 1, above 0 (or from 0 when `allow_zero`)."""
+def _bounded(cast: Callable[[str], float], ok: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """An argparse type for a number within bounds (argparse names the option in its error)."""
 
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-        if not (0 <= value < 1 if allow_zero else 0 < value < 1):
-            raise argparse.ArgumentTypeError(f"must lie in {'[0, 1)' if allow_zero else '(0, 1)'}, got {value:g}")
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if cast is int else 'a number'}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {value:g}")
         return value
 
     return parse
 
 
-fraction, fraction_or_zero = _share(False), _share(True)
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
-    return value
+positive = _bounded(int, lambda v: v >= 1, "must be at least 1")
+count = _bounded(int, lambda v: v >= 0, "must be at least 0")
+at_least_two = _bounded(int, lambda v: v >= 2, "must be at least 2")
+port = _bounded(int, lambda v: 1 <= v <= 65535, "a TCP port is 1-65535")
+positive_float = _bounded(float, lambda v: v > 0, "must be above 0")
+fraction = _bounded(float, lambda v: 0 < v < 1, "must lie in (0, 1)")
+fraction_or_zero = _bounded(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 
 # --------------------------------------------------------------------------- data
