@@ -71,6 +71,11 @@ def test_api_errors_are_json(server, tmp_path):
     assert r.status_code == 413 and "error" in r.json()
     r = httpx.post(f"{server}/v1/predict", files={"files": ("../../etc/passwd", b"x", "image/jpeg")})
     assert r.status_code == 415 and "/etc" not in r.json()["error"]  # client paths are only display names
+    r = httpx.post(f"{server}/v1/predict", data={"image": "x"})
+    assert r.status_code == 422 and r.json() == {"error": "invalid request (files: field required); send images as multipart form data"}
+    r = httpx.get(f"{server}/v1/nothing")
+    assert r.status_code == 404 and r.json() == {"error": "GET /v1/nothing: not found"}
+    assert httpx.get(f"{server}/v1/predict").json() == {"error": "GET /v1/predict: method not allowed"}
 
 
 def test_bounded_load(server, synth_dir):
