@@ -70,3 +70,23 @@ def test_impossible_numbers_are_refused_by_name(tmp_path, monkeypatch, capsys, a
     assert info.value.code == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["audit", "data", "--out", "taken"], "--out: taken is a folder; name the file to write"),
+        (["predict", "bundle", "x.jpg", "--out", "taken"], "--out: taken is a folder; name the file to write"),
+        (["export", "bundle", "--out", "taken"], "--out: taken is a folder; name the file to write"),
+        (["evaluate", "bundle", "--data", "d", "--out", "notes.txt"], "--out: notes.txt is a file; name a folder to write into"),
+        (["synth", "notes.txt"], "notes.txt is a file; name a folder to write into"),
+    ],
+)
+def test_outputs_of_the_wrong_kind_are_refused_before_any_work(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "taken"] and (tmp_path / "notes.txt").read_text() == "mine\n"

@@ -37,3 +37,13 @@ def test_binary_mode(tmp_path):
     with atomic_write(tmp_path / "x.png", "wb") as fh:
         fh.write(b"\x89PNG")
     assert (tmp_path / "x.png").read_bytes() == b"\x89PNG"
+
+
+def test_a_folder_in_the_way_is_a_one_line_error(tmp_path):
+    from leukoscope.errors import OutputError
+
+    (tmp_path / "report.json").mkdir()
+    with pytest.raises(OutputError, match="report.json: is a folder; name the file to write"):
+        with atomic_write(tmp_path / "report.json") as fh:
+            fh.write("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]

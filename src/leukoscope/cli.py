@@ -54,6 +54,19 @@ fraction = _bounded(float, lambda v: 0 < v < 1, "must lie in (0, 1)")
 fraction_or_zero = _bounded(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 
+def file_out(text: str) -> str:
+    """An output file: refused up front when a folder stands there, not after the work is done."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name the file to write")
+    return text
+
+
+def folder_out(text: str) -> str:
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; name a folder to write into")
+    return text
+
+
 # --------------------------------------------------------------------------- data
 def cmd_synth(args: argparse.Namespace) -> int:
     from leukoscope.data.synth import synth_dataset
@@ -393,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("synth", help="write a synthetic smear dataset (the embedded default)")
-    p.add_argument("out", help="output folder (class-per-folder)")
+    p.add_argument("out", type=folder_out, help="output folder (class-per-folder)")
     p.add_argument("--per-class", type=positive, default=50, help="images per class (default 50)")
     p.add_argument("--size", type=positive, default=224, help="field size in pixels (default 224)")
     p.add_argument("--seed", type=int, default=0)
@@ -403,13 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="audit a dataset: counts, unreadable, blank, duplicates, shortcuts, leaks")
     p.add_argument("data", help="class-per-folder tree, release root (Original/ + Segmented/) or CSV manifest")
     p.add_argument("--splits", help="a splits file: also report images leaking across splits")
-    p.add_argument("--out", default="audit.json", help="JSON report (default audit.json)")
+    p.add_argument("--out", type=file_out, default="audit.json", help="JSON report (default audit.json)")
     p.add_argument("--workers", type=positive, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("split", help="stratified, group-aware train/val/test split (and k folds)")
     p.add_argument("data")
-    p.add_argument("--out", default="splits.json")
+    p.add_argument("--out", type=file_out, default="splits.json")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--test-per-class", type=positive, default=None, help="hold out N images per class for test")
     g.add_argument("--test-fraction", type=fraction, default=None, help="hold out this fraction for test (default 0.2)")
@@ -437,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="configs/NAME.yaml (or a built-in name: smoke, cpu-fast, paper, resnet101)")
     p.add_argument("--data", help="dataset (overrides data.root)")
     p.add_argument("--splits", help="splits file (overrides data.splits)")
-    p.add_argument("--out", help="run folder (default runs/<name>)")
+    p.add_argument("--out", type=folder_out, help="run folder (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.max_epochs=5")
     p.set_defaults(func=cmd_train)
@@ -453,13 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
     p.add_argument("--bootstrap", type=positive, default=1000, help="bootstrap resamples for intervals")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", type=folder_out, required=True, help="output folder")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="predict images: class, calibrated confidence, abstain and OOD flags")
     p.add_argument("bundle")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
-    p.add_argument("--out", required=True, help="preds.csv or preds.json")
+    p.add_argument("--out", type=file_out, required=True, help="preds.csv or preds.json")
     p.add_argument("--tta", action="store_true")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
@@ -468,14 +481,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="Grad-CAM and attention overlays beside each image and its prediction")
     p.add_argument("bundle")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--out", required=True, help="output folder for PNG overlays")
+    p.add_argument("--out", type=folder_out, required=True, help="output folder for PNG overlays")
     p.add_argument("--method", choices=["gradcam", "attention", "both"], default="both")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("export", help="export a bundle to ONNX or TorchScript, checked against PyTorch")
     p.add_argument("bundle")
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=file_out, required=True)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serve", help="REST service and web page around a bundle")
@@ -487,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cells", help="detect leukocytes: scale-normalised crops, a crop manifest, a preview and counts")
     p.add_argument("data")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", type=folder_out, required=True)
     p.add_argument("--variant", default="Original")
     p.add_argument("--crop-size", type=positive, default=64)
     p.add_argument("--context", type=positive_float, default=1.4, help="crop side / cell diameter")
@@ -504,14 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", default="Original")
-    p.add_argument("--out", help="write the result as JSON")
+    p.add_argument("--out", type=file_out, help="write the result as JSON")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("cv", help="k-fold training and evaluation (StratifiedGroupKFold over train+val)")
     p.add_argument("--config", required=True)
     p.add_argument("--folds", type=at_least_two, default=5)
     p.add_argument("--data", help="dataset (overrides data.root)")
-    p.add_argument("--out", help="output folder (default runs/<name>-cv<K>)")
+    p.add_argument("--out", type=folder_out, help="output folder (default runs/<name>-cv<K>)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_cv)
 
@@ -519,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", help="predictions.csv of model A")
     p.add_argument("b", help="predictions.csv of model B")
     p.add_argument("--bootstrap", type=positive, default=2000)
-    p.add_argument("--out", help="also write the result as JSON")
+    p.add_argument("--out", type=file_out, help="also write the result as JSON")
     p.set_defaults(func=cmd_compare)
     return parser
 

@@ -20,3 +20,7 @@ class ImageError(LeukoscopeError):
 
 class ConfigError(LeukoscopeError):
     """A config key, type or value that is wrong; the message names the key."""
+
+
+class OutputError(LeukoscopeError):
+    """An output path that cannot be written as asked (a folder where a file is wanted, or the reverse)."""

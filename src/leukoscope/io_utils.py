@@ -10,6 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from leukoscope.errors import OutputError
+
+
+def refuse_folder(path: str | Path) -> Path:
+    """`path` as a file to write; an OutputError when a folder stands there (a rename would fail late)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; name the file to write")
+    return path
+
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
@@ -18,7 +28,7 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
     The file is created with the permissions of any other new file (0666 less the umask), not the
     owner-only ones of `tempfile.mkstemp`: a lab's predictions are read by colleagues.
     """
-    path = Path(path)
+    path = refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from leukoscope.engine.bundle import load_bundle
+from leukoscope.errors import OutputError
 from leukoscope.inference.export import ExportError, OnnxRunner, export_bundle, parity_images
 from leukoscope.inference.predictor import Predictor
 
@@ -40,7 +41,7 @@ def test_export_fails_loudly_on_parity_error(tmp_path, tiny_bundle, monkeypatch)
 def test_export_onto_a_folder_is_refused_and_the_folder_kept(tmp_path, tiny_bundle):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "keep.txt").write_text("mine")
-    with pytest.raises(ExportError, match="models: is a folder; name the file to write"):
+    with pytest.raises(OutputError, match="models: is a folder; name the file to write"):
         export_bundle(tiny_bundle, tmp_path / "models", "onnx")
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["keep.txt"] and [p.name for p in tmp_path.iterdir()] == ["models"]
 

@@ -14,6 +14,7 @@ from leukoscope.engine.bundle import Bundle
 from leukoscope.errors import LeukoscopeError
 from leukoscope.evaluation.calibration import softmax
 from leukoscope.inference.runner import run_model, to_input
+from leukoscope.io_utils import refuse_folder
 
 PARITY_TOLERANCE = 1e-4  # max absolute difference of probabilities
 
@@ -54,9 +55,7 @@ def parity_images(bundle: Bundle, n: int = 8) -> np.ndarray:
 
 def export_bundle(bundle: Bundle, out: str | Path, fmt: str = "onnx", opset: int = 17) -> dict:
     """Export and verify; on a parity failure the file is removed and ExportError raised."""
-    out = Path(out)
-    if out.is_dir():
-        raise ExportError(f"{out}: is a folder; name the file to write, e.g. {out / ('model.onnx' if fmt == 'onnx' else 'model.pt')}")
+    out = refuse_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     wrapper = LogitsAndFeatures(bundle.model.eval().to(memory_format=torch.contiguous_format)).eval()
     size = bundle.input_size

@@ -10,10 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from leukoscope.data.images import read_rgb  # noqa: E402
+from leukoscope.io_utils import refuse_folder  # noqa: E402
 from leukoscope.preprocess.pipeline import Pipeline  # noqa: E402
 
 
 def save_preview(paths: list[str | Path], pipeline: Pipeline, out: str | Path) -> Path:
+    out = refuse_folder(out)
     traces = [(Path(p).name, pipeline.trace(read_rgb(p, max_pixels=pipeline.config.max_pixels))) for p in paths]
     n_cols = len(traces[0][1])
     fig, axes = plt.subplots(len(traces), n_cols, figsize=(2.4 * n_cols, 2.5 * len(traces)), squeeze=False)
@@ -28,7 +30,6 @@ def save_preview(paths: list[str | Path], pipeline: Pipeline, out: str | Path) -
             if c == 0:
                 ax.set_ylabel(name, fontsize=8)
     fig.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp, dpi=100)
