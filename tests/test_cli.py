@@ -48,6 +48,8 @@ def test_bad_files_do_not_traceback(tmp_path):
     res = _run("audit", str(tmp_path / "s"), "--out", str(tmp_path / "a.json"))
     assert res.returncode == 0 and "Traceback" not in res.stderr
     assert "zero.jpg: empty file" in res.stdout
+    res = _run("split", str(tmp_path / "s"), "--out", str(tmp_path / "splits.json"), "--test-fraction", "0.34")
+    assert res.returncode == 0 and "Pro/zero.jpg: empty file (0 bytes)" in res.stderr.split("left out: ", 1)[1]
 
 
 @pytest.mark.parametrize(

@@ -47,3 +47,14 @@ def test_a_folder_in_the_way_is_a_one_line_error(tmp_path):
         with atomic_write(tmp_path / "report.json") as fh:
             fh.write("{}")
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_report_left_out_lists_a_few_then_points_to_the_rest(capsys):
+    from leukoscope.io_utils import report_left_out
+
+    bad = [{"path": f"Pro/{i}.jpg", "reason": "empty file (0 bytes)"} for i in range(7)]
+    report_left_out(bad, ["7 file(s) left out of every split (unreadable or blank); see 'excluded'", "class X has no image in test"], shown=5, listed_in="run/data.json")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "left out: Pro/0.jpg: empty file (0 bytes)" and len(err) == 7
+    assert err[5] == "left out: 2 more file(s), all listed in run/data.json"
+    assert err[6] == "warning: class X has no image in test"

@@ -113,7 +113,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from leukoscope.data.manifest import build_manifest
     from leukoscope.data.split import make_splits
-    from leukoscope.io_utils import write_json
+    from leukoscope.io_utils import report_left_out, write_json
 
     manifest = build_manifest(args.data, variant=args.variant, workers=args.workers)
     doc = make_splits(
@@ -125,8 +125,7 @@ def cmd_split(args: argparse.Namespace) -> int:
         seed=args.seed,
         variant=args.variant,
     )
-    for bad in doc["excluded"]:
-        print(f"left out: {bad['path']}: {bad['reason']}", file=sys.stderr)
+    report_left_out(doc["excluded"], doc["warnings"])
     _print_table(["split"] + doc["classes"], [[s] + [c.get(k, 0) for k in doc["classes"]] for s, c in doc["counts"].items()])
     if doc["folds"]:
         print(f"{len(doc['folds'])} group-aware stratified folds over train+val")

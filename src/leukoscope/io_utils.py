@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +42,17 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def report_left_out(left_out: Sequence[dict[str, str]], warnings: Sequence[str] = (), shown: int | None = None, listed_in: str | Path = "") -> None:
+    """Tell the user (on stderr) which files a command skipped and why, then the data's warnings."""
+    for bad in left_out[:shown]:
+        print(f"left out: {bad['path']}: {bad['reason']}", file=sys.stderr)
+    if shown is not None and len(left_out) > shown:
+        print(f"left out: {len(left_out) - shown} more file(s), all listed in {listed_in}", file=sys.stderr)
+    for warning in warnings:
+        if not warning.endswith("see 'excluded'"):  # the files themselves were listed just above
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

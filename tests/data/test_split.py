@@ -105,3 +105,18 @@ def test_real_split_paper_protocol(real_data):
     doc = make_splits(manifest, test_per_class=100, val_fraction=0.1, seed=0, variant="Original")
     assert doc["counts"]["test"] == {"Benign": 100, "Early": 100, "Pre": 100, "Pro": 100}
     assert audit_dataset(real_data, splits=doc)["leaks"] == []
+
+
+def test_a_class_too_small_for_test_and_val_is_warned_about(tmp_path, synth_dir):
+    d = tmp_path / "data"
+    shutil.copytree(synth_dir, d)
+    (d / "Rare").mkdir()
+    shutil.copy(d / "Pre" / "synth-pre-0000.jpg", d / "Rare" / "only.jpg")
+    doc = make_splits(build_manifest(d, workers=1), test_fraction=0.25, val_fraction=0.2, seed=0)
+    assert doc["counts"]["train"]["Rare"] == 1
+    assert doc["warnings"] == [
+        "class Rare has no image in test (1 in all): its test figures cannot be measured",
+        "class Rare has no image in val (1 in all): its val figures cannot be measured",
+    ]
+    no_val = make_splits(build_manifest(d, workers=1), test_fraction=0.25, val_fraction=0.0, seed=0)
+    assert no_val["warnings"] == doc["warnings"][:1]  # no validation asked for, none missed

@@ -15,6 +15,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, StochasticWeightAveraging, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from leukoscope.config import Config
 from leukoscope.engine.bundle import write_bundle
@@ -24,7 +25,7 @@ from leukoscope.evaluation.calibration import calibration_errors, fit_temperatur
 from leukoscope.evaluation.metrics import classification_metrics
 from leukoscope.inference.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.inference.runner import run_model
-from leukoscope.io_utils import atomic_write, write_json
+from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import build_loss
 from leukoscope.models import create_model
 
@@ -119,6 +120,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     dm = SmearDataModule(cfg)
     dm.setup()
     data_info = _record_run(out, cfg, dm)
+    if rank_zero_only.rank == 0:
+        report_left_out(data_info["left_out"], dm.splits.get("warnings", []), shown=5, listed_in=out / "data.json")
     model = create_model(cfg.model.name, len(dm.classes), weights=cfg.model.weights, freeze_blocks=cfg.model.freeze_blocks, **cfg.model.kwargs)
     module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts), cfg.train, len(dm.classes))
     has_val = len(dm.datasets["val"]) > 0
