@@ -70,7 +70,8 @@ def _record_run(out: Path, cfg: Config, dm: SmearDataModule) -> dict[str, Any]:
     return data_info
 
 
-def build_trainer(cfg: Config, out: Path, has_val: bool) -> tuple[L.Trainer, ModelCheckpoint]:
+def build_trainer(cfg: Config, out: Path, has_val: bool, train_batches: int | None = None) -> tuple[L.Trainer, ModelCheckpoint]:
+    """The Lightning trainer of a run; `train_batches` per epoch caps the logging interval (small data)."""
     t = cfg.train
     checkpoint = ModelCheckpoint(
         dirpath=out / "checkpoints", filename="best", monitor="val_f1" if has_val else None, mode="max", save_top_k=1, enable_version_counter=False
@@ -99,7 +100,7 @@ def build_trainer(cfg: Config, out: Path, has_val: bool) -> tuple[L.Trainer, Mod
         deterministic=t.deterministic,
         callbacks=callbacks,
         logger=loggers,
-        log_every_n_steps=t.log_every_n_steps,
+        log_every_n_steps=max(1, min(t.log_every_n_steps, train_batches or t.log_every_n_steps)),
         limit_train_batches=t.limit_train_batches,
         default_root_dir=out,
         plugins=[AtomicCheckpointIO()],
@@ -125,7 +126,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     model = create_model(cfg.model.name, len(dm.classes), weights=cfg.model.weights, freeze_blocks=cfg.model.freeze_blocks, **cfg.model.kwargs)
     module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts), cfg.train, len(dm.classes))
     has_val = len(dm.datasets["val"]) > 0
-    trainer, checkpoint = build_trainer(cfg, out, has_val)
+    trainer, checkpoint = build_trainer(cfg, out, has_val, len(dm.train_dataloader()))
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
     if resume and ckpt_path is None:
