@@ -77,3 +77,16 @@ def test_shortcut_checks_score_the_cell_classifier_apart_from_the_detector(cell_
     fixed = results["background swapped, cells as found before"]
     assert fixed["n"] == 12 and fixed["changed"] == 0.0  # same cells, same crops: the classifier ignores the new background
     assert results["leukocytes masked"]["accuracy"] <= 0.5
+
+
+def test_explanation_outlines_every_cell_and_explains_a_single_cell_image(cell_bundle):
+    from leukoscope.explain.overlays import explanation_panel
+
+    field, _ = synth_field("Pre", np.random.default_rng(9), size=160, n_cells=2)
+    panel, info = explanation_panel(cell_bundle, field, "gradcam")
+    assert info["cells"] == 2 and panel.shape[1] == 2 * 224  # the outlined field beside the Grad-CAM
+    outline = (panel[..., 0] == 0) & (panel[..., 1] == 160) & (panel[..., 2] == 0)
+    assert outline[:, :224].sum() > 50 and not outline[:, 224:].any()
+    plain = np.full((48, 48, 3), 230, np.uint8)  # nothing to detect, small: read as one cell filling the frame
+    panel, info = explanation_panel(cell_bundle, plain, "gradcam")
+    assert info["cells"] == 1 and panel.shape[1] == 2 * 224

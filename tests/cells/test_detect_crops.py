@@ -32,13 +32,12 @@ def test_crops_are_scale_invariant():
     rgb, _ = synth_field("Pre", np.random.default_rng(3), size=224, n_cells=2)
     big = cv2.resize(rgb, (448, 448), interpolation=cv2.INTER_CUBIC)
     config = CropConfig(size=64)
-    small_crops, small_cells, _ = field_crops(rgb, config)
-    big_crops, big_cells, _ = field_crops(big, config)
-    assert len(small_crops) == len(big_crops) == 2
-    for sc, s_cell in zip(small_crops, small_cells):
-        j = int(np.argmin([np.hypot(b.x / 2 - s_cell.x, b.y / 2 - s_cell.y) for b in big_cells]))
-        assert big_cells[j].radius == pytest.approx(2 * s_cell.radius, rel=0.1)
-        diff = np.abs(sc.astype(float) - big_crops[j].astype(float)).mean()
+    small, large = field_crops(rgb, config), field_crops(big, config)
+    assert len(small.crops) == len(large.crops) == 2
+    for sc, s_cell in zip(small.crops, small.cells):
+        j = int(np.argmin([np.hypot(b.x / 2 - s_cell.x, b.y / 2 - s_cell.y) for b in large.cells]))
+        assert large.cells[j].radius == pytest.approx(2 * s_cell.radius, rel=0.1)
+        diff = np.abs(sc.astype(float) - large.crops[j].astype(float)).mean()
         assert diff < 12, diff  # same cell, same crop, whatever the magnification
 
 
@@ -57,11 +56,12 @@ def test_single_cell_image_is_handled_without_detection_failure():
     c = cells[0]
     r = int(c.radius * 1.5)
     single = rgb[int(c.y) - r : int(c.y) + r, int(c.x) - r : int(c.x) + r]
-    crops, found, is_single = field_crops(single, CropConfig(size=64))
-    assert is_single and len(crops) == 1
+    found = field_crops(single, CropConfig(size=64))
+    assert found.single and len(found.crops) == len(found.cells) == 1
     plain = np.full((60, 60, 3), 230, np.uint8)  # no detectable cell at all, but small: one centred crop
-    crops, _, is_single = field_crops(plain, CropConfig(size=64))
-    assert is_single and len(crops) == 1
+    found = field_crops(plain, CropConfig(size=64))
+    assert found.single and len(found.crops) == len(found.cells) == 1
+    assert (found.labels == 1).all()  # the whole frame is that cell: its outline is the frame's
 
 
 def test_has_leukocyte_agrees_with_the_detector_on_synthetic_fields():

@@ -33,7 +33,7 @@ class CellCropCache:
             return np.load(f, allow_pickle=False)
         except (OSError, ValueError):
             pass
-        crops, _, _ = field_crops(read_rgb(path, max_pixels=self.pipeline.config.max_pixels), self.crop)
+        crops = field_crops(read_rgb(path, max_pixels=self.pipeline.config.max_pixels), self.crop).crops
         size = self.pipeline.config.size
         stack = np.stack([self.pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
         save_npy_atomic(f, stack)

@@ -47,10 +47,20 @@ def crop_cell(rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, confi
     return crop
 
 
+@dataclass
+class FieldCrops:
+    """The crops of one field, the cells they were cut from and the label image of those cells."""
+
+    crops: list[np.ndarray]
+    cells: list[Cell]
+    labels: np.ndarray  # int32, 0 = background, i + 1 = cells[i]
+    single: bool  # handled as a single-cell image
+
+
 def field_crops(
     rgb: np.ndarray, crop: CropConfig = CropConfig(), detection: DetectionConfig = DetectionConfig(), detect_on: np.ndarray | None = None
-) -> tuple[list[np.ndarray], list[Cell], bool]:
-    """All cell crops of a field, the cells, and whether the image is a single-cell image.
+) -> FieldCrops:
+    """All cell crops of a field, with their cells, and whether the image is a single-cell image.
 
     A single-cell image (one detected cell covering a large share of the frame, or no detection in
     a small image) is handled as one cell centred in the frame, so it never fails detection.
@@ -64,8 +74,7 @@ def field_crops(
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     if (len(cells) == 1 and big) or (not cells and max(h, w) <= 2 * crop.size):
         if not cells:
-            cell = Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)
+            cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
             labels = np.ones((h, w), np.int32)
-            return [crop_cell(rgb, labels, 1, cell, crop)], [cell], True
-        return [crop_cell(rgb, labels, 1, cells[0], crop)], cells, True
-    return [crop_cell(rgb, labels, i + 1, c, crop) for i, c in enumerate(cells)], cells, False
+        return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop)], cells, labels, True)
+    return FieldCrops([crop_cell(rgb, labels, i + 1, c, crop) for i, c in enumerate(cells)], cells, labels, False)

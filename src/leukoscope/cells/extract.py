@@ -35,8 +35,8 @@ def _process(item: tuple[str, str]) -> dict[str, Any]:
         rgb = read_rgb(path)
     except ImageError as exc:
         return {"path": path, "label": label, "error": exc.reason}
-    crops, cells, single = field_crops(rgb, _CROP)
-    return {"path": path, "label": label, "crops": crops, "cells": [(c.x, c.y, c.radius) for c in cells], "single": single}
+    found = field_crops(rgb, _CROP)
+    return {"path": path, "label": label, "crops": found.crops, "cells": [(c.x, c.y, c.radius) for c in found.cells], "single": found.single}
 
 
 def extract_cells(data: str | Path, out: str | Path, variant: str = "Original", crop: CropConfig = CropConfig(), workers: int | None = None) -> dict[str, Any]:

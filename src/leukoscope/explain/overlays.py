@@ -86,19 +86,17 @@ def _compose(tiles: list[tuple[str, np.ndarray]], title: str, size: int) -> np.n
 
 
 def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarray, dict]:
-    from leukoscope.cells.detect import detect_leukocytes
     from leukoscope.inference.predictor import Predictor
 
     predictor = Predictor(bundle)
-    cells, labels = detect_leukocytes(rgb)
-    units = predictor.units(rgb)
+    units, found = predictor.cell_units(rgb)
     field = predictor.predict_units([units])
     vis = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     tiles = [("cells", vis)]
-    if len(units) == len(cells) and len(units):
+    if len(units):
         cell_labels, cell_confidence = field.unit_probs.argmax(1), field.unit_probs.max(1)
-        for i, cell in enumerate(cells):
-            contours, _ = cv2.findContours((labels == i + 1).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for i, cell in enumerate(found.cells):
+            contours, _ = cv2.findContours((found.labels == i + 1).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(vis, contours, -1, (0, 160, 0), max(1, rgb.shape[0] // 200))
             cv2.putText(vis, bundle.classes[int(cell_labels[i])][:3], (int(cell.x) - 10, int(cell.y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         best = int(cell_confidence.argmax())

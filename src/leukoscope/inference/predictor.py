@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from leukoscope.engine.bundle import Bundle
 from leukoscope.errors import DataError, ImageError
 from leukoscope.evaluation.calibration import softmax
 from leukoscope.inference.runner import run_model
+
+if TYPE_CHECKING:
+    from leukoscope.cells.crops import FieldCrops
 
 
 @dataclass
@@ -123,11 +126,16 @@ class Predictor:
             if require_cells and not has_leukocyte(rgb):
                 return np.zeros((0, pipeline.config.size, pipeline.config.size, 3), np.uint8)
             return pipeline(rgb)[None]
+        return self.cell_units(rgb, detect_on)[0]
+
+    def cell_units(self, rgb: np.ndarray, detect_on: np.ndarray | None = None) -> tuple[np.ndarray, FieldCrops]:
+        """A cell-level bundle's model inputs for one field, with the cells (and their outlines) they come from."""
         from leukoscope.cells.crops import field_crops
 
-        crops, _, _ = field_crops(rgb, self.crop_config, detect_on=detect_on)
-        size = pipeline.config.size
-        return np.stack([pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
+        found = field_crops(rgb, self.crop_config, detect_on=detect_on)
+        pipeline, size = self.bundle.pipeline, self.bundle.pipeline.config.size
+        units = np.stack([pipeline(c) for c in found.crops]) if found.crops else np.zeros((0, size, size, 3), np.uint8)
+        return units, found
 
     def logits_and_features(self, images: np.ndarray, onnx: Any = None) -> tuple[np.ndarray, np.ndarray]:
         b = self.bundle
