@@ -51,8 +51,7 @@ def report_left_out(left_out: Sequence[dict[str, str]], warnings: Sequence[str] 
     if shown is not None and len(left_out) > shown:
         print(f"left out: {len(left_out) - shown} more file(s), all listed in {listed_in}", file=sys.stderr)
     for warning in warnings:
-        if not warning.endswith("see 'excluded'"):  # the files themselves were listed just above
-            print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -105,9 +105,10 @@ def make_splits(
                     "val": sorted(manifest.relative_path(rows[pool[k]]) for k in va),
                 }
             )
-    for name, wanted in (("test", test_per_class or test_fraction is None or test_fraction > 0), ("val", val_fraction > 0)):
+    asked = {"test": test_per_class is not None or test_fraction != 0, "val": val_fraction > 0}
+    for name in (n for n, wanted in asked.items() if wanted):
         held = {rows[i].label for i, s in assignment.items() if s == name}
-        for c in sorted(set(counts) - held) if wanted else []:
+        for c in sorted(set(counts) - held):
             warnings.append(f"class {c} has no image in {name} ({counts[c]} in all): its {name} figures cannot be measured")
     excluded = [{"path": b["path"], "reason": b["reason"]} for b in manifest.bad_files]
     excluded += [{"path": manifest.relative_path(r), "reason": "blank image"} for r in manifest.blank]
