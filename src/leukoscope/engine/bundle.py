@@ -155,19 +155,24 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise BundleError(f"{folder}: model.safetensors is missing")
-    spec = meta["model"]
+    try:
+        spec, classes = meta["model"], list(meta["classes"])
+        pre = config_from_dict({"preprocess": meta["preprocess"]}).preprocess
+        norm, temperature, abstain = meta["normalization"], float(meta["calibration"]["temperature"]), float(meta["abstain"]["threshold"])
+    except KeyError as exc:
+        raise BundleError(f"{meta_path}: incomplete, no {exc} entry") from None
+    if len(classes) != spec["num_classes"]:
+        raise BundleError(f"{meta_path}: names {len(classes)} classes for a model with {spec['num_classes']} outputs")
     model = create_model(spec["name"], spec["num_classes"], **spec.get("kwargs", {}))
     try:
-        model.load_state_dict(load_file(str(weights)))
+        model.load_state_dict(_read_tensors(weights))
     except RuntimeError as exc:
         raise BundleError(f"{weights}: weights do not fit {spec['name']} ({str(exc).splitlines()[0]})") from None
     model.to(device).eval()
-    pre = config_from_dict({"preprocess": meta["preprocess"]}).preprocess
     ood = None
     if meta.get("ood"):
-        arrays = load_file(str(folder / meta["ood"]["file"]))
+        arrays = _read_tensors(folder / meta["ood"]["file"])
         ood = MahalanobisOOD(arrays["means"].numpy(), arrays["precision"].numpy(), float(meta["ood"]["threshold"]))
-    norm = meta["normalization"]
     try:
         image_ood = ImageStatsOOD.from_json(meta["image_ood"]) if meta.get("image_ood") else None
     except ValueError as exc:
@@ -175,16 +180,24 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     return Bundle(
         path=folder,
         model=model,
-        classes=list(meta["classes"]),
+        classes=classes,
         pipeline=Pipeline(pre),
         mean=tuple(norm["mean"]),
         std=tuple(norm["std"]),
-        temperature=float(meta["calibration"]["temperature"]),
-        abstain_threshold=float(meta["abstain"]["threshold"]),
+        temperature=temperature,
+        abstain_threshold=abstain,
         ood=ood,
         image_ood=image_ood,
         meta=meta,
     )
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; a damaged or missing file is a BundleError naming it."""
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error type for a damaged header
+        raise BundleError(f"{path}: unreadable weights ({exc})") from None
 
 
 def probabilities(bundle: Bundle, logits: np.ndarray) -> np.ndarray:
