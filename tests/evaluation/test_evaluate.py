@@ -28,6 +28,7 @@ def test_evaluate_writes_predictions_metrics_and_report(tmp_path, tiny_run, synt
     for section in ("Intended use", "Model card", "Limitations", "Most confident errors", "Per class", "Shortcut checks"):
         assert section in html
     assert "http://" not in html and "https://" not in html  # self-contained, opens offline
+    assert "name focal, gamma 2.0" in html and "train: Benign " in html and "{&#x27;" not in html  # settings read as text, not Python reprs
 
 
 def test_evaluate_a_split_of_a_splits_file(tmp_path, tiny_run):

@@ -41,6 +41,16 @@ def _ci(ci: list[float]) -> str:
     return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f} %"
 
 
+def _plain(value: Any) -> str:
+    """A config value as text a reader can scan: `key value, ...` (nested: `key: ...; ...`), not a Python repr."""
+    if isinstance(value, dict):
+        nested = any(isinstance(v, dict) for v in value.values())
+        return ("; " if nested else ", ").join(f"{k}: {_plain(v)}" if isinstance(v, dict) else f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value)
+    return str(value)
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
@@ -113,12 +123,12 @@ def write_report(
         _table(
             ["setting", "value"],
             [
-                ["model", f"{spec.get('name')} {spec.get('kwargs', {})}"],
+                ["model", f"{spec.get('name')} ({_plain(spec.get('kwargs', {}))})"],
                 ["parameters", f"{spec.get('parameters', 0):,}"],
                 ["input size", meta.get("input_size")],
                 ["preprocessing", " → ".join(n for n, _ in bundle.pipeline.named_steps()) + f"; normalise: {pre.get('normalize')}"],
-                ["loss", cfg.get("loss")],
-                ["training", {k: cfg.get("train", {}).get(k) for k in ("max_epochs", "optimizer", "lr", "schedule", "precision")}],
+                ["loss", _plain(cfg.get("loss"))],
+                ["training", _plain({k: cfg.get("train", {}).get(k) for k in ("max_epochs", "optimizer", "lr", "schedule", "precision")})],
                 ["calibration temperature", f"{bundle.temperature:.3f}"],
                 ["abstain below confidence", f"{bundle.abstain_threshold:.3f}"],
             ],
@@ -132,7 +142,7 @@ def write_report(
             ["", "value"],
             [
                 ["training data", f"{trained.get('root', '?')} (fingerprint {trained.get('fingerprint', '?')})"],
-                ["training split counts", trained.get("counts", {})],
+                ["training split counts", _plain(trained.get("counts", {}))],
                 ["evaluated data", data + (f" — split file {splits}" if splits else " — every image")],
             ],
         )
@@ -186,7 +196,7 @@ def write_report(
     parts.append(f"<p><b>Intended use.</b> {html.escape(meta.get('intended_use', ''))}</p>")
     parts.append(
         f"<p><b>Training data.</b> {html.escape(str(trained.get('root', '?')))}, variant {html.escape(str(trained.get('variant')))}, "
-        f"counts {html.escape(str(trained.get('counts', {})))}.</p>"
+        f"counts {html.escape(_plain(trained.get('counts', {})))}.</p>"
     )
     parts.append(
         "<p><b>Evaluation protocol.</b> Splits are stratified by class and group-aware (exact and near-duplicate images never "
