@@ -99,6 +99,7 @@ def test_kill_and_resume(tmp_path, smoke_overrides):
     res = _cli(*args, "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "no checkpoint" not in res.stdout
+    assert "litlogger" not in res.stderr  # no advertising on a lab's console
     final = torch.load(last, map_location="cpu", weights_only=True)
     assert final["epoch"] >= epoch_at_kill and final["epoch"] == 39
     assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))

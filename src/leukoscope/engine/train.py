@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import subprocess
@@ -28,6 +29,10 @@ from leukoscope.inference.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import build_loss
 from leukoscope.models import create_model
+
+
+# Lightning advertises a cloud logging service at every start; not a message for a lab's console
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: not record.getMessage().startswith("💡 Tip"))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
