@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,6 +10,7 @@ from leukoscope.engine.bundle import load_bundle
 from leukoscope.errors import OutputError
 from leukoscope.inference.export import ExportError, OnnxRunner, export_bundle, parity_images
 from leukoscope.inference.predictor import Predictor
+from leukoscope.inference.runner import run_model
 
 
 def _cli(*args):
@@ -44,6 +46,31 @@ def test_export_onto_a_folder_is_refused_and_the_folder_kept(tmp_path, tiny_bund
     with pytest.raises(OutputError, match="models: is a folder; name the file to write"):
         export_bundle(tiny_bundle, tmp_path / "models", "onnx")
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["keep.txt"] and [p.name for p in tmp_path.iterdir()] == ["models"]
+
+
+def test_onnx_backend_on_a_read_only_bundle_exports_into_the_cache(tmp_path, tiny_run, monkeypatch):
+    import shutil
+
+    import leukoscope.inference.export as export_mod
+
+    bundle_dir = shutil.copytree(tiny_run / "bundle", tmp_path / "shared" / "bundle")
+    real_export = export_mod.export_bundle
+
+    def read_only_bundle(bundle, out, fmt="onnx", **kwargs):  # what the OS answers on a read-only share (root ignores modes)
+        if Path(out).parent == bundle_dir:
+            raise PermissionError(13, "Permission denied", str(out))
+        return real_export(bundle, out, fmt, **kwargs)
+
+    monkeypatch.setattr(export_mod, "export_bundle", read_only_bundle)
+    monkeypatch.setenv("LEUKOSCOPE_CACHE", str(tmp_path / "cache"))
+    bundle = load_bundle(bundle_dir)
+    runner = OnnxRunner.for_bundle(bundle)
+    assert runner.path.parent == tmp_path / "cache" / "onnx" and not (bundle_dir / "model.onnx").exists()
+    images = parity_images(bundle, n=3)
+    logits, _ = runner.run(images)
+    torch_logits, _ = run_model(bundle.model, images, bundle.mean, bundle.std)
+    np.testing.assert_allclose(logits, torch_logits, atol=1e-4)
+    assert OnnxRunner.for_bundle(bundle).path == runner.path  # exported once
 
 
 def test_predict_with_onnx_backend_matches_torch(tmp_path, tiny_run, synth_dir):

@@ -118,10 +118,24 @@ class OnnxRunner:
 
     @classmethod
     def for_bundle(cls, bundle: Bundle) -> OnnxRunner:
-        """The bundle's model.onnx, exported (with its parity check) on first use."""
+        """The bundle's model.onnx, exported (with its parity check) on first use.
+
+        A bundle on a read-only share gets its export in the user's cache instead, named by the
+        weights' hash so that another bundle never picks it up.
+        """
         path = bundle.path / "model.onnx"
         if not path.is_file():
-            export_bundle(bundle, path, "onnx")
+            try:
+                export_bundle(bundle, path, "onnx")
+            except PermissionError:
+                import hashlib
+
+                from leukoscope.preprocess.cache import default_cache_dir
+
+                digest = hashlib.sha256((bundle.path / "model.safetensors").read_bytes()).hexdigest()[:16]
+                path = default_cache_dir() / "onnx" / f"{digest}.onnx"
+                if not path.is_file():
+                    export_bundle(bundle, path, "onnx")
         return cls(path, bundle.mean, bundle.std)
 
     def run(self, images: np.ndarray, tta: bool = False) -> tuple[np.ndarray, np.ndarray]:
