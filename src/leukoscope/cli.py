@@ -309,9 +309,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from leukoscope.engine.bundle import load_bundle
-    from leukoscope.inference.serve import serve
+    from leukoscope.inference.serve import exposure_warning, serve
 
     bundle = load_bundle(args.bundle)
+    warning = exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"serving {bundle.meta['model']['name']} on http://{args.host}:{args.port}/ (research use only, not a medical device)")
     serve(bundle, args.host, args.port, args.max_upload_mb)
     return 0

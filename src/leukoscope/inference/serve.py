@@ -110,6 +110,20 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     return app
 
 
+def exposure_warning(host: str) -> str | None:
+    """A warning when the service would listen beyond this machine: it has no authentication."""
+    import ipaddress
+
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: assume it is reachable from elsewhere
+    return f"warning: listening on {host}, reachable from other machines; the service has no authentication or TLS: put it behind the lab's authenticating proxy"
+
+
 def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: int = 20) -> None:
     import uvicorn
 
