@@ -9,6 +9,7 @@ import pytest
 from leukoscope.engine.bundle import load_bundle
 from leukoscope.errors import OutputError
 from leukoscope.inference.export import ExportError, OnnxRunner, export_bundle, parity_images
+from leukoscope.explain.overlays import HEADER, explanation_panel
 from leukoscope.inference.predictor import Predictor
 from leukoscope.inference.runner import run_model
 
@@ -93,7 +94,23 @@ def test_explain_writes_overlays(tmp_path, tiny_run, synth_dir):
     pngs = sorted((tmp_path / "ex").glob("*_explain.png"))
     assert len(pngs) == 2
     panel = cv2.imread(str(pngs[0]))
-    assert panel.shape[1] == 3 * (panel.shape[0] - 46)  # input | Grad-CAM | attention side by side
+    assert panel.shape[1] == 3 * (panel.shape[0] - HEADER)  # input | Grad-CAM | attention side by side
+
+
+def test_explanation_says_what_predict_says_flags_included(tiny_bundle, synth_dir):
+    from leukoscope.data.images import read_rgb
+
+    predictor = Predictor(tiny_bundle)
+    path = sorted((synth_dir / "Pre").glob("*.jpg"))[0]
+    _, info = explanation_panel(tiny_bundle, read_rgb(path), "gradcam")
+    row = predictor.rows([str(path)], predictor.predict_rgbs([read_rgb(path)]))[0]
+    assert (info["label"], info["abstain"], info["ood"]) == (row["label"], row["abstain"], row["ood"])
+    assert info["confidence"] == pytest.approx(row["confidence"], abs=1e-6)
+    blank = np.full((224, 224, 3), 235, np.uint8)  # nothing to classify
+    panel, info = explanation_panel(tiny_bundle, blank, "gradcam")
+    assert info["ood"] and info["abstain"] and info["ood_reason"] == "no leukocyte found"
+    review_ink = (panel[:HEADER, :, 0] == 0) & (panel[:HEADER, :, 1] == 0) & (panel[:HEADER, :, 2] > 150)
+    assert review_ink.sum() > 30  # the red review line is drawn above the images
 
 
 def test_gradcam_highlights_the_leukocyte(tiny_bundle):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from leukoscope.engine.bundle import Bundle
-from leukoscope.evaluation.calibration import softmax
+from leukoscope.inference.predictor import Predictions, Predictor
 from leukoscope.inference.runner import to_input
 
 METHODS = ("gradcam", "attention", "both")
@@ -55,38 +55,61 @@ def explanation_panel(bundle: Bundle, rgb: np.ndarray, method: str = "both") -> 
         raise ValueError(f"unknown method {method!r}; choose {', '.join(METHODS)}")
     if bundle.meta.get("config", {}).get("cells", {}).get("enabled"):
         return _cell_panel(bundle, rgb, method)
+    predictor = Predictor(bundle)
+    verdict = predictor.predict_units([predictor.units(rgb)])
     image = bundle.pipeline(rgb)
     x = to_input(image[None], bundle.mean, bundle.std, channels_last=False)
     with torch.no_grad():
-        probs = softmax(bundle.model.eval()(x).numpy(), bundle.temperature)[0]
-    k = int(probs.argmax())
+        k = int(bundle.model.eval()(x).argmax())  # the network's own top class, explained even when the field is flagged
     tiles = [("input", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))]
     if method in ("gradcam", "both"):
-        tiles.append(("Grad-CAM", _overlay(image, gradcam_map(bundle, image, k))))
+        tiles.append((f"Grad-CAM ({bundle.classes[k]})", _overlay(image, gradcam_map(bundle, image, k))))
     if method in ("attention", "both"):
         att = attention_map(bundle, image)
         if att is not None:
             tiles.append(("attention", _overlay(image, att)))
         elif method == "attention":
             raise ValueError(f"{bundle.meta['model']['name']} has no attention block; use --method gradcam")
-    size = max(224, image.shape[0])
-    info = {"label": bundle.classes[k], "confidence": float(probs[k]), "probabilities": dict(zip(bundle.classes, map(float, probs)))}
-    return _compose(tiles, f"{bundle.classes[k]}  {100 * probs[k]:.1f} %", size), info
+    info = _verdict(bundle, verdict)
+    title = f"{info['label']}  {100 * info['confidence']:.1f} %" if verdict.units[0] else "no leukocyte found: not classified"
+    return _compose(tiles, title, max(224, image.shape[0]), _review_line(info)), info
 
 
-def _compose(tiles: list[tuple[str, np.ndarray]], title: str, size: int) -> np.ndarray:
+def _verdict(bundle: Bundle, pred: Predictions) -> dict:
+    """What `predict` says of the image: class, calibrated probabilities and the review flags."""
+    k = int(pred.labels[0])
+    return {
+        "label": bundle.classes[k],
+        "confidence": float(pred.confidence[0]),
+        "probabilities": dict(zip(bundle.classes, map(float, pred.probs[0]))),
+        "abstain": bool(pred.abstain[0]),
+        "ood": bool(pred.ood[0]),
+        "ood_reason": pred.ood_reasons[0] if pred.ood_reasons else "",
+    }
+
+
+def _review_line(info: dict) -> str | None:
+    if info["ood"]:
+        return f"review: {info['ood_reason']}"
+    return "review: confidence below the abstain threshold" if info["abstain"] else None
+
+
+HEADER = 66  # pixels above the tiles: title, review line, tile names
+
+
+def _compose(tiles: list[tuple[str, np.ndarray]], title: str, size: int, review: str | None = None) -> np.ndarray:
     tiles = [(name, cv2.resize(t, (size, size), interpolation=cv2.INTER_NEAREST)) for name, t in tiles]
-    header = 46
-    panel = np.full((size + header, size * len(tiles), 3), 255, np.uint8)
+    panel = np.full((size + HEADER, size * len(tiles), 3), 255, np.uint8)
     cv2.putText(panel, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    if review:
+        cv2.putText(panel, review, (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 190), 1, cv2.LINE_AA)
     for i, (name, tile) in enumerate(tiles):
-        panel[header:, i * size : (i + 1) * size] = tile
-        cv2.putText(panel, name, (i * size + 8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1, cv2.LINE_AA)
+        panel[HEADER:, i * size : (i + 1) * size] = tile
+        cv2.putText(panel, name, (i * size + 8, 60), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1, cv2.LINE_AA)
     return panel
 
 
 def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarray, dict]:
-    from leukoscope.inference.predictor import Predictor
 
     predictor = Predictor(bundle)
     units, found = predictor.cell_units(rgb)
@@ -102,10 +125,9 @@ def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarra
         best = int(cell_confidence.argmax())
         if method in ("gradcam", "both"):
             tiles.append(("Grad-CAM, most confident cell", _overlay(units[best], gradcam_map(bundle, units[best], int(cell_labels[best])))))
-    k = int(field.labels[0])
-    title = f"{bundle.classes[k]}  {100 * field.confidence[0]:.1f} %  ({len(units)} cell(s))" if len(units) else "no leukocyte found"
-    info = {"label": bundle.classes[k], "confidence": float(field.confidence[0]), "cells": len(units)}
-    return _compose(tiles, title, max(224, rgb.shape[0])), info
+    info = {**_verdict(bundle, field), "cells": len(units)}
+    title = f"{info['label']}  {100 * info['confidence']:.1f} %  ({len(units)} cell(s))" if len(units) else "no leukocyte found: not classified"
+    return _compose(tiles, title, max(224, rgb.shape[0]), _review_line(info)), info
 
 
 def png_bytes(panel: np.ndarray) -> bytes:
