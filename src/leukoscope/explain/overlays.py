@@ -56,8 +56,9 @@ def explanation_panel(bundle: Bundle, rgb: np.ndarray, method: str = "both") -> 
     if bundle.meta.get("config", {}).get("cells", {}).get("enabled"):
         return _cell_panel(bundle, rgb, method)
     predictor = Predictor(bundle)
-    verdict = predictor.predict_units([predictor.units(rgb)])
-    image = bundle.pipeline(rgb)
+    units = predictor.units(rgb)
+    verdict = predictor.predict_units([units])
+    image = units[0] if len(units) else bundle.pipeline(rgb)  # a field without leukocytes is still shown
     x = to_input(image[None], bundle.mean, bundle.std, channels_last=False)
     with torch.no_grad():
         k = int(bundle.model.eval()(x).argmax())  # the network's own top class, explained even when the field is flagged
@@ -110,7 +111,6 @@ def _compose(tiles: list[tuple[str, np.ndarray]], title: str, size: int, review:
 
 
 def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarray, dict]:
-
     predictor = Predictor(bundle)
     units, found = predictor.cell_units(rgb)
     field = predictor.predict_units([units])
