@@ -5,13 +5,11 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
 
 from leukoscope.cells.crops import CropConfig, field_crops
 from leukoscope.cells.detect import detect_leukocytes
@@ -19,23 +17,15 @@ from leukoscope.data.discover import discover
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
 from leukoscope.io_utils import atomic_write, write_json
+from leukoscope.workers import parallel_map
 
-_CROP = CropConfig()
-
-
-def _init(crop: CropConfig) -> None:
-    global _CROP
-    cv2.setNumThreads(1)
-    _CROP = crop
-
-
-def _process(item: tuple[str, str]) -> dict[str, Any]:
+def _process(item: tuple[str, str], crop: CropConfig) -> dict[str, Any]:
     path, label = item
     try:
         rgb = read_rgb(path)
     except ImageError as exc:
         return {"path": path, "label": label, "error": exc.reason}
-    found = field_crops(rgb, _CROP)
+    found = field_crops(rgb, crop)
     return {"path": path, "label": label, "crops": found.crops, "cells": [(c.x, c.y, c.radius) for c in found.cells], "single": found.single}
 
 
@@ -47,8 +37,7 @@ def extract_cells(data: str | Path, out: str | Path, variant: str = "Original", 
     out = Path(out)
     items = [(s.path, s.label) for s in found.samples]
     workers = workers or max(1, min(os.cpu_count() or 1, 8))
-    with get_context("fork").Pool(workers, initializer=_init, initargs=(crop,)) as pool:
-        results = list(tqdm(pool.imap(_process, items, chunksize=8), total=len(items), desc="detecting cells", unit="img", leave=False))
+    results = parallel_map(lambda item: _process(item, crop), items, workers, "detecting cells")
     rows, failures, per_image = [], [], []
     for res in results:
         if "error" in res:

@@ -6,16 +6,15 @@ import csv
 import hashlib
 import os
 from dataclasses import asdict, dataclass, fields
-from multiprocessing import get_context
 from pathlib import Path
 
-from tqdm.auto import tqdm
 
 from leukoscope.data.discover import Discovery, discover
 from leukoscope.data.duplicates import connected_groups, exact_duplicate_groups, near_duplicate_pairs
 from leukoscope.data.fingerprint import ImageFacts, scan_image
 from leukoscope.errors import DataError
 from leukoscope.io_utils import atomic_write
+from leukoscope.workers import parallel_map
 
 
 BLANK_FOREGROUND = 0.01  # below 1 % of pixels unlike the dominant colour, an image is blank
@@ -63,11 +62,7 @@ def default_workers() -> int:
 def scan_paths(paths: list[str], workers: int | None = None, desc: str = "scanning") -> list[ImageFacts]:
     """Scan images in parallel with a progress bar; order is preserved, failures are in `error`."""
     workers = workers or default_workers()
-    if workers <= 1 or len(paths) < 64:
-        return [scan_image(p) for p in tqdm(paths, desc=desc, unit="img", leave=False)]
-    with get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
-        it = pool.imap(scan_image, paths, chunksize=32)
-        return list(tqdm(it, total=len(paths), desc=desc, unit="img", leave=False))
+    return parallel_map(scan_image, paths, workers if len(paths) >= 64 else 1, desc)
 
 
 def dataset_fingerprint(rows: list[ManifestRow]) -> str:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-from tqdm.auto import tqdm
 
 from leukoscope.errors import ImageError
 from leukoscope.io_utils import save_npy_atomic
 from leukoscope.preprocess.pipeline import Pipeline
+from leukoscope.workers import parallel_map
 
 
 def default_cache_dir() -> Path:
@@ -57,18 +55,9 @@ class PreprocessCache:
         return image
 
 
-_worker_cache: Any = None
-
-
-def _init_worker(cache: Any) -> None:
-    global _worker_cache
-    cv2.setNumThreads(1)
-    _worker_cache = cache
-
-
-def _load_one(item: tuple[str, str | None]) -> np.ndarray | str:
+def _load_one(cache: Any, item: tuple[str, str | None]) -> np.ndarray | str:
     try:
-        return _worker_cache.load(*item)
+        return cache.load(*item)
     except ImageError as exc:
         return str(exc)
 
@@ -81,12 +70,7 @@ def load_many(
     Shared by the image cache and the cell-crop cache; failures come back with their reasons.
     """
     items = list(zip(paths, shas or [None] * len(paths)))
-    if workers > 1 and len(items) >= 32:
-        with get_context("fork").Pool(workers, initializer=_init_worker, initargs=(cache,)) as pool:
-            results = list(tqdm(pool.imap(_load_one, items, chunksize=8), total=len(items), desc=desc, unit="img", leave=False))
-    else:
-        _init_worker(cache)
-        results = [_load_one(it) for it in tqdm(items, desc=desc, unit="img", leave=False)]
+    results = parallel_map(lambda item: _load_one(cache, item), items, workers if len(items) >= 32 else 1, desc)
     failures = [{"path": p, "reason": r} for (p, _), r in zip(items, results) if isinstance(r, str)]
     return [None if isinstance(r, str) else r for r in results], failures
 
