@@ -2,12 +2,15 @@
 
 Class signal lives only in the leukocytes (nucleus size and outline, chromatin texture, nucleoli,
 cytoplasm rim). Background, stain, illumination and focus vary at random and independently of the
-class, unless a shortcut is planted on purpose (`shortcut=`) to test the shortcut checks.
+class, unless a shortcut is planted on purpose (`shortcut=`) to test the shortcut checks. With
+`class_cells=False` every class's leukocytes share one morphology, so a planted shortcut is the only
+signal there is: a model that learns anything must have learned the shortcut.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,9 @@ from leukoscope.io_utils import write_json
 SYNTH_CLASSES = ("Benign", "Early", "Pre", "Pro")
 SHORTCUTS = (None, "annotation", "background")
 REFERENCE_SIZE = 224
+# planted shortcuts, one colour per class: far apart in hue, so that colour augmentation cannot blur them together
+PLANTED_PLASMA = ((250, 212, 212), (205, 220, 250), (210, 248, 205), (250, 240, 175))
+PLANTED_BAR = ((255, 40, 40), (40, 40, 255), (255, 230, 0), (0, 0, 0))  # apart in lightness too: CLAHE and brightness jitter blur it least
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,16 @@ def _place_cells(size: int, n: int, radii: list[float], rng: np.random.Generator
     return cells
 
 
+SHARED_MORPHOLOGY = "Early"  # the leukocytes of every class when `class_cells=False`
+
+
 def synth_field(
-    label: str, rng: np.random.Generator, size: int = REFERENCE_SIZE, shortcut: str | None = None, n_cells: int | None = None
+    label: str,
+    rng: np.random.Generator,
+    size: int = REFERENCE_SIZE,
+    shortcut: str | None = None,
+    n_cells: int | None = None,
+    class_cells: bool = True,
 ) -> tuple[np.ndarray, list[Cell]]:
     """One RGB uint8 field of view of class `label` and the leukocytes drawn in it."""
     if label not in MORPHOLOGY:
@@ -127,10 +141,10 @@ def synth_field(
     if shortcut not in SHORTCUTS:
         raise ValueError(f"unknown shortcut {shortcut!r}; choose from {SHORTCUTS}")
     scale = size / REFERENCE_SIZE
-    morph = MORPHOLOGY[label]
+    morph = MORPHOLOGY[label if class_cells else SHARED_MORPHOLOGY]
     plasma = np.array([236, 231, 230], np.float32) + rng.normal(0, 5, 3)
     if shortcut == "background":
-        plasma = np.array([[245, 225, 225], [225, 235, 245], [235, 245, 225], [240, 240, 210]][SYNTH_CLASSES.index(label)], np.float32)
+        plasma = np.array(PLANTED_PLASMA[SYNTH_CLASSES.index(label)], np.float32)
     canvas = np.ones((size, size, 3), np.float32) * plasma
     rbc_rgb = np.array([220, 168, 166], np.float32) + rng.normal(0, 5, 3)  # pink: stain score well below nuclei
     for _ in range(rng.integers(25, 55)):
@@ -169,20 +183,34 @@ def _draw_scale_bar(image: np.ndarray, label: str, shortcut: str | None, rng: np
     thickness = max(2, h // 60)
     colour = (30, 30, 30)
     if shortcut == "annotation":  # planted on purpose: a bold coloured bar, still inside the annotation box
-        colour = ((220, 20, 20), (20, 20, 220), (20, 160, 20), (30, 30, 30))[SYNTH_CLASSES.index(label)]
-        x0, x1, thickness = int(w * 0.83), int(w * 0.97), max(3, h // 20)
+        colour = PLANTED_BAR[SYNTH_CLASSES.index(label)]
+        x0, x1, y1, thickness = int(w * 0.83), int(w * 0.97), int(h * 0.97), max(3, h // 12)
     cv2.rectangle(image, (x0 - 2, y1 - thickness - 2), (x1 + 2, y1 + 2), (250, 250, 250), -1)
     cv2.rectangle(image, (x0, y1 - thickness), (x1, y1), colour, -1)
 
 
-def synth_dataset(out: str | Path, per_class: int, size: int = REFERENCE_SIZE, seed: int = 0, shortcut: str | None = None) -> Path:
-    """Write `out/<Class>/synth-<class>-NNNN.jpg` and `out/cells.json` (leukocyte centres and radii)."""
+def synth_dataset(
+    out: str | Path,
+    per_class: int,
+    size: int = REFERENCE_SIZE,
+    seed: int = 0,
+    shortcut: str | None = None,
+    class_cells: bool = True,
+    classes: Sequence[str] = SYNTH_CLASSES,
+) -> Path:
+    """Write `out/<Class>/synth-<class>-NNNN.jpg` and `out/cells.json` (leukocyte centres and radii).
+
+    `classes` picks a subset; each class's fields are the same whichever others are written.
+    """
+    unknown = [c for c in classes if c not in SYNTH_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown synthetic class {unknown[0]!r}; choose from {', '.join(SYNTH_CLASSES)}")
     out = Path(out)
     truth: dict[str, list[dict[str, float]]] = {}
-    jobs = [(ci, label, i) for ci, label in enumerate(SYNTH_CLASSES) for i in range(per_class)]
+    jobs = [(ci, label, i) for ci, label in enumerate(SYNTH_CLASSES) if label in classes for i in range(per_class)]
     for ci, label, i in tqdm(jobs, desc="synthesising", unit="img", leave=False):
         rng = np.random.default_rng([seed, ci, i])
-        image, cells = synth_field(label, rng, size, shortcut)
+        image, cells = synth_field(label, rng, size, shortcut, class_cells=class_cells)
         rel = f"{label}/synth-{label.lower()}-{i:04d}.jpg"
         (out / label).mkdir(parents=True, exist_ok=True)
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -190,7 +218,7 @@ def synth_dataset(out: str | Path, per_class: int, size: int = REFERENCE_SIZE, s
             raise RuntimeError(f"JPEG encoding failed for {rel}")
         (out / rel).write_bytes(buf.tobytes())
         truth[rel] = [{"x": c.x, "y": c.y, "radius": c.radius} for c in cells]
-    write_json(out / "cells.json", {"size": size, "seed": seed, "shortcut": shortcut, "cells": truth})
+    write_json(out / "cells.json", {"size": size, "seed": seed, "shortcut": shortcut, "class_cells": class_cells, "cells": truth})
     return out
 
 
