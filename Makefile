@@ -3,18 +3,32 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the exact versions the tests passed with; `make lock` upgrades them on purpose
+LOCK := constraints.txt
 DEMO := demo-out
 TCMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4))
 RUN := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC)) $(VENV)/bin/leukoscope
 
-.PHONY: install demo test test-all clean
+.PHONY: install lock demo test test-all test-kernels clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-	$(PY) -m pip install --quiet -e ".[all,test]"
+	$(PY) -m pip install --quiet -c $(LOCK) "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[all,test]"
 	touch $(STAMP)
+
+# resolve the newest versions pyproject.toml allows in a scratch venv, and record them in $(LOCK)
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+	.lock-venv/bin/python -m pip install --quiet -e ".[all,test]"
+	{ echo "# written by 'make lock': the versions the test suite passed with"; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^#'; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	rm -rf .lock-venv
+	@echo "$(LOCK) updated: run make test before committing it"
 
 install: $(STAMP)
 
@@ -38,6 +52,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
+
+# the tests that train, on PyTorch's portable kernels: an outcome must not hinge on the CPU's instruction set
+test-kernels: $(STAMP)
+	ATEN_CPU_CAPABILITY=default $(VENV)/bin/python -m pytest -q -m "trains and not slow"
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

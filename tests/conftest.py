@@ -11,6 +11,13 @@ from leukoscope.data.synth import synth_dataset
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "taleqani-all"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the session's trained model depends on that training run: mark it `trains`."""
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.trains)
+
+
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 synthetic 96-px fields per class; read-only by convention (copy before changing)."""

@@ -7,6 +7,8 @@ from leukoscope.engine.bundle import load_bundle
 from leukoscope.engine.train import train
 from leukoscope.inference.predictor import Predictor
 
+pytestmark = pytest.mark.trains
+
 
 @pytest.fixture(scope="module")
 def cell_bundle(tmp_path_factory):

@@ -30,6 +30,7 @@ def test_cells_command_writes_crops_manifest_preview_and_counts(tmp_path, synth_
             assert split_of_source.setdefault(source_of[p], split) == split
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("shortcut,expect_high", [(None, False), ("background", True)])
 def test_background_probe_near_chance_without_signal_high_with_planted_one(tmp_path, shortcut, expect_high):
     data = synth_dataset(tmp_path / "d", per_class=20, size=128, seed=2, shortcut=shortcut)

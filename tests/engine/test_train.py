@@ -16,6 +16,8 @@ from leukoscope.engine.train import train
 from leukoscope.inference.ood import IMAGE_STATS
 from leukoscope.inference.runner import run_model
 
+pytestmark = pytest.mark.trains
+
 
 def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True, **kw)

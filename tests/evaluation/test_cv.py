@@ -5,6 +5,8 @@ import pytest
 from leukoscope.config import load_config
 from leukoscope.evaluation.cv import run_cv, summarise_folds
 
+pytestmark = pytest.mark.trains
+
 
 def test_cv_trains_each_fold_and_pools(tmp_path):
     cfg = load_config(
