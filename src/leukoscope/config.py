@@ -17,8 +17,10 @@ from typing import Any, Literal
 
 import yaml
 
-from leukoscope.data.fingerprint import ANNOTATION_BOX
 from leukoscope.errors import ConfigError
+
+# Lower-right box where the release draws its scale bar, as fractions of height and width.
+ANNOTATION_BOX = (0.88, 0.80)
 
 
 @dataclass

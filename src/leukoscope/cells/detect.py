@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from leukoscope.data.fingerprint import ANNOTATION_BOX
+from leukoscope.config import ANNOTATION_BOX
 
 REFERENCE_SIZE = 224  # parameters below are in pixels of a 224 px field
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from leukoscope.cells.detect import leukocyte_mask
 from leukoscope.config import TrainConfig
-from leukoscope.data.fingerprint import ANNOTATION_BOX
+from leukoscope.config import ANNOTATION_BOX
 from leukoscope.data.images import read_rgb
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, make_splits, rows_for_split

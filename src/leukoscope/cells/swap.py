@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from leukoscope.cells.detect import DetectionConfig, leukocyte_mask, smoothed_stain_score
-from leukoscope.data.fingerprint import ANNOTATION_BOX
+from leukoscope.config import ANNOTATION_BOX
 
 
 def possibly_leukocyte(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) -> np.ndarray:

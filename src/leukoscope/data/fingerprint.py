@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from leukoscope.config import ANNOTATION_BOX
 from leukoscope.data.images import DEFAULT_MAX_PIXELS, decode_rgb, open_image
 from leukoscope.errors import ImageError
 
 THUMBNAIL_SIZE = 64
-# Lower-right box where the release draws its scale bar, as fractions of height and width.
-ANNOTATION_BOX = (0.88, 0.80)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import threading
 import cv2
 import numpy as np
 
-from leukoscope.data.fingerprint import ANNOTATION_BOX
+from leukoscope.config import ANNOTATION_BOX
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
