@@ -18,7 +18,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from leukoscope.data.images import read_rgb
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
-from leukoscope.evaluation.intervals import wilson
+from leukoscope.scoring.intervals import wilson
 from leukoscope.preprocess import Pipeline
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from leukoscope.evaluation.intervals import bootstrap, wilson
+from leukoscope.scoring.intervals import bootstrap, wilson
 from leukoscope.evaluation.metrics import classification_metrics
 
 CLASSES = ["Benign", "Early", "Pre", "Pro"]

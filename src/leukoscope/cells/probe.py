@@ -24,7 +24,7 @@ from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.errors import DataError, ImageError
-from leukoscope.evaluation.intervals import wilson
+from leukoscope.scoring.intervals import wilson
 from leukoscope.inference.runner import run_model
 from leukoscope.losses import FocalLoss
 from leukoscope.models import create_model

@@ -14,7 +14,7 @@ from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits
 from leukoscope.engine.data import resolve_data_root, splits_from_config
 from leukoscope.engine.train import train
-from leukoscope.evaluation.intervals import wilson
+from leukoscope.scoring.intervals import wilson
 from leukoscope.io_utils import write_json
 
 

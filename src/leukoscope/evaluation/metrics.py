@@ -15,7 +15,7 @@ from sklearn.metrics import (
 )
 
 from leukoscope.evaluation.calibration import calibration_errors
-from leukoscope.evaluation.intervals import bootstrap, wilson
+from leukoscope.scoring.intervals import bootstrap, wilson
 
 BENIGN_CLASS = "Benign"
 

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from leukoscope.cells.swap import remove_leukocytes, swap_background, swap_partners
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
-from leukoscope.evaluation.intervals import wilson
+from leukoscope.scoring.intervals import wilson
 from leukoscope.inference.predictor import Predictor
 from leukoscope.preprocess.steps import mask_annotation
 
