@@ -201,6 +201,6 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def probabilities(bundle: Bundle, logits: np.ndarray) -> np.ndarray:
-    from leukoscope.evaluation.calibration import softmax
+    from leukoscope.scoring.calibration import softmax
 
     return softmax(logits, bundle.temperature)

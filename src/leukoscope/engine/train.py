@@ -22,7 +22,7 @@ from leukoscope.config import Config
 from leukoscope.engine.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
-from leukoscope.evaluation.calibration import calibration_errors, fit_temperature, softmax
+from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.evaluation.metrics import classification_metrics
 from leukoscope.inference.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.inference.runner import run_model

@@ -14,7 +14,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from leukoscope.evaluation.calibration import calibration_errors
+from leukoscope.scoring.calibration import calibration_errors
 from leukoscope.scoring.intervals import bootstrap, wilson
 
 BENIGN_CLASS = "Benign"

@@ -13,7 +13,7 @@ import numpy as np
 
 from leukoscope.engine.bundle import Bundle
 from leukoscope.evaluation import plots
-from leukoscope.evaluation.calibration import reliability_bins, softmax
+from leukoscope.scoring.calibration import reliability_bins, softmax
 from leukoscope.io_utils import atomic_write
 
 STYLE = """

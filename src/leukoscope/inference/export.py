@@ -12,7 +12,7 @@ from torch import nn
 
 from leukoscope.engine.bundle import Bundle
 from leukoscope.errors import LeukoscopeError
-from leukoscope.evaluation.calibration import softmax
+from leukoscope.scoring.calibration import softmax
 from leukoscope.inference.runner import run_model, to_input
 from leukoscope.io_utils import refuse_folder
 

@@ -14,7 +14,7 @@ import numpy as np
 from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
 from leukoscope.engine.bundle import Bundle
 from leukoscope.errors import DataError, ImageError
-from leukoscope.evaluation.calibration import softmax
+from leukoscope.scoring.calibration import softmax
 from leukoscope.inference.runner import run_model
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 import numpy as np
 
-from leukoscope.evaluation.calibration import calibration_errors, fit_temperature, softmax
+from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 
 
 def test_temperature_scaling_lowers_ece_of_an_overconfident_model():
