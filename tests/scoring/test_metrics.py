@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from leukoscope.scoring.intervals import bootstrap, wilson
-from leukoscope.evaluation.metrics import classification_metrics
+from leukoscope.scoring.metrics import classification_metrics
 
 CLASSES = ["Benign", "Early", "Pre", "Pro"]
 
