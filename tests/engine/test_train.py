@@ -13,7 +13,7 @@ import yaml
 from leukoscope.config import config_from_dict
 from leukoscope.engine.bundle import BundleError, load_bundle
 from leukoscope.engine.train import train
-from leukoscope.inference.ood import IMAGE_STATS
+from leukoscope.scoring.ood import IMAGE_STATS
 from leukoscope.inference.runner import run_model
 
 pytestmark = pytest.mark.trains

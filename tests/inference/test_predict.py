@@ -70,7 +70,7 @@ def test_ood_and_abstain_fire_on_unlike_inputs_and_stay_quiet_in_distribution(ti
 def test_ood_reason_names_the_statistics_out_of_range(tiny_bundle, synth_dir):
     import dataclasses
 
-    from leukoscope.inference.ood import ImageStatsOOD
+    from leukoscope.scoring.ood import ImageStatsOOD
 
     fields = np.stack([tiny_bundle.pipeline.load(p) for p in sorted(synth_dir.rglob("*.jpg"))[:6]])
     fitted = ImageStatsOOD.fit(fields, quantile=0.0)

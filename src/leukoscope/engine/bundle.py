@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from leukoscope import __version__
 from leukoscope.config import PreprocessConfig, config_from_dict
 from leukoscope.errors import LeukoscopeError
-from leukoscope.inference.ood import ImageStatsOOD, MahalanobisOOD
+from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD
 from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
 from leukoscope.preprocess import Pipeline
