@@ -27,7 +27,7 @@ from leukoscope.data.synth import synth_dataset
 from leukoscope.engine.bundle import load_bundle, write_bundle
 from leukoscope.inference.export import OnnxRunner, export_bundle
 from leukoscope.inference.predictor import Predictor
-from leukoscope.inference.runner import run_model
+from leukoscope.scoring.runner import run_model
 from leukoscope.models import create_model
 
 

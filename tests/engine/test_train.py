@@ -14,7 +14,7 @@ from leukoscope.config import config_from_dict
 from leukoscope.engine.bundle import BundleError, load_bundle
 from leukoscope.engine.train import train
 from leukoscope.scoring.ood import IMAGE_STATS
-from leukoscope.inference.runner import run_model
+from leukoscope.scoring.runner import run_model
 
 pytestmark = pytest.mark.trains
 

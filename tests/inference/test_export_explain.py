@@ -11,7 +11,7 @@ from leukoscope.errors import OutputError
 from leukoscope.inference.export import ExportError, OnnxRunner, export_bundle, parity_images
 from leukoscope.explain.overlays import HEADER, explanation_panel
 from leukoscope.inference.predictor import Predictor
-from leukoscope.inference.runner import run_model
+from leukoscope.scoring.runner import run_model
 
 
 def _cli(*args):

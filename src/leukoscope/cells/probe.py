@@ -25,7 +25,7 @@ from leukoscope.data.split import load_splits, make_splits, rows_for_split
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.errors import DataError, ImageError
 from leukoscope.scoring.intervals import wilson
-from leukoscope.inference.runner import run_model
+from leukoscope.scoring.runner import run_model
 from leukoscope.losses import FocalLoss
 from leukoscope.models import create_model
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD

@@ -25,7 +25,7 @@ from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
-from leukoscope.inference.runner import run_model
+from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import build_loss
 from leukoscope.models import create_model

@@ -10,7 +10,7 @@ import torch
 
 from leukoscope.engine.bundle import Bundle
 from leukoscope.inference.predictor import Predictions, Predictor
-from leukoscope.inference.runner import to_input
+from leukoscope.scoring.runner import to_input
 
 METHODS = ("gradcam", "attention", "both")
 

@@ -13,7 +13,7 @@ from torch import nn
 from leukoscope.engine.bundle import Bundle
 from leukoscope.errors import LeukoscopeError
 from leukoscope.scoring.calibration import softmax
-from leukoscope.inference.runner import run_model, to_input
+from leukoscope.scoring.runner import run_model, to_input
 from leukoscope.io_utils import refuse_folder
 
 PARITY_TOLERANCE = 1e-4  # max absolute difference of probabilities

@@ -15,7 +15,7 @@ from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
 from leukoscope.engine.bundle import Bundle
 from leukoscope.errors import DataError, ImageError
 from leukoscope.scoring.calibration import softmax
-from leukoscope.inference.runner import run_model
+from leukoscope.scoring.runner import run_model
 
 if TYPE_CHECKING:
     from leukoscope.cells.crops import FieldCrops

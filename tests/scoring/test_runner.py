@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from leukoscope.inference.runner import to_input
+from leukoscope.scoring.runner import to_input
 
 
 def test_to_input_normalises_per_channel_in_either_layout():
