@@ -55,6 +55,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run: Path):
-    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.scoring.bundle import load_bundle
 
     return load_bundle(tiny_run / "bundle")

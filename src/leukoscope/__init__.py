@@ -7,6 +7,6 @@ CLASS_NAMES_DEFAULT = ("Benign", "Early", "Pre", "Pro")
 
 def load_bundle(path):  # noqa: ANN001, ANN201 - thin lazy re-export keeps `import leukoscope` light
     """Rebuild a trained model and its pipeline from a bundle folder (no unpickling)."""
-    from leukoscope.engine.bundle import load_bundle as _load
+    from leukoscope.scoring.bundle import load_bundle as _load
 
     return _load(path)

@@ -213,7 +213,7 @@ def _check_paths(cfg) -> None:  # noqa: ANN001
 
 # --------------------------------------------------------------------------- evaluate / predict
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.scoring.bundle import load_bundle
     from leukoscope.evaluation.evaluate import evaluate_paths, labelled_paths
     from leukoscope.inference.predictor import Predictor, write_predictions
     from leukoscope.io_utils import write_json
@@ -262,7 +262,7 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.scoring.bundle import load_bundle
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, ood_reason_counts, write_predictions
 
     check_predictions_path(args.out)
@@ -284,7 +284,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.scoring.bundle import load_bundle
     from leukoscope.explain.overlays import explain_files
     from leukoscope.inference.predictor import expand_inputs
 
@@ -297,7 +297,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.scoring.bundle import load_bundle
     from leukoscope.inference.export import export_bundle, write_export_note
 
     bundle = load_bundle(args.bundle)
@@ -308,7 +308,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.scoring.bundle import load_bundle
     from leukoscope.inference.serve import exposure_warning, serve
 
     bundle = load_bundle(args.bundle)

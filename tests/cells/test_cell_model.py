@@ -3,7 +3,7 @@ import pytest
 
 from leukoscope.config import load_config
 from leukoscope.data.synth import synth_dataset, synth_field
-from leukoscope.engine.bundle import load_bundle
+from leukoscope.scoring.bundle import load_bundle
 from leukoscope.engine.train import train
 from leukoscope.inference.predictor import Predictor
 

@@ -32,7 +32,7 @@ def test_evaluate_writes_predictions_metrics_and_report(tmp_path, tiny_run, synt
 
 
 def test_evaluate_a_split_of_a_splits_file(tmp_path, tiny_run):
-    from leukoscope.engine.bundle import load_bundle
+    from leukoscope.scoring.bundle import load_bundle
 
     bundle = load_bundle(tiny_run / "bundle")
     data = bundle.meta["data"]["root"]

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from leukoscope.engine.bundle import load_bundle
+from leukoscope.scoring.bundle import load_bundle
 from leukoscope.errors import OutputError
 from leukoscope.inference.export import ExportError, OnnxRunner, export_bundle, parity_images
 from leukoscope.explain.overlays import HEADER, explanation_panel

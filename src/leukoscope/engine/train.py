@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from leukoscope.config import Config
-from leukoscope.engine.bundle import write_bundle
+from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
@@ -171,7 +171,7 @@ def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
 
 def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:
     """Calibrate on validation, set OOD and abstention thresholds, score val and test per image, write the bundle."""
-    from leukoscope.engine.bundle import load_bundle, update_bundle_meta
+    from leukoscope.scoring.bundle import load_bundle, update_bundle_meta
     from leukoscope.inference.predictor import Predictor
 
     mean, std = dm.pipeline.mean_std()

@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from leukoscope.engine.bundle import Bundle
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.evaluation import plots
 from leukoscope.scoring.calibration import reliability_bins, softmax
 from leukoscope.io_utils import atomic_write

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from leukoscope.engine.bundle import Bundle
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.inference.predictor import Predictions, Predictor
 from leukoscope.scoring.runner import to_input
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from leukoscope.engine.bundle import Bundle
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import LeukoscopeError
 from leukoscope.scoring.calibration import softmax
 from leukoscope.scoring.runner import run_model, to_input

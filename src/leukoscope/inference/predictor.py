@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
-from leukoscope.engine.bundle import Bundle
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import DataError, ImageError
 from leukoscope.scoring.calibration import softmax
 from leukoscope.scoring.runner import run_model

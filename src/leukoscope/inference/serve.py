@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from leukoscope.data.images import read_rgb
-from leukoscope.engine.bundle import Bundle
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import ImageError
 from leukoscope.inference.predictor import Predictor
 

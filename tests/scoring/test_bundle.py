@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from leukoscope.engine.bundle import BundleError, load_bundle
+from leukoscope.scoring.bundle import BundleError, load_bundle
 
 
 @pytest.fixture()

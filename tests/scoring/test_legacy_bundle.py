@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leukoscope.engine.bundle import load_bundle
+from leukoscope.scoring.bundle import load_bundle
 from leukoscope.inference.predictor import Predictor
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-bundle"
