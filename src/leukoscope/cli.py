@@ -263,7 +263,8 @@ def _print_metrics(m: dict) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
-    from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, ood_reason_counts, write_predictions
+    from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, write_predictions
+    from leukoscope.scoring.predictions import ood_reason_counts
 
     check_predictions_path(args.out)
     bundle = load_bundle(args.bundle)

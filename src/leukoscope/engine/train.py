@@ -25,6 +25,7 @@ from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
+from leukoscope.scoring.predictions import score_units
 from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import build_loss
@@ -172,7 +173,6 @@ def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
 def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:
     """Calibrate on validation, set OOD and abstention thresholds, score val and test per image, write the bundle."""
     from leukoscope.scoring.bundle import load_bundle, update_bundle_meta
-    from leukoscope.inference.predictor import Predictor
 
     mean, std = dm.pipeline.mean_std()
     bf16 = cfg.train.precision.startswith("bf16")
@@ -197,14 +197,18 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
     image_ood = ImageStatsOOD.fit(train_images)
     folder = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, image_ood=image_ood, extra=extra)
 
-    predictor = Predictor(load_bundle(folder), tta=cfg.eval.tta)
+    bundle = load_bundle(folder)
+
+    def logits_and_features(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return run_model(bundle.model, images, bundle.mean, bundle.std, features=True, tta=cfg.eval.tta)
+
     metrics: dict[str, Any] = {}
     for split in ("val", "test"):
         ds = dm.datasets[split]
         if not len(ds):
             continue
         _, units, labels = _grouped_units(ds)
-        pred = predictor.predict_units(units)
+        pred = score_units(bundle, units, logits_and_features)
         if split == "val":
             threshold = abstain_threshold(pred.confidence, pred.labels == labels, cfg.eval.target_error)
         metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed)

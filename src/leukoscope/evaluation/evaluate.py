@@ -13,7 +13,8 @@ from leukoscope.data.split import load_splits, rows_for_split
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import DataError
 from leukoscope.scoring.metrics import classification_metrics
-from leukoscope.inference.predictor import Predictor, ood_reason_counts
+from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.predictions import ood_reason_counts
 
 
 def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | None, split: str) -> tuple[list[str], list[str]]:

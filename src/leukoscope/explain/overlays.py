@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from leukoscope.scoring.bundle import Bundle
-from leukoscope.inference.predictor import Predictions, Predictor
+from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.runner import to_input
+from leukoscope.scoring.predictions import Predictions
 
 METHODS = ("gradcam", "attention", "both")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,52 +13,11 @@ import numpy as np
 from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import DataError, ImageError
-from leukoscope.scoring.calibration import softmax
+from leukoscope.scoring.predictions import Predictions, score_units
 from leukoscope.scoring.runner import run_model
 
 if TYPE_CHECKING:
     from leukoscope.cells.crops import FieldCrops
-
-
-@dataclass
-class Predictions:
-    """Per-image outputs for a batch of preprocessed images."""
-
-    logits: np.ndarray
-    probs: np.ndarray
-    ood_score: np.ndarray
-    ood: np.ndarray
-    abstain: np.ndarray
-    units: np.ndarray | None = None  # model inputs per image: 1 for a field, the number of cells otherwise
-    unit_probs: np.ndarray | None = None  # calibrated probabilities of every unit, images in order
-    ood_reasons: list[str] | None = None  # why each image is out of distribution ("" when it is not)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.probs.argmax(axis=1)
-
-    @property
-    def confidence(self) -> np.ndarray:
-        return self.probs.max(axis=1)
-
-
-NO_CELLS, UNLIKE_STATS, FAR_FEATURES = "no leukocyte found", "image statistics outside the training range", "features far from the training classes"
-
-
-def ood_reason(no_cells: bool, unlike_stats: Sequence[str], far_score: float | None, threshold: float) -> str:
-    """Why an image is out of distribution, in words; "" when it is not."""
-    parts = [NO_CELLS] if no_cells else []
-    if unlike_stats:
-        parts.append(f"{UNLIKE_STATS} ({', '.join(unlike_stats)})")
-    if far_score is not None:
-        parts.append(f"{FAR_FEATURES} (score {far_score:.3g} > {threshold:.3g})")
-    return "; ".join(parts)
-
-
-def ood_reason_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """How many rows each kind of reason flagged out of distribution, most frequent first."""
-    counts = {kind: sum(kind in r["ood_reason"] for r in rows if r["ood"]) for kind in (NO_CELLS, UNLIKE_STATS, FAR_FEATURES)}
-    return {kind: n for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n}
 
 
 def expand_inputs(items: Sequence[str]) -> list[str]:
@@ -147,42 +105,7 @@ class Predictor:
 
     def predict_units(self, per_image: Sequence[np.ndarray], onnx: Any = None) -> Predictions:
         """Aggregate unit predictions per image (mean log-probability; mean OOD score)."""
-        b = self.bundle
-        k = len(b.classes)
-        counts = [len(u) for u in per_image]
-        stacked = np.concatenate([u for u in per_image if len(u)]) if any(counts) else None
-        if stacked is not None:
-            unit_logits, feats = self.logits_and_features(stacked, onnx)
-            unit_probs = softmax(unit_logits, b.temperature)
-            log_p = np.log(np.clip(unit_probs, 1e-12, 1.0))
-            unit_ood = b.ood.score(feats.astype(np.float64)) if b.ood is not None else np.zeros(len(stacked))
-            unit_stats_out = b.image_ood.outside_each(stacked) if b.image_ood is not None else np.zeros((len(stacked), 0), bool)
-        logits = np.zeros((len(per_image), k))
-        probs = np.full((len(per_image), k), 1.0 / k)
-        score = np.zeros(len(per_image))
-        empty = np.zeros(len(per_image), bool)
-        unlike_stats: list[list[str]] = [[] for _ in per_image]  # named when most of the image's units are unlike
-        start = 0
-        for i, n in enumerate(counts):
-            if n == 0:
-                empty[i] = True
-                continue
-            mean_log_p = log_p[start : start + n].mean(0)
-            logits[i] = unit_logits[start : start + n].mean(0)
-            probs[i] = softmax(mean_log_p[None])[0]
-            score[i] = unit_ood[start : start + n].mean()
-            stats_out = unit_stats_out[start : start + n]
-            if stats_out.any(axis=1).mean() > 0.5:
-                unlike_stats[i] = [name for name, out in zip(b.image_ood.names, stats_out.any(axis=0)) if out]
-            start += n
-        unlike = np.array([bool(names) for names in unlike_stats], dtype=bool)
-        far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
-        ood = empty | unlike | far
-        abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
-        threshold = b.ood.threshold if b.ood is not None else float("inf")
-        reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
-        unit_probs_out = unit_probs if stacked is not None else np.zeros((0, k))
-        return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs_out, reasons)
+        return score_units(self.bundle, per_image, lambda images: self.logits_and_features(images, onnx))
 
     def predict_rgbs(self, rgbs: Sequence[np.ndarray]) -> Predictions:
         return self.predict_units([self.units(r) for r in rgbs])
