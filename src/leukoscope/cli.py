@@ -354,7 +354,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from leukoscope.config import load_config
-    from leukoscope.evaluation.cv import run_cv
+    from leukoscope.experiments.cv import run_cv
 
     overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
     cfg = load_config(args.config, overrides)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from leukoscope.config import load_config
-from leukoscope.evaluation.cv import run_cv, summarise_folds
+from leukoscope.experiments.cv import run_cv, summarise_folds
 
 pytestmark = pytest.mark.trains
 
