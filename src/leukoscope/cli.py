@@ -339,7 +339,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from leukoscope.cells.probe import run_background_probe
+    from leukoscope.experiments.probe import run_background_probe
     from leukoscope.io_utils import write_json
 
     r = run_background_probe(args.data, args.splits, patch=args.patch, per_image=args.per_image, epochs=args.epochs, seed=args.seed, variant=args.variant)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from leukoscope.cells.probe import run_background_probe
+from leukoscope.experiments.probe import run_background_probe
 from leukoscope.data.discover import discover
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import make_splits
