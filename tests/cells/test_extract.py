@@ -3,12 +3,10 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from leukoscope.data.discover import discover
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import make_splits
-from leukoscope.data.synth import synth_dataset
 
 
 def test_cells_command_writes_crops_manifest_preview_and_counts(tmp_path, synth_dir):
