@@ -310,7 +310,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
-    from leukoscope.inference.serve import exposure_warning, serve
+    from leukoscope.serve.app import exposure_warning, serve
 
     bundle = load_bundle(args.bundle)
     warning = exposure_warning(args.host)

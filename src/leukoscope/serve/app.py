@@ -38,7 +38,7 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     app = FastAPI(title="leukoscope", version=bundle.meta.get("leukoscope_version", ""), description=bundle.meta.get("intended_use", ""))
     predictor = Predictor(bundle)
     lock = threading.Lock()  # Grad-CAM hooks the model; one explanation or prediction at a time
-    page = resources.files("leukoscope.inference").joinpath("static/index.html").read_text()
+    page = resources.files("leukoscope.serve").joinpath("static/index.html").read_text()
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -140,7 +140,7 @@ def test_page_in_headless_chromium(server, synth_dir, tmp_path):
 
 
 def test_listening_beyond_this_machine_is_warned_about():
-    from leukoscope.inference.serve import exposure_warning
+    from leukoscope.serve.app import exposure_warning
 
     assert exposure_warning("127.0.0.1") is None and exposure_warning("::1") is None and exposure_warning("localhost") is None
     for host in ("0.0.0.0", "192.168.1.20", "lab-server.local"):

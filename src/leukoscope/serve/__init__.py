@@ -1,0 +1,1 @@
+"""The service: a FastAPI app and its one-page web app around one bundle; it uses every stage below."""
