@@ -94,3 +94,47 @@ def test_outputs_of_the_wrong_kind_are_refused_before_any_work(tmp_path, monkeyp
         main(args)
     assert info.value.code == 2 and message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "taken"] and (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+# every verb that writes, with its required arguments and the output in a folder whose name is a file
+OUTPUT_UNDER_A_FILE = {
+    "synth": ["synth", "notes.txt/data"],
+    "audit": ["audit", "data", "--out", "notes.txt/audit.json"],
+    "split": ["split", "data", "--out", "notes.txt/splits.json"],
+    "preprocess": ["preprocess", "--preview", "x.jpg", "--out", "notes.txt/preview.png"],
+    "train": ["train", "--out", "notes.txt/run"],
+    "evaluate": ["evaluate", "bundle", "--data", "d", "--out", "notes.txt/eval"],
+    "predict": ["predict", "bundle", "x.jpg", "--out", "notes.txt/preds.csv"],
+    "explain": ["explain", "bundle", "x.jpg", "--out", "notes.txt/overlays"],
+    "export": ["export", "bundle", "--out", "notes.txt/model.onnx"],
+    "cells": ["cells", "data", "--out", "notes.txt/cells"],
+    "probe": ["probe", "background", "data", "--out", "notes.txt/probe.json"],
+    "cv": ["cv", "--out", "notes.txt/cv"],
+    "compare": ["compare", "a.csv", "b.csv", "--out", "notes.txt/compare.json"],
+}
+
+
+def test_every_verb_that_writes_is_covered_by_the_parent_is_a_file_test():
+    from leukoscope.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.choices and "predict" in a.choices)
+    writers = {verb for verb, p in sub.choices.items() if any(a.dest == "out" for a in p._actions)}
+    assert writers == set(OUTPUT_UNDER_A_FILE)
+
+
+@pytest.mark.parametrize("verb", sorted(OUTPUT_UNDER_A_FILE))
+def test_an_output_whose_parent_is_a_file_is_refused_in_one_line(tmp_path, monkeypatch, capsys, verb):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    with pytest.raises(SystemExit) as info:
+        main(OUTPUT_UNDER_A_FILE[verb])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "notes.txt is a file, not a folder" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"] and (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_missing_parent_folder_is_simply_created(tmp_path):
+    from leukoscope.io_utils import write_json
+
+    write_json(tmp_path / "new" / "deeper" / "out.json", {"ok": 1})
+    assert (tmp_path / "new" / "deeper" / "out.json").read_text().startswith("{")

@@ -54,14 +54,31 @@ fraction = _bounded(float, lambda v: 0 < v < 1, "must lie in (0, 1)")
 fraction_or_zero = _bounded(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 
+def _parent_is_a_file(text: str) -> None:
+    from leukoscope.io_utils import file_in_the_way
+
+    blocker = file_in_the_way(text)
+    if blocker is not None:
+        raise argparse.ArgumentTypeError(f"{text}: {blocker} is a file, not a folder")
+
+
+def path_out(text: str) -> str:
+    """An output that may be a file or a folder: refused up front when a parent is a file."""
+    _parent_is_a_file(text)
+    return text
+
+
 def file_out(text: str) -> str:
-    """An output file: refused up front when a folder stands there, not after the work is done."""
+    """An output file: refused up front when a folder stands there or a parent is a file, not after the work is done."""
+    _parent_is_a_file(text)
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; name the file to write")
     return text
 
 
 def folder_out(text: str) -> str:
+    """An output folder: refused up front when a file stands there or where a parent folder goes."""
+    _parent_is_a_file(text)
     if Path(text).exists() and not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file; name a folder to write into")
     return text
@@ -215,7 +232,7 @@ def _check_paths(cfg) -> None:  # noqa: ANN001
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
     from leukoscope.evaluation.evaluate import evaluate_paths, labelled_paths
-    from leukoscope.inference.predictor import Predictor, write_predictions
+    from leukoscope.inference.predictor import Predictor, with_error_rows, write_predictions
     from leukoscope.io_utils import write_json
 
     bundle = load_bundle(args.bundle)
@@ -226,14 +243,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows, metrics, failures = evaluate_paths(predictor, paths, truth, bootstrap=args.bootstrap)
     out = Path(args.out)
     for f in failures:
-        print(f"skipped: {f['path']}: {f['reason']}", file=sys.stderr)
+        print(f"not evaluated: {f['path']}: {f['reason']}", file=sys.stderr)
     if args.shortcut_checks:
         from leukoscope.evaluation.shortcuts import run_shortcut_checks
 
         metrics["shortcut_checks"] = run_shortcut_checks(predictor, [r["path"] for r in rows], [r["true"] for r in rows])
     if args.probe:
         metrics["background_probe"] = json.loads(Path(args.probe).read_text())
-    write_predictions(rows, out / "predictions.csv", bundle.classes, extra_columns=["true"])
+    every_input = with_error_rows(paths, rows, failures)
+    for row, true in zip(every_input, truth):
+        row["true"] = true
+    write_predictions(every_input, out / "predictions.csv", bundle.classes, extra_columns=["true"])
     write_json(out / "metrics.json", metrics)
     from leukoscope.evaluation.report import write_report
 
@@ -263,7 +283,7 @@ def _print_metrics(m: dict) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
-    from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, write_predictions
+    from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
     from leukoscope.scoring.predictions import ood_reason_counts
 
     check_predictions_path(args.out)
@@ -274,10 +294,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta)
     rows, failures = predictor.predict_paths(paths)
     for f in failures:
-        print(f"skipped: {f['path']}: {f['reason']}", file=sys.stderr)
-    out = write_predictions(rows, args.out, bundle.classes)
+        print(f"not predicted: {f['path']}: {f['reason']}", file=sys.stderr)
+    out = write_predictions(with_error_rows(paths, rows, failures), args.out, bundle.classes)
     flagged = sum(r["abstain"] for r in rows)
-    print(f"{len(rows)} image(s) predicted, {flagged} flagged for review (abstain/out-of-distribution), {len(failures)} skipped -> {out}")
+    print(
+        f"{len(rows)} image(s) predicted, {flagged} flagged for review (abstain/out-of-distribution), "
+        f"{len(failures)} not readable (status 'error' in the output) -> {out}"
+    )
     why = ood_reason_counts(rows)
     if why:
         print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.items()))
@@ -292,8 +315,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
     written, failures = explain_files(bundle, expand_inputs(args.images), args.out, args.method)
     for f in failures:
-        print(f"skipped: {f['path']}: {f['reason']}", file=sys.stderr)
-    print(f"{len(written)} explanation overlay(s) written to {args.out}/")
+        print(f"not explained: {f['path']}: {f['reason']}", file=sys.stderr)
+    print(f"{len(written)} explanation overlay(s) written to {args.out}/, one row per input in {Path(args.out) / 'explain.csv'}")
     return 0 if written or not failures else 1
 
 
@@ -438,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("preprocess", help="precompute the preprocessing cache, or preview each step")
     p.add_argument("items", nargs="*", metavar="DATA | KEY=VALUE", help="dataset to precompute; config overrides")
-    p.add_argument("--out", help="cache folder (default ~/.cache/leukoscope), or the preview PNG with --preview")
+    p.add_argument("--out", type=path_out, help="cache folder (default ~/.cache/leukoscope), or the preview PNG with --preview")
     p.add_argument("--config", help="config YAML (its preprocess section is used)")
     p.add_argument("--preview", nargs="+", metavar="IMAGE", help="write a grid of these images after every step")
     p.add_argument("--workers", type=positive, default=None)

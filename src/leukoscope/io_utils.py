@@ -14,9 +14,26 @@ from typing import IO, Any
 from leukoscope.errors import OutputError
 
 
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The file, if any, that stands where one of `path`'s parent folders would have to be."""
+    for parent in Path(path).parents:
+        if parent.exists() or parent.is_symlink():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def refuse_file_parent(path: str | Path) -> Path:
+    """`path` as an output; an OutputError when a parent is a file (mkdir would fail after the work)."""
+    path = Path(path)
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise OutputError(f"{path}: {blocker} is a file, not a folder; choose another output path")
+    return path
+
+
 def refuse_folder(path: str | Path) -> Path:
     """`path` as a file to write; an OutputError when a folder stands there (a rename would fail late)."""
-    path = Path(path)
+    path = refuse_file_parent(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; name the file to write")
     return path

@@ -25,10 +25,14 @@ def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth
     assert "broken.jpg" in res.stderr
     assert "out of distribution: 1 no leukocyte found" in res.stdout
     rows = list(csv.DictReader(open(out)))
-    assert len(rows) == 25 and rows[-1]["ood_reason"] == "no leukocyte found"
-    assert list(rows[0])[:7] == ["path", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"]
+    assert len(rows) == 26 and rows[-1]["ood_reason"] == "no leukocyte found"
+    assert list(rows[0])[:9] == ["path", "status", "error", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"]
     assert {"p_Benign", "p_Early", "p_Pre", "p_Pro"} <= set(rows[0])
-    for r in rows:
+    broken = rows[-2]
+    assert broken["path"].endswith("broken.jpg") and broken["status"] == "error" and broken["error"] and broken["label"] == ""
+    for r in rows[:-2] + rows[-1:]:
+        assert r["status"] == "ok" and r["error"] == ""
+    for r in rows[:-2] + rows[-1:]:
         probs = [float(r[f"p_{c}"]) for c in ("Benign", "Early", "Pre", "Pro")]
         assert abs(sum(probs) - 1) < 1e-4 and float(r["confidence"]) == pytest.approx(max(probs), abs=1e-6)
     res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro" / "synth-pro-0000.jpg"), "--out", str(tmp_path / "p.json"))
@@ -100,3 +104,41 @@ def test_predict_paths_in_parallel_batches_keeps_order_and_equals_one_stream(tmp
     assert torch.get_num_threads() == threads
     direct = predictor.predict_arrays(np.stack([tiny_bundle.pipeline.load(p) for p in files]))
     np.testing.assert_allclose([r["confidence"] for r in rows], direct.confidence, atol=1e-5)
+
+
+def _bad_inputs(folder):
+    """One file of every broken kind a lab's folder can hold, by name."""
+    folder.mkdir()
+    (folder / "zero.jpg").write_bytes(b"")
+    good = cv2.imencode(".jpg", np.full((64, 64, 3), 200, np.uint8))[1].tobytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "text.jpg").write_text("patient notes, not an image\n")
+    (folder / "document.jpg").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+    png = cv2.imencode(".png", np.full((64, 64, 3), 200, np.uint8))[1].tobytes()
+    (folder / "corrupt.png").write_bytes(png[:60] + bytes(64) + png[124:])
+    (folder / "broken-link.jpg").symlink_to(folder / "no-such-target.jpg")
+    (folder / "loop").symlink_to(folder)  # a folder that contains itself: must not be walked forever
+    from PIL import Image
+
+    Image.new("L", (9000, 9000)).save(folder / "bomb.png")  # 81 M pixels in a few kB: over the 50 M limit
+    return {"zero.jpg": "empty", "truncated.jpg": "", "text.jpg": "not a readable image", "document.jpg": "not a readable image",
+            "corrupt.png": "", "broken-link.jpg": "broken symbolic link", "bomb.png": "too large"}
+
+
+def test_every_input_gets_a_row_good_and_broken_alike(tmp_path, tiny_run, synth_dir):
+    bad = _bad_inputs(tmp_path / "in")
+    goods = sorted((synth_dir / "Pre").glob("*.jpg"))[:3]
+    for g in goods:
+        (tmp_path / "in" / g.name).write_bytes(g.read_bytes())
+    for out in (tmp_path / "preds.csv", tmp_path / "preds.json"):
+        res = _cli("predict", str(tiny_run / "bundle"), str(tmp_path / "in"), "--out", str(out))
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert "Traceback" not in res.stderr
+        rows = list(csv.DictReader(open(out))) if out.suffix == ".csv" else json.loads(out.read_text())
+        by_name = {r["path"].rsplit("/", 1)[-1]: r for r in rows}
+        assert len(rows) == len(by_name) == len(bad) + len(goods), sorted(by_name)
+        for name, reason in bad.items():
+            assert by_name[name]["status"] == "error" and reason in by_name[name]["error"], (name, by_name[name])
+            assert by_name[name].get("label", "") == ""
+        for g in goods:
+            assert by_name[g.name]["status"] == "ok" and by_name[g.name]["label"] in ("Benign", "Early", "Pre", "Pro")

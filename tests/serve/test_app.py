@@ -61,6 +61,18 @@ def test_api_predict_explain_model_health(server, synth_dir):
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
 
 
+def test_a_batch_with_a_bad_file_answers_200_with_an_error_entry_for_it(server, synth_dir):
+    good = sorted((synth_dir / "Pre").glob("*.jpg"))[:2]
+    files = [("files", (good[0].name, _jpeg(good[0]), "image/jpeg")), ("files", ("notes.jpg", b"plain text", "image/jpeg")),
+             ("files", (good[1].name, _jpeg(good[1]), "image/jpeg"))]
+    r = httpx.post(f"{server}/v1/predict", files=files, timeout=30)
+    assert r.status_code == 200
+    rows = r.json()
+    assert [row["path"] for row in rows] == [good[0].name, "notes.jpg", good[1].name]
+    assert [row["status"] for row in rows] == ["ok", "error", "ok"]
+    assert "not a readable image" in rows[1]["error"] and "label" not in rows[1] and rows[0]["label"] in ("Benign", "Early", "Pre", "Pro")
+
+
 def test_api_errors_are_json(server, tmp_path):
     r = httpx.post(f"{server}/v1/predict", files={"files": ("notes.jpg", b"plain text, no image", "image/jpeg")})
     assert r.status_code == 415 and "notes.jpg" in r.json()["error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def open_image(path: str | Path, data: bytes | None = None, max_pixels: int = DE
     except ImageError:
         raise
     except FileNotFoundError:
-        raise ImageError(path, "file not found") from None
+        raise ImageError(path, "broken symbolic link (its target is missing)" if os.path.islink(path) else "file not found") from None
     except IsADirectoryError:
         raise ImageError(path, "is a folder, not an image") from None
     except PermissionError:

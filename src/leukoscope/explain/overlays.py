@@ -139,7 +139,10 @@ def png_bytes(panel: np.ndarray) -> bytes:
 
 
 def explain_files(bundle: Bundle, paths: list[str], out: str | Path, method: str = "both") -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Write OUT/<stem>_explain.png per image; returns {path: png} and the failures."""
+    """Write OUT/<stem>_explain.png per image and OUT/explain.csv, a row per input (status, error,
+    overlay); returns {path: png} and the failures."""
+    import csv
+
     from leukoscope.data.images import read_rgb
     from leukoscope.errors import ImageError
     from leukoscope.io_utils import atomic_write
@@ -157,4 +160,9 @@ def explain_files(bundle: Bundle, paths: list[str], out: str | Path, method: str
         with atomic_write(target, "wb") as fh:
             fh.write(png_bytes(panel))
         written[path] = str(target)
+    reasons = {f["path"]: f["reason"] for f in failures}
+    with atomic_write(out / "explain.csv", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "status", "error", "overlay"])
+        writer.writerows([p, "error", reasons[p], ""] if p in reasons else [p, "ok", "", written[p]] for p in paths)
     return written, failures

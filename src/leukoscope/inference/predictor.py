@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Sequence
@@ -21,15 +22,24 @@ if TYPE_CHECKING:
 
 
 def expand_inputs(items: Sequence[str]) -> list[str]:
-    """Files, folders (recursively, image files only) and glob patterns, in a stable order."""
+    """Files, folders (recursively, image files only) and glob patterns, in a stable order.
+
+    Folders are walked without following symbolic links to folders (no loops); a broken link with
+    an image name is kept, so that it gets a row saying so instead of vanishing.
+    """
     import glob
 
     out: list[str] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out += sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-        elif p.exists():
+            out += sorted(
+                os.path.join(top, name)
+                for top, _, files in os.walk(p, followlinks=False)
+                for name in files
+                if Path(name).suffix.lower() in IMAGE_EXTENSIONS
+            )
+        elif p.exists() or p.is_symlink():
             out.append(str(p))
         elif any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item, recursive=True))
@@ -39,6 +49,14 @@ def expand_inputs(items: Sequence[str]) -> list[str]:
         else:
             raise DataError(f"{item}: no such file or folder")
     return out
+
+
+def with_error_rows(paths: Sequence[str], rows: Sequence[dict[str, Any]], failures: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
+    """Every input once, in input order: predicted rows, and a row with status `error` and the reason
+    for each file that could not be read. A lab that reads only the output file loses no image."""
+    by_path = {r["path"]: r for r in rows}
+    reasons = {f["path"]: f["reason"] for f in failures}
+    return [by_path[p] if p in by_path else {"path": p, "status": "error", "error": reasons.get(p, "not predicted")} for p in paths]
 
 
 class Predictor:
@@ -187,6 +205,8 @@ class Predictor:
         for i, path in enumerate(paths):
             row: dict[str, Any] = {
                 "path": path,
+                "status": "ok",
+                "error": "",
                 "label": classes[int(pred.labels[i])],
                 "confidence": round(float(pred.confidence[i]), 6),
                 "abstain": bool(pred.abstain[i]),
@@ -204,7 +224,7 @@ class Predictor:
 
 
 def prediction_columns(classes: Sequence[str]) -> list[str]:
-    return ["path", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"] + [f"p_{c}" for c in classes] + ["cells"]
+    return ["path", "status", "error", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"] + [f"p_{c}" for c in classes] + ["cells"]
 
 
 PREDICTION_FORMATS = (".csv", ".json")

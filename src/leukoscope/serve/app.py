@@ -57,9 +57,10 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
 
-    async def read_upload(upload: UploadFile) -> tuple[str, "np.ndarray"]:
+    def read_upload(upload: UploadFile) -> tuple[str, "np.ndarray"]:
+        """The upload's display name and pixels; an ApiError (413 or 415) naming it when it cannot be used."""
         name = _safe_name(upload.filename)
-        data = await upload.read(max_upload_bytes + 1)
+        data = upload.file.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise ApiError(413, f"{name}: larger than the {max_upload_bytes // (1024 * 1024)} MB upload limit")
         try:
@@ -87,22 +88,38 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     def model_card() -> dict[str, Any]:
         return bundle.card()
 
+    # Handlers that decode or run the model are plain functions: FastAPI runs them on its thread pool,
+    # so the event loop keeps answering (/healthz among them) while a request is being computed.
     @app.post("/v1/predict")
-    async def predict(files: list[UploadFile] = File(...)) -> list[dict[str, Any]]:
+    def predict(files: list[UploadFile] = File(...)) -> list[dict[str, Any]]:
+        """One entry per upload, in order: a prediction, or status `error` with the reason. A batch
+        with some bad files answers 200; one in which every file is bad answers the first error."""
         if len(files) > max_files:
             raise ApiError(413, f"at most {max_files} files per request")
-        loaded = [await read_upload(f) for f in files]
+        loaded: list[tuple[str, Any]] = []
+        for f in files:
+            try:
+                loaded.append(read_upload(f))
+            except ApiError as exc:
+                loaded.append((_safe_name(f.filename), exc))
+        good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
+        if not good:
+            raise next(err for _, err in loaded)
         with lock:
-            pred = predictor.predict_rgbs([rgb for _, rgb in loaded])
-        return [{k: v for k, v in row.items() if not k.startswith("_")} for row in predictor.rows([name for name, _ in loaded], pred)]
+            pred = predictor.predict_rgbs([rgb for _, rgb in good])
+        rows = iter(predictor.rows([name for name, _ in good], pred))
+        return [
+            {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {k: v for k, v in next(rows).items() if not k.startswith("_")}
+            for name, rgb in loaded
+        ]
 
     @app.post("/v1/explain")
-    async def explain(file: UploadFile = File(...), method: str = "both") -> Response:
+    def explain(file: UploadFile = File(...), method: str = "both") -> Response:
         from leukoscope.explain.overlays import METHODS, explanation_panel, png_bytes
 
         if method not in METHODS:
             raise ApiError(422, f"method must be one of {', '.join(METHODS)}")
-        _, rgb = await read_upload(file)
+        _, rgb = read_upload(file)
         with lock:
             panel, _ = explanation_panel(bundle, rgb, method)
         return Response(png_bytes(panel), media_type="image/png")
