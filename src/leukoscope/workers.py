@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from tqdm.auto import tqdm
+from leukoscope.progress import progress_bar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -21,7 +21,7 @@ Result = TypeVar("Result")
 
 def parallel_map(fn: Callable[[Item], Result], items: Sequence[Item], workers: int, desc: str) -> list[Result]:
     """`fn` over `items` on up to `workers` threads, in input order, with a progress bar."""
-    bar = tqdm(total=len(items), desc=desc, unit="img", leave=False)
+    bar = progress_bar(len(items), desc)
     if workers <= 1:
         out = []
         for item in items:

@@ -102,6 +102,9 @@ def test_kill_and_resume(tmp_path, smoke_overrides):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "no checkpoint" not in res.stdout
     assert "litlogger" not in res.stderr  # no advertising on a lab's console
+    # a log, not a terminal: whole lines, one per epoch, and no deprecation noise from Lightning
+    assert "\r" not in res.stderr and "LeafSpec" not in res.stderr
+    assert "epoch 40/40: train_loss " in res.stderr and "val_f1 " in res.stderr
     final = torch.load(last, map_location="cpu", weights_only=True)
     assert final["epoch"] >= epoch_at_kill and final["epoch"] == 39
     assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))

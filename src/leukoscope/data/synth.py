@@ -16,9 +16,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
 
 from leukoscope.io_utils import write_json
+from leukoscope.progress import progress
 
 SYNTH_CLASSES = ("Benign", "Early", "Pre", "Pro")
 SHORTCUTS = (None, "annotation", "background")
@@ -208,7 +208,7 @@ def synth_dataset(
     out = Path(out)
     truth: dict[str, list[dict[str, float]]] = {}
     jobs = [(ci, label, i) for ci, label in enumerate(SYNTH_CLASSES) if label in classes for i in range(per_class)]
-    for ci, label, i in tqdm(jobs, desc="synthesising", unit="img", leave=False):
+    for ci, label, i in progress(jobs, "synthesising"):
         rng = np.random.default_rng([seed, ci, i])
         image, cells = synth_field(label, rng, size, shortcut, class_cells=class_cells)
         rel = f"{label}/synth-{label.lower()}-{i:04d}.jpg"

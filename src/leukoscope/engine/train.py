@@ -6,7 +6,9 @@ import logging
 import os
 import platform
 import subprocess
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,28 @@ from leukoscope.scoring.predictions import score_units
 from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import build_loss
+from leukoscope.progress import on_terminal
 from leukoscope.models import create_model
 
 
 # Lightning advertises a cloud logging service at every start; not a message for a lab's console
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: not record.getMessage().startswith("💡 Tip"))
+# Lightning 2.6 still tests isinstance(x, LeafSpec), which torch 2.14 deprecates; nothing a user can act on
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+
+
+class EpochLines(L.Callback):
+    """One line per epoch for logs (stderr not a terminal), in place of the redrawn progress bar."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        shown = ("train_loss_epoch", "val_loss", "val_acc", "val_f1")
+        metrics = trainer.callback_metrics
+        values = ", ".join(f"{k.removesuffix('_epoch')} {float(metrics[k]):.4f}" for k in shown if k in metrics)
+        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {values} ({time.perf_counter() - self._start:.1f} s)", file=sys.stderr, flush=True)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -84,7 +103,8 @@ def build_trainer(cfg: Config, out: Path, has_val: bool, train_batches: int | No
     )
     # Lightning's save_last only follows new bests; resuming needs the latest epoch, every epoch
     latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1, every_n_epochs=1, enable_version_counter=False)
-    callbacks: list[L.Callback] = [checkpoint, latest, LearningRateMonitor(logging_interval="epoch"), TQDMProgressBar(refresh_rate=5)]
+    progress = TQDMProgressBar(refresh_rate=5) if on_terminal() else EpochLines()
+    callbacks: list[L.Callback] = [checkpoint, latest, LearningRateMonitor(logging_interval="epoch"), progress]
     if t.swa_start is not None:
         callbacks.append(StochasticWeightAveraging(swa_lrs=t.swa_lr, swa_epoch_start=t.swa_start))
     if t.early_stopping_patience and has_val:
@@ -111,6 +131,7 @@ def build_trainer(cfg: Config, out: Path, has_val: bool, train_batches: int | No
         default_root_dir=out,
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
+        enable_progress_bar=on_terminal(),
         num_sanity_val_steps=0,
     )
     return trainer, checkpoint

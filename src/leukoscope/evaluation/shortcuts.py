@@ -14,11 +14,11 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from leukoscope.cells.swap import remove_leukocytes, swap_background, swap_partners
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
+from leukoscope.progress import progress
 from leukoscope.scoring.intervals import wilson
 from leukoscope.inference.predictor import Predictor
 from leukoscope.preprocess.steps import mask_annotation
@@ -33,7 +33,7 @@ def _accuracy_with(
 ) -> tuple[dict[str, Any], np.ndarray]:
     units = [
         predictor.units(transform(i, rgb), require_cells=False, detect_on=rgb if detect_on_original else None)
-        for i, rgb in enumerate(tqdm(images, desc=desc, unit="img", leave=False))
+        for i, rgb in enumerate(progress(images, desc))
     ]
     pred = predictor.predict_units(units).labels
     correct = int((pred == labels).sum())

@@ -14,16 +14,15 @@ import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
 
 from leukoscope.cells.detect import leukocyte_mask
-from leukoscope.config import TrainConfig
-from leukoscope.config import ANNOTATION_BOX
+from leukoscope.config import ANNOTATION_BOX, TrainConfig
 from leukoscope.data.images import read_rgb
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.errors import DataError, ImageError
+from leukoscope.progress import on_terminal, progress
 from leukoscope.scoring.intervals import wilson
 from leukoscope.scoring.runner import run_model
 from leukoscope.losses import FocalLoss
@@ -50,7 +49,7 @@ def background_patches(rgb: np.ndarray, size: int, count: int, rng: np.random.Ge
 def _patch_arrays(rows: list, classes: list[str], size: int, per_image: int, seed: int, desc: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     images, labels, owners = [], [], []
-    for i, r in enumerate(tqdm(rows, desc=desc, unit="img", leave=False)):
+    for i, r in enumerate(progress(rows, desc)):
         try:
             rgb = read_rgb(r.path)
         except ImageError:
@@ -92,7 +91,7 @@ def run_background_probe(
     model = create_model("vgg19_bn_mhsa", len(classes), width=0.125, heads=4, head_hidden=64, attention_after=4, input_size=patch)
     cfg = TrainConfig(max_epochs=epochs, lr=2e-3, channels_last=False)
     module = ClassifierModule(model, FocalLoss(gamma=0.0), cfg, len(classes))
-    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=True, num_sanity_val_steps=0)
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=on_terminal(), num_sanity_val_steps=0)
     val_x, val_y, _ = arrays["val"]
     trainer.fit(module, _loader(train_x, train_y, True), _loader(val_x, val_y, False) if len(val_x) else None)
     logits, _ = run_model(model, test_x, IMAGENET_MEAN, IMAGENET_STD, features=False)

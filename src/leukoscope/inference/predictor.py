@@ -157,7 +157,8 @@ class Predictor:
         thread team from being preempted mid-layer (BENCHMARKS.md, "Inference throughput").
         """
         import torch
-        from tqdm.auto import tqdm
+
+        from leukoscope.progress import progress_bar
 
         batches = [paths[i : i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
         n_workers = 2 if len(batches) > 1 else 1
@@ -180,7 +181,7 @@ class Predictor:
                 finished.put(exc)
 
         workers = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(n_workers)]
-        bar = tqdm(total=len(paths), desc="predicting", unit="img", disable=not progress, leave=False)
+        bar = progress_bar(len(paths), "predicting", disable=not progress)
         try:
             for w in workers:
                 w.start()
