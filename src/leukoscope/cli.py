@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -333,15 +334,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
-    from leukoscope.serve.app import exposure_warning, serve
+    from leukoscope.serve.app import beyond_this_machine, exposure_warning, serve
 
+    token = _read_token(args.token_file) if args.token_file else os.environ.get("LEUKOSCOPE_TOKEN") or None
+    if beyond_this_machine(args.host) and token is None and not args.insecure:
+        raise LeukoscopeError(
+            f"refusing to listen on {args.host} without a token: anyone who can reach it could use it; "
+            "give --token-file FILE (or set LEUKOSCOPE_TOKEN), or --insecure behind an authenticating proxy"
+        )
     bundle = load_bundle(args.bundle)
-    warning = exposure_warning(args.host)
+    warning = exposure_warning(args.host, token=token is not None)
     if warning:
         print(warning, file=sys.stderr)
-    print(f"serving {bundle.meta['model']['name']} on http://{args.host}:{args.port}/ (research use only, not a medical device)")
-    serve(bundle, args.host, args.port, args.max_upload_mb)
+    access = "a bearer token" if token else "no token"
+    print(f"serving {bundle.meta['model']['name']} on http://{args.host}:{args.port}/ with {access} (research use only, not a medical device)")
+    if args.audit_log:
+        print(f"audit log: {args.audit_log} (one JSON line per API request)")
+    serve(bundle, args.host, args.port, args.max_upload_mb, token=token, audit_log=args.audit_log)
     return 0
+
+
+def _read_token(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise LeukoscopeError(f"{path}: cannot read the token file ({exc.strerror or exc})") from None
+    if len(token) < 16 or any(ch.isspace() for ch in token):
+        raise LeukoscopeError(f"{path}: a token must be one line of at least 16 characters without spaces")
+    return token
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
@@ -522,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=port, default=8000)
     p.add_argument("--max-upload-mb", type=positive, default=20)
+    p.add_argument("--token-file", help="file holding the bearer token every /v1/ call must send (or set LEUKOSCOPE_TOKEN)")
+    p.add_argument("--audit-log", type=file_out, help="append one JSON line per API request: time, endpoint, bundle hash, uploads' SHA-256, result, duration")
+    p.add_argument("--insecure", action="store_true", help="listen beyond this machine without a token (only behind an authenticating proxy)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("cells", help="detect leukocytes: scale-normalised crops, a crop manifest, a preview and counts")

@@ -19,15 +19,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tiny_run):
+def _start(bundle, *extra):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle"), "--port", str(port), "--max-upload-mb", "1"],
+        [sys.executable, "-m", "leukoscope.cli", "serve", str(bundle), "--port", str(port), "--max-upload-mb", "1", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _wait_healthy(proc, url):
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -38,9 +40,72 @@ def server(tiny_run):
     else:
         proc.kill()
         pytest.fail("server did not start")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    proc, url = _start(tiny_run / "bundle")
+    _wait_healthy(proc, url)
     yield url
     proc.terminate()
     proc.wait(10)
+
+
+TOKEN = "lab-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_run, tmp_path_factory):
+    """A server with a token and an audit log; yields its URL and the log's path."""
+    folder = tmp_path_factory.mktemp("guarded")
+    (folder / "token").write_text(TOKEN + "\n")
+    log = folder / "audit" / "requests.jsonl"
+    proc, url = _start(tiny_run / "bundle", "--token-file", str(folder / "token"), "--audit-log", str(log))
+    _wait_healthy(proc, url)
+    yield url, log
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_token_guards_every_api_call_and_the_audit_log_keeps_a_line_each(guarded, synth_dir, tiny_run):
+    import hashlib
+    import json
+
+    url, log = guarded
+    image = sorted((synth_dir / "Pre").glob("*.jpg"))[0]
+    upload = {"files": (image.name, image.read_bytes(), "image/jpeg")}
+    assert httpx.get(f"{url}/healthz").status_code == 200  # health and the page need no token
+    assert httpx.get(f"{url}/").status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong-token-000000000"}, {"Authorization": TOKEN}):
+        r = httpx.post(f"{url}/v1/predict", files=upload, headers=headers)
+        assert r.status_code == 401 and "token" in r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{url}/v1/model").status_code == 401
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    r = httpx.post(f"{url}/v1/predict", files=[("files", (image.name, image.read_bytes(), "image/jpeg")), ("files", ("notes.jpg", b"text", "image/jpeg"))], headers=auth, timeout=30)
+    assert r.status_code == 200 and [row["status"] for row in r.json()] == ["ok", "error"]
+    assert httpx.get(f"{url}/v1/model", headers=auth).status_code == 200
+    lines = log.read_text().splitlines()
+    entries = [json.loads(line) for line in lines]  # whole lines only
+    assert [(e["endpoint"], e["status"]) for e in entries] == [("POST /v1/predict", 401)] * 3 + [("GET /v1/model", 401), ("POST /v1/predict", 200), ("GET /v1/model", 200)]
+    weights = hashlib.sha256((tiny_run / "bundle" / "model.safetensors").read_bytes()).hexdigest()
+    assert {e["bundle_sha256"] for e in entries} == {weights}
+    ok = entries[4]
+    assert [u["sha256"] for u in ok["uploads"]] == [hashlib.sha256(image.read_bytes()).hexdigest(), hashlib.sha256(b"text").hexdigest()]
+    assert [u["name"] for u in ok["uploads"]] == [image.name, "notes.jpg"]
+    assert ok["results"][0]["label"] in ("Benign", "Early", "Pre", "Pro") and "confidence" in ok["results"][0] and "ood" in ok["results"][0]
+    assert ok["results"][1]["status"] == "error" and "not a readable image" in ok["results"][1]["error"]
+    assert all(e["duration_ms"] >= 0 and e["time"].endswith("+00:00") for e in entries)
+    assert "error" in entries[0] and len(log.read_bytes()) < 10_000  # never the image itself
+
+
+def test_listening_beyond_this_machine_without_a_token_is_refused(tiny_run, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle"), "--host", "0.0.0.0", "--port", str(_free_port())],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "refusing to listen on 0.0.0.0 without a token" in res.stderr and "Traceback" not in res.stderr
+    (tmp_path / "short").write_text("abc\n")
+    res = subprocess.run([sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle"), "--token-file", str(tmp_path / "short")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "at least 16 characters" in res.stderr
 
 
 def _jpeg(path: Path) -> bytes:
@@ -151,9 +216,29 @@ def test_page_in_headless_chromium(server, synth_dir, tmp_path):
         browser.close()
 
 
+def test_page_asks_for_the_token_once_and_keeps_it_for_the_tab(guarded, synth_dir):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, _ = guarded
+    images = sorted((synth_dir / "Pro").glob("*.jpg"))[:2]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        page = browser.new_page()
+        asked = []
+        page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept(TOKEN)))
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('model').textContent.startsWith('Model:')", timeout=30_000)
+        page.set_input_files("#files", [str(i) for i in images])
+        page.wait_for_function("document.querySelectorAll('.predicted').length == 2", timeout=60_000)
+        assert len(asked) == 1 and "token" in asked[0]
+        browser.close()
+
+
 def test_listening_beyond_this_machine_is_warned_about():
     from leukoscope.serve.app import exposure_warning
 
     assert exposure_warning("127.0.0.1") is None and exposure_warning("::1") is None and exposure_warning("localhost") is None
     for host in ("0.0.0.0", "192.168.1.20", "lab-server.local"):
         assert "no authentication" in exposure_warning(host)
+        assert "no TLS" in exposure_warning(host, token=True) and "no authentication" not in exposure_warning(host, token=True)

@@ -128,12 +128,9 @@ class OnnxRunner:
             try:
                 export_bundle(bundle, path, "onnx")
             except PermissionError:
-                import hashlib
-
                 from leukoscope.preprocess.cache import default_cache_dir
 
-                digest = hashlib.sha256((bundle.path / "model.safetensors").read_bytes()).hexdigest()[:16]
-                path = default_cache_dir() / "onnx" / f"{digest}.onnx"
+                path = default_cache_dir() / "onnx" / f"{bundle.weights_sha256[:16]}.onnx"
                 if not path.is_file():
                     export_bundle(bundle, path, "onnx")
         return cls(path, bundle.mean, bundle.std)

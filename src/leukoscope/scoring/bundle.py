@@ -7,6 +7,8 @@ statistics, the training data fingerprint and metrics. Loading never unpickles a
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -54,6 +56,11 @@ class Bundle:
     @property
     def input_size(self) -> int:
         return self.pipeline.config.size
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """SHA-256 of model.safetensors: names exactly which trained weights gave a result."""
+        return hashlib.sha256((self.path / "model.safetensors").read_bytes()).hexdigest()
 
     def card(self) -> dict[str, Any]:
         """What a user may know about the model: classes, metrics, intended use, data, limitations."""

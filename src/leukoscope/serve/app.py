@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
+import time
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,8 +22,10 @@ from leukoscope.data.images import read_rgb
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import ImageError
 from leukoscope.inference.predictor import Predictor
+from leukoscope.serve.audit import AuditLog
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+AUDITED = ("path", "status", "error", "label", "confidence", "abstain", "ood", "ood_reason")  # what the audit log keeps of a result
 DEFAULT_MAX_FILES = 64
 
 
@@ -34,7 +40,15 @@ def _safe_name(name: str | None) -> str:
     return (name or "upload").replace("\\", "/").rsplit("/", 1)[-1][:200] or "upload"
 
 
-def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_files: int = DEFAULT_MAX_FILES) -> FastAPI:
+def create_app(
+    bundle: Bundle,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_files: int = DEFAULT_MAX_FILES,
+    token: str | None = None,
+    audit_log: AuditLog | None = None,
+) -> FastAPI:
+    """The service around one bundle. With `token`, every /v1/ call needs `Authorization: Bearer <token>`;
+    with `audit_log`, every /v1/ call leaves one line in it."""
     app = FastAPI(title="leukoscope", version=bundle.meta.get("leukoscope_version", ""), description=bundle.meta.get("intended_use", ""))
     predictor = Predictor(bundle)
     lock = threading.Lock()  # Grad-CAM hooks the model; one explanation or prediction at a time
@@ -42,6 +56,7 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        request.scope.get("audit", {})["error"] = exc.message
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
@@ -57,10 +72,11 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
 
-    def read_upload(upload: UploadFile) -> tuple[str, "np.ndarray"]:
+    def read_upload(upload: UploadFile, audit: dict[str, Any]) -> tuple[str, "np.ndarray"]:
         """The upload's display name and pixels; an ApiError (413 or 415) naming it when it cannot be used."""
         name = _safe_name(upload.filename)
         data = upload.file.read(max_upload_bytes + 1)
+        audit.setdefault("uploads", []).append({"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
         if len(data) > max_upload_bytes:
             raise ApiError(413, f"{name}: larger than the {max_upload_bytes // (1024 * 1024)} MB upload limit")
         try:
@@ -68,6 +84,32 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         except ImageError as exc:
             raise ApiError(413 if "too large" in exc.reason else 415, f"{name}: {exc.reason}") from None
         return name, rgb
+
+    @app.middleware("http")
+    async def guard_and_audit(request: Request, call_next: Any) -> Response:
+        """The bearer token on /v1/, and one audit line per /v1/ call (the handlers add uploads and results)."""
+        if not request.url.path.startswith("/v1/"):
+            return await call_next(request)
+        started = time.perf_counter()
+        request.scope["audit"] = audit = {}
+        if token is not None and not hmac.compare_digest(request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()):
+            audit["error"] = "missing or wrong token"
+            response: Response = JSONResponse(
+                {"error": "missing or wrong token: send the header 'Authorization: Bearer <token>'"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        else:
+            response = await call_next(request)
+        if audit_log is not None:
+            audit_log.write(
+                {
+                    "endpoint": f"{request.method} {request.url.path}",
+                    "status": response.status_code,
+                    "bundle_sha256": bundle.weights_sha256,
+                    **audit,
+                    "duration_ms": round(1000 * (time.perf_counter() - started), 1),
+                }
+            )
+        return response
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Response:
@@ -91,15 +133,16 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     # Handlers that decode or run the model are plain functions: FastAPI runs them on its thread pool,
     # so the event loop keeps answering (/healthz among them) while a request is being computed.
     @app.post("/v1/predict")
-    def predict(files: list[UploadFile] = File(...)) -> list[dict[str, Any]]:
+    def predict(request: Request, files: list[UploadFile] = File(...)) -> list[dict[str, Any]]:
         """One entry per upload, in order: a prediction, or status `error` with the reason. A batch
         with some bad files answers 200; one in which every file is bad answers the first error."""
         if len(files) > max_files:
             raise ApiError(413, f"at most {max_files} files per request")
+        audit = request.scope.setdefault("audit", {})
         loaded: list[tuple[str, Any]] = []
         for f in files:
             try:
-                loaded.append(read_upload(f))
+                loaded.append(read_upload(f, audit))
             except ApiError as exc:
                 loaded.append((_safe_name(f.filename), exc))
         good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
@@ -108,40 +151,63 @@ def create_app(bundle: Bundle, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         with lock:
             pred = predictor.predict_rgbs([rgb for _, rgb in good])
         rows = iter(predictor.rows([name for name, _ in good], pred))
-        return [
+        answer = [
             {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {k: v for k, v in next(rows).items() if not k.startswith("_")}
             for name, rgb in loaded
         ]
+        audit["results"] = [{k: row[k] for k in AUDITED if k in row} for row in answer]
+        return answer
 
     @app.post("/v1/explain")
-    def explain(file: UploadFile = File(...), method: str = "both") -> Response:
+    def explain(request: Request, file: UploadFile = File(...), method: str = "both") -> Response:
         from leukoscope.explain.overlays import METHODS, explanation_panel, png_bytes
 
         if method not in METHODS:
             raise ApiError(422, f"method must be one of {', '.join(METHODS)}")
-        _, rgb = read_upload(file)
+        audit = request.scope.setdefault("audit", {})
+        _, rgb = read_upload(file, audit)
         with lock:
-            panel, _ = explanation_panel(bundle, rgb, method)
+            panel, info = explanation_panel(bundle, rgb, method)
+        audit["results"] = [{k: v for k, v in info.items() if k in AUDITED}]
         return Response(png_bytes(panel), media_type="image/png")
 
     return app
 
 
-def exposure_warning(host: str) -> str | None:
-    """A warning when the service would listen beyond this machine: it has no authentication."""
+def beyond_this_machine(host: str) -> bool:
+    """Whether a listening address is reachable from other machines (a host name is assumed to be)."""
     import ipaddress
 
     if host == "localhost":
-        return None
+        return False
     try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
+        return not ipaddress.ip_address(host).is_loopback
     except ValueError:
-        pass  # a host name: assume it is reachable from elsewhere
+        return True
+
+
+def exposure_warning(host: str, token: bool = False) -> str | None:
+    """A warning when the service would listen beyond this machine: no TLS, and without a token no authentication."""
+    if not beyond_this_machine(host):
+        return None
+    if token:
+        return f"warning: listening on {host}, reachable from other machines; the service has no TLS, so the token travels in clear: put it behind the lab's TLS proxy"
     return f"warning: listening on {host}, reachable from other machines; the service has no authentication or TLS: put it behind the lab's authenticating proxy"
 
 
-def serve(bundle: Bundle, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: int = 20) -> None:
+def serve(
+    bundle: Bundle,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_upload_mb: int = 20,
+    token: str | None = None,
+    audit_log: str | Path | None = None,
+) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(bundle, max_upload_mb * 1024 * 1024), host=host, port=port, log_level="info")
+    log = AuditLog(audit_log) if audit_log else None
+    try:
+        uvicorn.run(create_app(bundle, max_upload_mb * 1024 * 1024, token=token, audit_log=log), host=host, port=port, log_level="info")
+    finally:
+        if log is not None:
+            log.close()
