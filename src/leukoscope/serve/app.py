@@ -23,6 +23,7 @@ from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import ImageError
 from leukoscope.inference.predictor import Predictor
 from leukoscope.serve.audit import AuditLog
+from leukoscope.serve.batching import Batcher
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 AUDITED = ("path", "status", "error", "label", "confidence", "abstain", "ood", "ood_reason")  # what the audit log keeps of a result
@@ -51,7 +52,8 @@ def create_app(
     with `audit_log`, every /v1/ call leaves one line in it."""
     app = FastAPI(title="leukoscope", version=bundle.meta.get("leukoscope_version", ""), description=bundle.meta.get("intended_use", ""))
     predictor = Predictor(bundle)
-    lock = threading.Lock()  # Grad-CAM hooks the model; one explanation or prediction at a time
+    lock = threading.Lock()  # Grad-CAM hooks the model; one explanation or one batch of predictions at a time
+    batcher = Batcher(predictor, lock)
     page = resources.files("leukoscope.serve").joinpath("static/index.html").read_text()
 
     @app.exception_handler(ApiError)
@@ -148,9 +150,7 @@ def create_app(
         good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
         if not good:
             raise next(err for _, err in loaded)
-        with lock:
-            pred = predictor.predict_rgbs([rgb for _, rgb in good])
-        rows = iter(predictor.rows([name for name, _ in good], pred))
+        rows = iter(batcher.predict([name for name, _ in good], [predictor.units(rgb) for _, rgb in good]))
         answer = [
             {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {k: v for k, v in next(rows).items() if not k.startswith("_")}
             for name, rgb in loaded
