@@ -18,8 +18,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from leukoscope.data.images import read_rgb
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
-from leukoscope.scoring.intervals import wilson
 from leukoscope.preprocess import Pipeline
+from leukoscope.scoring.intervals import wilson
 
 
 def features(rows: list, pipeline: Pipeline | None) -> np.ndarray:

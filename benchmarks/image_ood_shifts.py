@@ -23,10 +23,10 @@ import numpy as np
 from leukoscope.data.images import read_rgb
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
-from leukoscope.scoring.bundle import load_bundle
-from leukoscope.scoring.ood import IMAGE_STATS, LAB_IMAGE_STATS, ImageStatsOOD
 from leukoscope.inference.predictor import Predictor
 from leukoscope.preprocess import Pipeline
+from leukoscope.scoring.bundle import load_bundle
+from leukoscope.scoring.ood import IMAGE_STATS, LAB_IMAGE_STATS, ImageStatsOOD
 
 
 def rotate_hue(rgb: np.ndarray, degrees: int) -> np.ndarray:

@@ -24,11 +24,11 @@ import torch
 from leukoscope.config import Config, load_config
 from leukoscope.data.images import read_rgb
 from leukoscope.data.synth import synth_dataset
-from leukoscope.scoring.bundle import load_bundle, write_bundle
 from leukoscope.inference.export import OnnxRunner, export_bundle
 from leukoscope.inference.predictor import Predictor
-from leukoscope.scoring.runner import run_model
 from leukoscope.models import create_model
+from leukoscope.scoring.bundle import load_bundle, write_bundle
+from leukoscope.scoring.runner import run_model
 
 
 def _untrained_bundle(folder: Path, cfg: Config) -> Path:

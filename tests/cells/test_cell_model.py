@@ -3,9 +3,9 @@ import pytest
 
 from leukoscope.config import load_config
 from leukoscope.data.synth import synth_dataset, synth_field
-from leukoscope.scoring.bundle import load_bundle
 from leukoscope.engine.train import train
 from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import load_bundle
 
 pytestmark = pytest.mark.trains
 

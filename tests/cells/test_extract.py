@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-
 from leukoscope.data.discover import discover
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import make_splits

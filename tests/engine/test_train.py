@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from leukoscope.config import config_from_dict
-from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.engine.train import train
+from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
 from leukoscope.scoring.runner import run_model
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from leukoscope.scoring.bundle import load_bundle
 from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import load_bundle
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-bundle"
 

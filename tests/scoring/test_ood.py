@@ -4,7 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
-from leukoscope.scoring.ood import LAB_IMAGE_STATS, STAIN_THRESHOLD, ImageStatsOOD, MahalanobisOOD, image_stats
+from leukoscope.scoring.ood import (
+    LAB_IMAGE_STATS,
+    STAIN_THRESHOLD,
+    ImageStatsOOD,
+    MahalanobisOOD,
+    image_stats,
+)
 
 
 def _laplacian(grey: np.ndarray) -> np.ndarray:

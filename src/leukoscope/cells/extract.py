@@ -19,6 +19,7 @@ from leukoscope.errors import ImageError
 from leukoscope.io_utils import atomic_write, write_json
 from leukoscope.workers import parallel_map
 
+
 def _process(item: tuple[str, str], crop: CropConfig) -> dict[str, Any]:
     path, label = item
     try:

@@ -10,10 +10,10 @@ import numpy as np
 from leukoscope.data.discover import discover
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, rows_for_split
-from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import DataError
-from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import Bundle
+from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.predictions import ood_reason_counts
 
 

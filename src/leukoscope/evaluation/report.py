@@ -11,10 +11,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from leukoscope.scoring.bundle import Bundle
 from leukoscope.evaluation import plots
-from leukoscope.scoring.calibration import reliability_bins, softmax
 from leukoscope.io_utils import atomic_write
+from leukoscope.scoring.bundle import Bundle
+from leukoscope.scoring.calibration import reliability_bins, softmax
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}

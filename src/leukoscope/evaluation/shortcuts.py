@@ -18,10 +18,10 @@ import numpy as np
 from leukoscope.cells.swap import remove_leukocytes, swap_background, swap_partners
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
-from leukoscope.progress import progress
-from leukoscope.scoring.intervals import wilson
 from leukoscope.inference.predictor import Predictor
 from leukoscope.preprocess.steps import mask_annotation
+from leukoscope.progress import progress
+from leukoscope.scoring.intervals import wilson
 
 ANNOTATION_TOLERANCE = 0.02  # masking the scale bar may cost at most 2 points
 BACKGROUND_MARGIN = 0.10  # with no leukocyte left, the CI's lower bound must not clear chance by 10 points

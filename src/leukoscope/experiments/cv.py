@@ -14,8 +14,8 @@ from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits
 from leukoscope.engine.data import resolve_data_root, splits_from_config
 from leukoscope.engine.train import train
-from leukoscope.scoring.intervals import wilson
 from leukoscope.io_utils import write_json
+from leukoscope.scoring.intervals import wilson
 
 
 def run_cv(cfg: Config, folds: int, out: str | Path) -> dict[str, Any]:

@@ -22,12 +22,12 @@ from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.errors import DataError, ImageError
-from leukoscope.progress import on_terminal, progress
-from leukoscope.scoring.intervals import wilson
-from leukoscope.scoring.runner import run_model
 from leukoscope.losses import FocalLoss
 from leukoscope.models import create_model
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
+from leukoscope.progress import on_terminal, progress
+from leukoscope.scoring.intervals import wilson
+from leukoscope.scoring.runner import run_model
 
 
 def background_patches(rgb: np.ndarray, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import torch
 
-from leukoscope.scoring.bundle import Bundle
 from leukoscope.inference.predictor import Predictor
-from leukoscope.scoring.runner import to_input
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.predictions import Predictions
+from leukoscope.scoring.runner import to_input
 
 METHODS = ("gradcam", "attention", "both")
 

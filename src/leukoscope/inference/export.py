@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import LeukoscopeError
+from leukoscope.io_utils import refuse_folder
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
 from leukoscope.scoring.runner import run_model, to_input
-from leukoscope.io_utils import refuse_folder
 
 PARITY_TOLERANCE = 1e-4  # max absolute difference of probabilities
 

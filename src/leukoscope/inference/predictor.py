@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
-from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import DataError, ImageError
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.predictions import Predictions, score_units
 from leukoscope.scoring.runner import run_model
 

@@ -23,10 +23,10 @@ from safetensors.torch import load_file, save_file
 from leukoscope import __version__
 from leukoscope.config import PreprocessConfig, config_from_dict
 from leukoscope.errors import LeukoscopeError
-from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD
 from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
 from leukoscope.preprocess import Pipeline
+from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD
 
 BUNDLE_FORMAT = "leukoscope-bundle/1"
 INTENDED_USE = (

@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from leukoscope.data.images import read_rgb
-from leukoscope.scoring.bundle import Bundle
 from leukoscope.errors import ImageError
 from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import Bundle
 from leukoscope.serve.audit import AuditLog
 from leukoscope.serve.batching import Batcher
 
