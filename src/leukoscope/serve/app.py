@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import threading
 import time
 from importlib import resources
@@ -54,6 +55,8 @@ def create_app(
     predictor = Predictor(bundle)
     lock = threading.Lock()  # Grad-CAM hooks the model; one explanation or one batch of predictions at a time
     batcher = Batcher(predictor, lock)
+    # as many requests decode and preprocess at once as there are cores: more only contend for the GIL
+    preparing = threading.BoundedSemaphore(os.cpu_count() or 2)
     page = resources.files("leukoscope.serve").joinpath("static/index.html").read_text()
 
     @app.exception_handler(ApiError)
@@ -125,7 +128,7 @@ def create_app(
         return page
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # on the event loop itself: no wait for a pool thread under load
         return {"status": "ok"}
 
     @app.get("/v1/model")
@@ -142,15 +145,17 @@ def create_app(
             raise ApiError(413, f"at most {max_files} files per request")
         audit = request.scope.setdefault("audit", {})
         loaded: list[tuple[str, Any]] = []
-        for f in files:
-            try:
-                loaded.append(read_upload(f, audit))
-            except ApiError as exc:
-                loaded.append((_safe_name(f.filename), exc))
-        good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
-        if not good:
-            raise next(err for _, err in loaded)
-        rows = iter(batcher.predict([name for name, _ in good], [predictor.units(rgb) for _, rgb in good]))
+        with preparing:
+            for f in files:
+                try:
+                    loaded.append(read_upload(f, audit))
+                except ApiError as exc:
+                    loaded.append((_safe_name(f.filename), exc))
+            good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
+            if not good:
+                raise next(err for _, err in loaded)
+            units = [predictor.units(rgb) for _, rgb in good]
+        rows = iter(batcher.predict([name for name, _ in good], units))
         answer = [
             {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {k: v for k, v in next(rows).items() if not k.startswith("_")}
             for name, rgb in loaded
