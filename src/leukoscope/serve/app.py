@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import os
@@ -211,8 +212,13 @@ def serve(
     import uvicorn
 
     log = AuditLog(audit_log) if audit_log else None
+    app = create_app(bundle, max_upload_mb * 1024 * 1024, token=token, audit_log=log)
+    # the model, torch and the libraries are here for good: keep them out of the collector's full
+    # passes, which otherwise stall every request, /healthz included, once the load begins
+    gc.collect()
+    gc.freeze()
     try:
-        uvicorn.run(create_app(bundle, max_upload_mb * 1024 * 1024, token=token, audit_log=log), host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         if log is not None:
             log.close()
