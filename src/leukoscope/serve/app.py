@@ -92,6 +92,15 @@ def create_app(
         return name, rgb
 
     @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_upload_bytes * max(1, max_files) + 1_000_000:
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        return await call_next(request)
+
+    weights_sha256 = bundle.weights_sha256 if audit_log is not None else ""  # hashed once, not on a request
+
+    @app.middleware("http")  # registered last, so it runs first: refused and oversized calls are audited too
     async def guard_and_audit(request: Request, call_next: Any) -> Response:
         """The bearer token on /v1/, and one audit line per /v1/ call (the handlers add uploads and results)."""
         if not request.url.path.startswith("/v1/"):
@@ -110,19 +119,12 @@ def create_app(
                 {
                     "endpoint": f"{request.method} {request.url.path}",
                     "status": response.status_code,
-                    "bundle_sha256": bundle.weights_sha256,
+                    "bundle_sha256": weights_sha256,
                     **audit,
                     "duration_ms": round(1000 * (time.perf_counter() - started), 1),
                 }
             )
         return response
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_upload_bytes * max(1, max_files) + 1_000_000:
-            return JSONResponse({"error": "request body too large"}, status_code=413)
-        return await call_next(request)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
