@@ -1,3 +1,4 @@
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -6,11 +7,16 @@ import cv2
 import numpy as np
 import pytest
 
-from leukoscope.scoring.bundle import load_bundle
 from leukoscope.errors import OutputError
-from leukoscope.inference.export import ExportError, OnnxRunner, export_bundle, parity_images
 from leukoscope.explain.overlays import HEADER, explanation_panel
+from leukoscope.inference.export import (
+    ExportError,
+    OnnxRunner,
+    export_bundle,
+    parity_images,
+)
 from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.runner import run_model
 
 
@@ -89,10 +95,15 @@ def test_predict_with_onnx_backend_matches_torch(tmp_path, tiny_run, synth_dir):
 
 def test_explain_writes_overlays(tmp_path, tiny_run, synth_dir):
     images = [str(p) for p in sorted((synth_dir / "Pro").glob("*.jpg"))[:2]]
-    res = _cli("explain", str(tiny_run / "bundle"), *images, "--out", str(tmp_path / "ex"))
+    (tmp_path / "notes.jpg").write_text("not an image")
+    res = _cli("explain", str(tiny_run / "bundle"), *images, str(tmp_path / "notes.jpg"), "--out", str(tmp_path / "ex"))
     assert res.returncode == 0, res.stderr[-2000:]
     pngs = sorted((tmp_path / "ex").glob("*_explain.png"))
     assert len(pngs) == 2
+    index = list(csv.DictReader(open(tmp_path / "ex" / "explain.csv")))  # a row for every input, the bad one too
+    assert [r["path"] for r in index] == images + [str(tmp_path / "notes.jpg")]
+    assert [r["status"] for r in index] == ["ok", "ok", "error"] and "not a readable image" in index[2]["error"]
+    assert all(Path(r["overlay"]).is_file() for r in index[:2]) and index[2]["overlay"] == ""
     panel = cv2.imread(str(pngs[0]))
     assert panel.shape[1] == 3 * (panel.shape[0] - HEADER)  # input | Grad-CAM | attention side by side
 
