@@ -336,7 +336,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
     from leukoscope.serve.app import beyond_this_machine, exposure_warning, serve
 
-    token = _read_token(args.token_file) if args.token_file else os.environ.get("LEUKOSCOPE_TOKEN") or None
+    token = _service_token(args.token_file)
     if beyond_this_machine(args.host) and token is None and not args.insecure:
         raise LeukoscopeError(
             f"refusing to listen on {args.host} without a token: anyone who can reach it could use it; "
@@ -354,13 +354,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_token(path: str) -> str:
-    try:
-        token = Path(path).read_text().strip()
-    except OSError as exc:
-        raise LeukoscopeError(f"{path}: cannot read the token file ({exc.strerror or exc})") from None
+def _service_token(token_file: str | None) -> str | None:
+    """The bearer token from --token-file or LEUKOSCOPE_TOKEN (None when neither is given), checked."""
+    if token_file:
+        source = token_file
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise LeukoscopeError(f"{token_file}: cannot read the token file ({exc.strerror or exc})") from None
+    else:
+        source, token = "LEUKOSCOPE_TOKEN", os.environ.get("LEUKOSCOPE_TOKEN", "").strip()
+        if not token:
+            return None
     if len(token) < 16 or any(ch.isspace() for ch in token):
-        raise LeukoscopeError(f"{path}: a token must be one line of at least 16 characters without spaces")
+        raise LeukoscopeError(f"{source}: a token must be one line of at least 16 characters without spaces")
     return token
 
 

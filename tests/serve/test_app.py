@@ -1,4 +1,5 @@
 import io
+import os
 import socket
 import statistics
 import subprocess
@@ -106,6 +107,9 @@ def test_listening_beyond_this_machine_without_a_token_is_refused(tiny_run, tmp_
     res = subprocess.run([sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle"), "--token-file", str(tmp_path / "short")],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "at least 16 characters" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle")], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "LEUKOSCOPE_TOKEN": "abc"})
+    assert res.returncode == 2 and "LEUKOSCOPE_TOKEN: a token must be" in res.stderr
 
 
 def _jpeg(path: Path) -> bytes:
