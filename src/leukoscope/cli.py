@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from leukoscope.errors import LeukoscopeError
+from leukoscope.errors import LeukoscopeError, OutputError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -56,11 +56,12 @@ fraction_or_zero = _bounded(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 
 def _parent_is_a_file(text: str) -> None:
-    from leukoscope.io_utils import file_in_the_way
+    from leukoscope.io_utils import refuse_file_parent
 
-    blocker = file_in_the_way(text)
-    if blocker is not None:
-        raise argparse.ArgumentTypeError(f"{text}: {blocker} is a file, not a folder")
+    try:
+        refuse_file_parent(text)
+    except OutputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def path_out(text: str) -> str:

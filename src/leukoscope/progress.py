@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
@@ -54,10 +54,9 @@ def progress_bar(total: int, desc: str, unit: str = "img", disable: bool = False
     return tqdm(total=total, desc=desc, unit=unit, leave=False)
 
 
-def progress(items: Iterable[Item], desc: str, total: int | None = None, unit: str = "img") -> Iterator[Item]:
+def progress(items: Sequence[Item], desc: str, unit: str = "img") -> Iterator[Item]:
     """Iterate `items` with `progress_bar`."""
-    total = len(items) if total is None else total  # type: ignore[arg-type]
-    with progress_bar(total, desc, unit) as bar:
+    with progress_bar(len(items), desc, unit) as bar:
         for item in items:
             yield item
             bar.update()
