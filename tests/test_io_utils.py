@@ -58,3 +58,19 @@ def test_report_left_out_lists_a_few_then_points_to_the_rest(capsys):
     assert err[0] == "left out: Pro/0.jpg: empty file (0 bytes)" and len(err) == 7
     assert err[5] == "left out: 2 more file(s), all listed in run/data.json"
     assert err[6] == "warning: class X has no image in test"
+
+
+def test_threads_saving_the_same_cache_entry_at_once_all_succeed(tmp_path):
+    # a dataset with exact duplicates has two worker threads of one process write one entry together
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from leukoscope.io_utils import save_npy_atomic
+
+    target = tmp_path / "ab" / "entry.npy"
+    arrays = [np.full((64, 64, 3), i, np.uint8) for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda a: save_npy_atomic(target, a), arrays))
+    assert np.load(target).shape == (64, 64, 3)
+    assert [p.name for p in target.parent.iterdir()] == ["entry.npy"]  # no temporary file left behind

@@ -86,12 +86,16 @@ def _json_default(obj: Any) -> Any:
 
 
 def save_npy_atomic(path: str | Path, array: Any) -> None:
-    """np.save beside the target, then rename: concurrent cache writers never see half an array."""
+    """np.save beside the target, then rename: concurrent cache writers never see half an array.
+
+    The temporary name is unique per call, not per process: worker threads of one process write the
+    same cache entry at once when a dataset holds exact duplicates.
+    """
     import numpy as np
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     with open(tmp, "wb") as fh:
         np.save(fh, array, allow_pickle=False)
     os.replace(tmp, path)
