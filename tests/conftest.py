@@ -12,9 +12,9 @@ REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ta
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the session's trained model depends on that training run: mark it `trains`."""
+    """A test that uses one of the session's trained models depends on that training run: mark it `trains`."""
     for item in items:
-        if "tiny_run" in getattr(item, "fixturenames", ()):
+        if {"tiny_run", "cell_run"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.trains)
 
 
@@ -58,3 +58,46 @@ def tiny_bundle(tiny_run: Path):
     from leukoscope.scoring.bundle import load_bundle
 
     return load_bundle(tiny_run / "bundle")
+
+
+CELL_RUN = [
+    "data.test_per_class=null", "data.test_fraction=0.25", "data.val_fraction=0.2", "data.batch_size=32",
+    "cells.crop_size=32", "preprocess.size=32", "model.kwargs.input_size=32", "train.max_epochs=6", "eval.bootstrap=20",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def cell_overrides() -> list[str]:
+    """The settings `cell_run` trains with, for tests that train beside it on the same data."""
+    return list(CELL_RUN)
+
+
+@pytest.fixture(scope="session")
+def cell_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 synthetic 160-px fields per class, several leukocytes each; read-only by convention."""
+    return synth_dataset(tmp_path_factory.mktemp("cell-data"), per_class=16, size=160, seed=8)
+
+
+@pytest.fixture(scope="session")
+def cell_run(tmp_path_factory: pytest.TempPathFactory, cell_data: Path) -> Path:
+    """A small cell-level model (configs/cells.yaml at 32 px) trained once for the session; its run folder."""
+    from leukoscope.config import load_config
+    from leukoscope.engine.train import train
+
+    root = tmp_path_factory.mktemp("cell-run")
+    cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *CELL_RUN, f"data.cache_dir={root / 'cache'}"])
+    train(cfg, root / "run")
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def cell_bundle(cell_run: Path):
+    from leukoscope.scoring.bundle import load_bundle
+
+    return load_bundle(cell_run / "bundle")
+
+
+@pytest.fixture(scope="session")
+def case_fields(cell_data: Path) -> list[Path]:
+    """Eight fields of one synthetic 'patient': the last two of each class."""
+    return [p for c in ("Benign", "Early", "Pre", "Pro") for p in sorted((cell_data / c).glob("*.jpg"))[-2:]]

@@ -322,6 +322,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0 if written or not failures else 1
 
 
+def cmd_case(args: argparse.Namespace) -> int:
+    from leukoscope.case.analyse import Case, read_field
+    from leukoscope.case.report import write_case
+    from leukoscope.inference.predictor import Predictor, expand_inputs
+    from leukoscope.scoring.bundle import load_bundle
+    from leukoscope.workers import parallel_map
+
+    bundle = load_bundle(args.bundle)
+    paths = expand_inputs(args.fields)
+    if not paths:
+        raise LeukoscopeError("no images found in the given paths")
+    name = args.name or Path(args.out).name
+    case = Case(name, Predictor(bundle), min_reliable=args.min_cells)
+    case.add(parallel_map(lambda p: read_field(p, bundle.pipeline.config.max_pixels), paths, 2, "reading fields"))
+    out = write_case(case, args.out)
+    for f in case.fields:
+        if f["status"] == "error":
+            print(f"not read: {f['file']}: {f['error']}", file=sys.stderr)
+    s = case.summary()
+    print(f"case {name}: {s['fields']} field(s), {s['leukocytes']} {'leukocyte(s)' if case.level == 'cell' else 'field call(s)'}, {s['reliable']} reliable; {s['call']['text']}")
+    print(f"  -> {out / 'case.html'}, {out / 'case.json'}, {len(case.cells)} crop(s) in {out / 'cells'}/")
+    return 0 if s["fields"] > s["fields_unreadable"] else 1
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
     from leukoscope.inference.export import export_bundle, write_export_note
@@ -538,6 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=folder_out, required=True, help="output folder for PNG overlays")
     p.add_argument("--method", choices=["gradcam", "attention", "both"], default="both")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("case", help="a patient's fields as one case: case.json, a crop per cell, case.html (gallery and summary)")
+    p.add_argument("bundle")
+    p.add_argument("fields", nargs="+", metavar="FIELD", help="the case's image files, folders or glob patterns")
+    p.add_argument("--out", type=folder_out, required=True, help="output folder")
+    p.add_argument("--name", help="case identifier shown in the report (default: the output folder's name)")
+    p.add_argument("--min-cells", type=positive, default=5, help="reliable cells needed for a case call; fewer: refer (default 5)")
+    p.set_defaults(func=cmd_case)
 
     p = sub.add_parser("export", help="export a bundle to ONNX or TorchScript, checked against PyTorch")
     p.add_argument("bundle")

@@ -39,6 +39,7 @@ class DataConfig:
     num_workers: int = 0
     cache_dir: str = ""  # preprocessing cache; empty = ~/.cache/leukoscope
     synth_per_class: int = 60  # size of the synthetic default when root is empty
+    cell_labels: str = ""  # a review.csv: reviewed cells of training fields are supervised with their reviewed class
 
 
 @dataclass
@@ -119,6 +120,7 @@ class TrainConfig:
     num_threads: int = 0  # 0 = torch default
     log_every_n_steps: int = 10
     limit_train_batches: float = 1.0
+    init_from: str = ""  # a bundle to start from (fine-tuning): same architecture and classes
 
 
 @dataclass

@@ -99,3 +99,10 @@ def save_npy_atomic(path: str | Path, array: Any) -> None:
     with open(tmp, "wb") as fh:
         np.save(fh, array, allow_pickle=False)
     os.replace(tmp, path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: names exactly which input a run used."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

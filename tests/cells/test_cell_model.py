@@ -1,29 +1,10 @@
 import numpy as np
 import pytest
 
-from leukoscope.config import load_config
-from leukoscope.data.synth import synth_dataset, synth_field
-from leukoscope.engine.train import train
+from leukoscope.data.synth import synth_field
 from leukoscope.inference.predictor import Predictor
-from leukoscope.scoring.bundle import load_bundle
 
 pytestmark = pytest.mark.trains
-
-
-@pytest.fixture(scope="module")
-def cell_bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cells")
-    data = synth_dataset(root / "data", per_class=16, size=160, seed=8)
-    cfg = load_config(
-        "configs/cells.yaml",
-        [
-            f"data.root={data}", "data.test_per_class=null", "data.test_fraction=0.25", "data.val_fraction=0.2", "data.batch_size=32",
-            "cells.crop_size=32", "preprocess.size=32", "model.kwargs.input_size=32", "train.max_epochs=6", "eval.bootstrap=20",
-            f"data.cache_dir={root / 'cache'}",
-        ],
-    )  # fmt: skip
-    train(cfg, root / "run")
-    return load_bundle(root / "run" / "bundle")
 
 
 def test_cell_bundle_records_the_pipeline_and_aggregates_cells(cell_bundle):

@@ -1,6 +1,5 @@
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -14,58 +13,21 @@ import pytest
 from PIL import Image
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(bundle, *extra):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "leukoscope.cli", "serve", str(bundle), "--port", str(port), "--max-upload-mb", "1", *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait_healthy(proc, url):
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("server did not start")
-
-
 @pytest.fixture(scope="module")
-def server(tiny_run):
-    proc, url = _start(tiny_run / "bundle")
-    _wait_healthy(proc, url)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+def server(tiny_run, launch):
+    yield launch(tiny_run / "bundle")
 
 
 TOKEN = "lab-secret-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def guarded(tiny_run, tmp_path_factory):
+def guarded(tiny_run, tmp_path_factory, launch):
     """A server with a token and an audit log; yields its URL and the log's path."""
     folder = tmp_path_factory.mktemp("guarded")
     (folder / "token").write_text(TOKEN + "\n")
     log = folder / "audit" / "requests.jsonl"
-    proc, url = _start(tiny_run / "bundle", "--token-file", str(folder / "token"), "--audit-log", str(log))
-    _wait_healthy(proc, url)
-    yield url, log
-    proc.terminate()
-    proc.wait(10)
+    yield launch(tiny_run / "bundle", "--token-file", str(folder / "token"), "--audit-log", str(log)), log
 
 
 def test_token_guards_every_api_call_and_the_audit_log_keeps_a_line_each(guarded, synth_dir, tiny_run):
@@ -99,8 +61,8 @@ def test_token_guards_every_api_call_and_the_audit_log_keeps_a_line_each(guarded
     assert "error" in entries[0] and len(log.read_bytes()) < 10_000  # never the image itself
 
 
-def test_listening_beyond_this_machine_without_a_token_is_refused(tiny_run, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle"), "--host", "0.0.0.0", "--port", str(_free_port())],
+def test_listening_beyond_this_machine_without_a_token_is_refused(tiny_run, tmp_path, free_port):
+    res = subprocess.run([sys.executable, "-m", "leukoscope.cli", "serve", str(tiny_run / "bundle"), "--host", "0.0.0.0", "--port", str(free_port)],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "refusing to listen on 0.0.0.0 without a token" in res.stderr and "Traceback" not in res.stderr
     (tmp_path / "short").write_text("abc\n")

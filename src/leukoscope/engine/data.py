@@ -74,11 +74,14 @@ class SmearDataModule(L.LightningDataModule):
         self.classes: list[str] = []
         self.datasets: dict[str, ArrayDataset] = {}
         self.failures: list[dict[str, str]] = []
+        self.review: dict[str, Any] | None = None  # what data.cell_labels contributed, recorded with the run
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         cfg = self.cfg
+        if cfg.data.cell_labels and not cfg.cells.enabled:
+            raise DataError(f"data.cell_labels={cfg.data.cell_labels}: reviewed cells supervise a cell-level model; set cells.enabled=true (configs/cells.yaml)")
         workers = default_workers()
         self.manifest = build_manifest(self.root, variant=cfg.data.variant, workers=workers)
         if cfg.data.splits:
@@ -96,7 +99,12 @@ class SmearDataModule(L.LightningDataModule):
         if not arrays["train"][1]:
             raise DataError(f"{self.root}: the training split is empty")
         if cfg.preprocess.normalize == "dataset" and cfg.preprocess.mean is None:
-            cfg.preprocess.mean, cfg.preprocess.std = channel_stats(arrays["train"][0])
+            if cfg.train.init_from:  # a fine-tuned model keeps the statistics its weights were trained with
+                from leukoscope.scoring.bundle import bundle_normalization
+
+                cfg.preprocess.mean, cfg.preprocess.std = bundle_normalization(cfg.train.init_from)
+            else:
+                cfg.preprocess.mean, cfg.preprocess.std = channel_stats(arrays["train"][0])
         mean, std = self.pipeline.mean_std()
         images, labels, paths = arrays["train"]
         if cfg.data.expand_per_class:
@@ -125,16 +133,85 @@ class SmearDataModule(L.LightningDataModule):
         cache = CellCropCache(self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells)
         per_field, failures = crops_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers, desc=f"cell crops {split}")
         self.failures += failures
+        reviewed = self._reviewed(rows) if split == "train" and self.cfg.data.cell_labels else {}
         images, labels, paths = [], [], []
         for r in rows:
             crops = per_field.get(r.path)
+            if r.path in reviewed:
+                crops, crop_labels = reviewed[r.path]
+                keep = [i for i, label in enumerate(crop_labels) if label is not None]
+                crops, field_labels = crops[keep], [crop_labels[i] for i in keep]
+            elif crops is not None:
+                field_labels = [self.classes.index(r.label)] * len(crops)
             if crops is None or not len(crops):
                 continue
             images.append(crops)
-            labels += [self.classes.index(r.label)] * len(crops)
+            labels += field_labels
             paths += [r.path] * len(crops)
         size = self.pipeline.config.size
         return (np.concatenate(images) if images else np.zeros((0, size, size, 3), np.uint8)), labels, paths
+
+    def _reviewed(self, train_rows: list[ManifestRow]) -> dict[str, tuple[np.ndarray, list[int | None]]]:
+        """Training fields named in data.cell_labels: their crops and a label per crop (None = left out).
+
+        A reviewed class supervises its cell; "other leukocyte" and "not a leukocyte" leave the cell
+        out (there is no trained detector to teach); "unsure" and unreviewed cells keep the field's label.
+        """
+        from leukoscope.cells.cache import crop_config
+        from leukoscope.cells.crops import field_crops
+        from leukoscope.cells.review import NOT_A_LEUKOCYTE, OTHER_LEUKOCYTE, match_cell, read_review
+        from leukoscope.data.images import read_rgb
+        from leukoscope.io_utils import file_sha256
+
+        source = self.cfg.data.cell_labels
+        reviews = read_review(source, self.classes)
+        by_sha: dict[str, list[ManifestRow]] = {}
+        by_name: dict[str, list[ManifestRow]] = {}
+        for r in self.manifest.rows:
+            by_sha.setdefault(r.sha256, []).append(r)
+            by_name.setdefault(Path(r.path).name, []).append(r)
+        train_paths = {r.path for r in train_rows}
+        per_field: dict[str, list] = {}
+        outside = 0
+        for review in reviews:
+            named = by_sha.get(review.field_sha256, []) if review.field_sha256 else by_name.get(review.field, [])
+            if not named:
+                raise DataError(f"{source} row {review.row}: field {review.field or review.field_sha256} is not in the data ({self.root})")
+            if not review.field_sha256 and len(named) > 1:
+                raise DataError(f"{source} row {review.row}: {len(named)} fields are named {review.field}; give field_sha256")
+            in_train = [r for r in named if r.path in train_paths]
+            outside += not in_train
+            for r in in_train:
+                per_field.setdefault(r.path, []).append(review)
+        out: dict[str, tuple[np.ndarray, list[int | None]]] = {}
+        counts = {"supervised": 0, "left_out": 0, "unsure": 0}
+        crop = crop_config(self.cfg.cells)
+        rows_by_path = {r.path: r for r in train_rows}
+        for path, field_reviews in per_field.items():
+            found = field_crops(read_rgb(path, max_pixels=self.pipeline.config.max_pixels), crop)
+            field_label = self.classes.index(rows_by_path[path].label)
+            crop_labels: list[int | None] = [field_label] * len(found.cells)
+            for review in field_reviews:
+                k = match_cell(found.cells, review.box)
+                if k is None:
+                    raise DataError(f"{source} row {review.row}: no detected cell at box {list(review.box)} in {path}")
+                if review.label in (OTHER_LEUKOCYTE, NOT_A_LEUKOCYTE):
+                    crop_labels[k] = None
+                    counts["left_out"] += 1
+                elif review.label in self.classes:
+                    crop_labels[k] = self.classes.index(review.label)
+                    counts["supervised"] += 1
+                else:
+                    counts["unsure"] += 1
+            size = self.pipeline.config.size
+            stack = np.stack([self.pipeline(c) for c in found.crops]) if found.crops else np.zeros((0, size, size, 3), np.uint8)
+            out[path] = (stack, crop_labels)
+        self.review = {"file": str(source), "sha256": file_sha256(source), "reviewed_rows": len(reviews), "fields": len(out), "outside_train": outside, **counts}
+        print(
+            f"reviewed cells ({source}): {counts['supervised']} supervised by their reviewed class, {counts['left_out']} left out, "
+            f"{counts['unsure']} unsure (field label kept), {outside} in fields outside the training split (not used)"
+        )
+        return out
 
     @property
     def train_counts(self) -> list[int]:

@@ -75,7 +75,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _record_run(out: Path, cfg: Config, dm: SmearDataModule) -> dict[str, Any]:
+def _record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[str, str] | None = None) -> dict[str, Any]:
     data_info = {
         "root": str(dm.root.resolve()),
         "variant": cfg.data.variant,
@@ -84,6 +84,10 @@ def _record_run(out: Path, cfg: Config, dm: SmearDataModule) -> dict[str, Any]:
         "counts": dm.split_counts(),
         "left_out": dm.failures + dm.manifest.bad_files,
     }
+    if dm.review is not None:
+        data_info["cell_labels"] = dm.review
+    if started_from is not None:
+        data_info["init_from"] = started_from
     with atomic_write(out / "config.yaml") as fh:
         fh.write(cfg.to_yaml())
     write_json(out / "splits.json", dm.splits)
@@ -147,10 +151,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     started = time.perf_counter()
     dm = SmearDataModule(cfg)
     dm.setup()
-    data_info = _record_run(out, cfg, dm)
+    model = create_model(cfg.model.name, len(dm.classes), weights=cfg.model.weights, freeze_blocks=cfg.model.freeze_blocks, **cfg.model.kwargs)
+    started_from = start_from_bundle(model, cfg, dm.classes) if cfg.train.init_from else None
+    data_info = _record_run(out, cfg, dm, started_from)
     if rank_zero_only.rank == 0:
         report_left_out(data_info["left_out"], dm.splits.get("warnings", []), shown=5, listed_in=out / "data.json")
-    model = create_model(cfg.model.name, len(dm.classes), weights=cfg.model.weights, freeze_blocks=cfg.model.freeze_blocks, **cfg.model.kwargs)
     module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts), cfg.train, len(dm.classes))
     has_val = len(dm.datasets["val"]) > 0
     trainer, checkpoint = build_trainer(cfg, out, has_val, len(dm.train_dataloader()))
@@ -169,6 +174,32 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     fit_seconds = time.perf_counter() - started
     bundle_dir = finalize(cfg, module.model.to("cpu").to(memory_format=torch.contiguous_format), dm, out, data_info, best, fit_seconds)
     return bundle_dir
+
+
+def start_from_bundle(model: torch.nn.Module, cfg: Config, classes: list[str]) -> dict[str, str]:
+    """Load a bundle's weights into `model` (fine-tuning); refused unless architecture and classes match."""
+    from leukoscope.errors import ConfigError
+    from leukoscope.scoring.bundle import load_bundle
+
+    source = cfg.train.init_from
+    bundle = load_bundle(source)
+    spec = bundle.meta["model"]
+    if spec["name"] != model.model_name or spec.get("kwargs", {}) != model.model_args:
+        theirs, ours = spec.get("kwargs", {}), model.model_args
+        differ = ", ".join(f"{k} {theirs.get(k)} vs {ours.get(k)}" for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
+        raise ConfigError(f"train.init_from={source}: the bundle holds {spec['name']}, the config asks for {model.model_name} ({differ or 'another model'})")
+    if bundle.classes != classes:
+        raise ConfigError(f"train.init_from={source}: the bundle's classes {bundle.classes} differ from the data's {classes}")
+    differing = [
+        f"{section}.{k}"
+        for section in ("preprocess", "cells")
+        for k, v in bundle.meta.get("config", {}).get(section, {}).items()
+        if k not in ("mean", "std") and getattr(getattr(cfg, section), k, v) != v
+    ]
+    if differing:
+        print(f"warning: train.init_from: the bundle was trained with other settings of {', '.join(differing)}", file=sys.stderr)
+    model.load_state_dict(bundle.model.state_dict())
+    return {"bundle": str(Path(source).resolve()), "weights_sha256": bundle.weights_sha256}
 
 
 def _originals(ds, expanded: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -211,7 +242,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
     ood = MahalanobisOOD.fit(train_feats.astype(np.float64), train_labels)
     ood.calibrate(val_feats if len(val_labels) >= 20 else np.concatenate([train_feats, val_feats]))
     extra = {
-        "data": {k: data_info[k] for k in ("root", "variant", "fingerprint", "counts")},
+        "data": {k: data_info[k] for k in ("root", "variant", "fingerprint", "counts", "cell_labels", "init_from") if k in data_info},
         "calibration": calib,
         "training": {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "git_commit": git_commit()},
     }

@@ -8,7 +8,6 @@ statistics, the training data fingerprint and metrics. Loading never unpickles a
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from leukoscope import __version__
 from leukoscope.config import PreprocessConfig, config_from_dict
 from leukoscope.errors import LeukoscopeError
+from leukoscope.io_utils import file_sha256
 from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
 from leukoscope.preprocess import Pipeline
@@ -60,7 +60,7 @@ class Bundle:
     @functools.cached_property
     def weights_sha256(self) -> str:
         """SHA-256 of model.safetensors: names exactly which trained weights gave a result."""
-        return hashlib.sha256((self.path / "model.safetensors").read_bytes()).hexdigest()
+        return file_sha256(self.path / "model.safetensors")
 
     def card(self) -> dict[str, Any]:
         """What a user may know about the model: classes, metrics, intended use, data, limitations."""
@@ -143,6 +143,16 @@ def update_bundle_meta(folder: str | Path, **updates: Any) -> None:
     meta = json.loads(path.read_text())
     meta.update(updates)
     write_json(path, meta)
+
+
+def bundle_normalization(path: str | Path) -> tuple[list[float], list[float]]:
+    """The per-channel mean and std a bundle's model was trained with."""
+    meta_path = Path(path) / "bundle.json"
+    try:
+        norm = json.loads(meta_path.read_text())["normalization"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        raise BundleError(f"{meta_path}: no readable normalization entry") from None
+    return list(norm["mean"]), list(norm["std"])
 
 
 def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:

@@ -27,6 +27,8 @@ class Predictions:
     units: np.ndarray | None = None  # model inputs per image: 1 for a field, the number of cells otherwise
     unit_probs: np.ndarray | None = None  # calibrated probabilities of every unit, images in order
     ood_reasons: list[str] | None = None  # why each image is out of distribution ("" when it is not)
+    unit_ood_score: np.ndarray | None = None  # every unit's own OOD score, images in order
+    unit_unlike: np.ndarray | None = None  # whether each unit's image statistics fall outside the training range
 
     @property
     def labels(self) -> np.ndarray:
@@ -93,5 +95,6 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
     threshold = b.ood.threshold if b.ood is not None else float("inf")
     reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
-    unit_probs_out = unit_probs if stacked is not None else np.zeros((0, k))
-    return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs_out, reasons)
+    if stacked is None:
+        unit_probs, unit_ood, unit_stats_out = np.zeros((0, k)), np.zeros(0), np.zeros((0, 0), bool)
+    return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1))

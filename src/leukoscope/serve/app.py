@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -26,10 +26,12 @@ from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.serve.audit import AuditLog
 from leukoscope.serve.batching import Batcher
+from leukoscope.serve.cases import CaseStore
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 AUDITED = ("path", "status", "error", "label", "confidence", "abstain", "ood", "ood_reason")  # what the audit log keeps of a result
 DEFAULT_MAX_FILES = 64
+MAX_FIELDS_PER_CASE = 300
 
 
 class ApiError(Exception):
@@ -78,8 +80,8 @@ def create_app(
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
 
-    def read_upload(upload: UploadFile, audit: dict[str, Any]) -> tuple[str, "np.ndarray"]:
-        """The upload's display name and pixels; an ApiError (413 or 415) naming it when it cannot be used."""
+    def read_upload(upload: UploadFile, audit: dict[str, Any]) -> tuple[str, "np.ndarray", bytes]:
+        """The upload's display name, pixels and bytes; an ApiError (413 or 415) naming it when it cannot be used."""
         name = _safe_name(upload.filename)
         data = upload.file.read(max_upload_bytes + 1)
         audit.setdefault("uploads", []).append({"name": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
@@ -89,7 +91,7 @@ def create_app(
             rgb = read_rgb(name, max_pixels=bundle.pipeline.config.max_pixels, data=data)
         except ImageError as exc:
             raise ApiError(413 if "too large" in exc.reason else 415, f"{name}: {exc.reason}") from None
-        return name, rgb
+        return name, rgb, data
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Response:
@@ -151,7 +153,7 @@ def create_app(
         with preparing:
             for f in files:
                 try:
-                    loaded.append(read_upload(f, audit))
+                    loaded.append(read_upload(f, audit)[:2])
                 except ApiError as exc:
                     loaded.append((_safe_name(f.filename), exc))
             good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
@@ -166,6 +168,83 @@ def create_app(
         audit["results"] = [{k: row[k] for k in AUDITED if k in row} for row in answer]
         return answer
 
+    cases = CaseStore()
+
+    def case_fields(files: list[UploadFile], audit: dict[str, Any]) -> list[Any]:
+        """The uploads as a case's fields; one that cannot be read becomes a field with its reason."""
+        from leukoscope.case.analyse import FieldInput
+
+        if len(files) > max_files:
+            raise ApiError(413, f"at most {max_files} files per request")
+        out = []
+        for f in files:
+            try:
+                name, rgb, data = read_upload(f, audit)
+                out.append(FieldInput(name, data, rgb))
+            except ApiError as exc:
+                out.append(FieldInput(_safe_name(f.filename), error=exc.message.split(": ", 1)[-1]))
+        return out
+
+    def case_answer(case_id: str, case: Any, audit: dict[str, Any]) -> dict[str, Any]:
+        doc = {"id": case_id, **case.to_json()}
+        audit["results"] = [{"case": case_id, "fields": len(case.fields), "cells": len(case.cells), "call": doc["summary"]["call"]["text"]}]
+        return doc
+
+    def stored_case(case_id: str) -> Any:
+        case = cases.get(case_id)
+        if case is None:
+            raise ApiError(404, f"no case {case_id!r} (cases expire after {cases.max_age_s / 3600:.0f} h, or when {cases.max_cases} newer ones exist)")
+        return case
+
+    def grow_case(case: Any, files: list[UploadFile], audit: dict[str, Any]) -> None:
+        if len(case.fields) + len(files) > MAX_FIELDS_PER_CASE:
+            raise ApiError(413, f"a case holds at most {MAX_FIELDS_PER_CASE} fields; it has {len(case.fields)}")
+        with preparing:
+            fields = case_fields(files, audit)
+        case.add(fields, model_lock=lock)
+
+    @app.post("/v1/cases")
+    def new_case(request: Request, files: list[UploadFile] = File(...), name: str = Form("")) -> dict[str, Any]:
+        """A new case from many fields: case.json with the case's `id`; crops at /v1/cases/{id}/cells/{n}.png."""
+        from leukoscope.case.analyse import Case
+
+        audit = request.scope.setdefault("audit", {})
+        case = Case(name.strip()[:100] or "case", predictor)
+        grow_case(case, files, audit)
+        return case_answer(cases.add(case), case, audit)
+
+    @app.post("/v1/cases/{case_id}/fields")
+    def add_fields(case_id: str, request: Request, files: list[UploadFile] = File(...)) -> dict[str, Any]:
+        """More fields for a case (the page sends a few at a time, so the gallery grows as they are processed)."""
+        audit = request.scope.setdefault("audit", {})
+        case = stored_case(case_id)
+        grow_case(case, files, audit)
+        return case_answer(case_id, case, audit)
+
+    @app.get("/v1/cases/{case_id}")
+    def get_case(case_id: str, request: Request) -> dict[str, Any]:
+        return case_answer(case_id, stored_case(case_id), request.scope.setdefault("audit", {}))
+
+    @app.get("/v1/cases/{case_id}/cells/{number}.png")
+    def cell_crop(case_id: str, number: int) -> Response:
+        case = stored_case(case_id)
+        if not 0 <= number < len(case.crops):
+            raise ApiError(404, f"case {case_id} has no cell {number} ({len(case.crops)} cells)")
+        return Response(case.crops[number], media_type="image/png")
+
+    @app.get("/v1/cases/{case_id}/fields/{number}.jpg")
+    def field_overview(case_id: str, number: int) -> Response:
+        case = stored_case(case_id)
+        if not 0 <= number < len(case.overviews) or case.overviews[number] is None:
+            raise ApiError(404, f"case {case_id} has no readable field {number}")
+        return Response(case.overviews[number], media_type="image/jpeg")
+
+    @app.get("/v1/cases/{case_id}/report.html", response_class=HTMLResponse)
+    def case_report(case_id: str) -> str:
+        from leukoscope.case.report import render_html
+
+        return render_html(stored_case(case_id))
+
     @app.post("/v1/explain")
     def explain(request: Request, file: UploadFile = File(...), method: str = "both") -> Response:
         from leukoscope.explain.overlays import METHODS, explanation_panel, png_bytes
@@ -173,7 +252,7 @@ def create_app(
         if method not in METHODS:
             raise ApiError(422, f"method must be one of {', '.join(METHODS)}")
         audit = request.scope.setdefault("audit", {})
-        _, rgb = read_upload(file, audit)
+        _, rgb, _ = read_upload(file, audit)
         with lock:
             panel, info = explanation_panel(bundle, rgb, method)
         audit["results"] = [{k: v for k, v in info.items() if k in AUDITED}]

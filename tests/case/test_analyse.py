@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from leukoscope.case.analyse import FIELD_LEVEL_NOTE, Case, read_field
+from leukoscope.case.report import write_case
+from leukoscope.inference.predictor import Predictor
+
+
+def _case(bundle, paths, **kwargs):
+    case = Case("patient-7", Predictor(bundle), **kwargs)
+    case.add([read_field(str(p), 50_000_000) for p in paths])
+    return case
+
+
+def test_a_case_holds_exactly_the_cells_predict_classifies(cell_bundle, case_fields, tmp_path):
+    case = _case(cell_bundle, case_fields)
+    rows, failures = Predictor(cell_bundle).predict_paths([str(p) for p in case_fields], progress=False)
+    assert not failures
+    assert [f["cells"] for f in case.fields] == [r["cells"] for r in rows]
+    assert len(case.cells) == sum(r["cells"] for r in rows) > len(case_fields)
+    for f, r in zip(case.fields, rows):  # the field's own call is predict's
+        assert f["label"] == r["label"] and f["confidence"] == pytest.approx(r["confidence"], abs=1e-6)
+    out = write_case(case, tmp_path / "case")
+    doc = json.loads((out / "case.json").read_text())
+    assert doc["level"] == "cell" and doc["case"] == "patient-7" and doc["model"]["weights_sha256"] == cell_bundle.weights_sha256
+    cell = doc["cells"][0]
+    assert set(cell) >= {"field", "box", "outline", "probabilities", "confidence", "abstain", "ood", "attention", "crop"}
+    assert sum(cell["probabilities"].values()) == pytest.approx(1, abs=1e-4) and len(cell["outline"]) >= 3
+    x0, y0, x1, y1 = cell["box"]
+    assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in cell["outline"])  # the outline lies in the cell's box
+    crops = sorted((out / "cells").glob("*.png"))
+    assert len(crops) == len(doc["cells"]) and Image.open(crops[0]).size == (112, 112)
+    assert doc["summary"]["leukocytes"] == len(doc["cells"]) and doc["summary"]["fields"] == len(case_fields)
+
+
+def test_unreadable_fields_are_kept_and_a_case_without_leukocytes_is_referred(cell_bundle, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (160, 160), (235, 225, 230)).save(blank)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    case = _case(cell_bundle, [blank, broken])
+    assert [f["status"] for f in case.fields] == ["ok", "error"] and case.fields[1]["error"]
+    summary = case.summary()
+    assert summary["leukocytes"] == 0 and summary["call"]["label"] is None and "no leukocyte found" in summary["call"]["text"]
+    assert summary["fields_unreadable"] == 1 and summary["fields_without_leukocytes"] == 1
+    out = write_case(case, tmp_path / "case")
+    assert "refer: not enough reliable cells" in (out / "case.html").read_text()
+
+
+def test_a_smaller_case_written_over_a_larger_one_leaves_only_its_own_crops(cell_bundle, case_fields, tmp_path):
+    write_case(_case(cell_bundle, case_fields), tmp_path / "case")
+    small = _case(cell_bundle, case_fields[:1])
+    write_case(small, tmp_path / "case")
+    assert len(list((tmp_path / "case" / "cells").glob("*.png"))) == len(small.cells)
+
+
+def test_a_whole_field_bundle_gives_field_level_calls_and_says_so(tiny_bundle, synth_dir, tmp_path):
+    paths = sorted((synth_dir / "Pre").glob("*.jpg"))[:3]
+    case = _case(tiny_bundle, paths, min_reliable=1)
+    doc = case.to_json()
+    assert doc["level"] == "field" and doc["note"] == FIELD_LEVEL_NOTE
+    assert len(doc["cells"]) == 3 and doc["cells"][0]["box"][2:] == list(np.asarray(Image.open(paths[0])).shape[1::-1])
+    out = write_case(case, tmp_path / "case")
+    assert FIELD_LEVEL_NOTE in (out / "case.html").read_text()
