@@ -9,8 +9,10 @@ Usage: python benchmarks/review_finetune.py [DATA] --out DIR [--stage prepare|ba
 3. finetune: for each N, fields of the held-out portion are taken in a shuffled class-balanced
    order until they hold N detected cells. A simulated reviewer confirms every cell with its
    field's label (review.csv, in the format the page exports). The model is fine-tuned from the
-   base bundle on those cells alone (`train.init_from=BASE data.cell_labels=review.csv`), and every
-   model is scored on the same test split. The table goes to stdout and DIR/results.json.
+   base bundle (`train.init_from=BASE data.cell_labels=review.csv`) two ways: on the reviewed cells
+   alone (a lab without the original training data), and on them together with the base model's
+   own training fields (rehearsal). Every model is scored on the same test split. The table goes to
+   stdout and DIR/results.json.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 HELD_OUT_FRACTION = 0.3
-FINETUNE = ["train.max_epochs=6", "train.lr=0.0005", "train.warmup_epochs=0", "data.batch_size=32"]
+PROTOCOLS = {  # name -> (train on the base model's training fields too, overrides)
+    "alone": (False, ["train.max_epochs=6", "train.lr=0.0005", "train.warmup_epochs=0", "data.batch_size=32"]),
+    "with base fields": (True, ["train.max_epochs=3", "train.lr=0.0005", "train.warmup_epochs=0"]),
+}
 
 
 def leukoscope(*args: str) -> float:
@@ -70,8 +75,9 @@ def prepare(data: Path, out: Path, seed: int = 0) -> None:
     print(f"train {len(base['splits']['train'])} fields, held out as the lab's slides {len(held)}, val {len(splits['splits']['val'])}, test {len(splits['splits']['test'])}")
 
 
-def simulated_review(data: Path, out: Path, n_cells: int, seed: int = 0) -> tuple[Path, Path, int]:
-    """review.csv confirming every cell of held-out fields until n_cells, and the splits that train on those fields."""
+def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed: int = 0) -> tuple[Path, Path, int]:
+    """review.csv confirming every cell of held-out fields until n_cells, and the splits that train on
+    those fields (and the base model's training fields, `with_base`)."""
     from leukoscope.cells.crops import CropConfig, field_crops
     import hashlib
 
@@ -107,9 +113,9 @@ def simulated_review(data: Path, out: Path, n_cells: int, seed: int = 0) -> tupl
         writer.writeheader()
         writer.writerows(rows)
     splits = json.loads((out / "splits-base.json").read_text())
-    splits["splits"]["train"] = sorted(fields)
-    splits["counts"]["train"] = {c: sum(held["labels"][p] == c for p in fields) for c in splits["classes"]}
-    splits_path = out / f"splits-review-{n_cells}.json"
+    splits["splits"]["train"] = sorted(fields + (splits["splits"]["train"] if with_base else []))
+    splits["counts"]["train"] = {}  # recounted by train from the data
+    splits_path = out / f"splits-review-{n_cells}{'-with-base' if with_base else ''}.json"
     splits_path.write_text(json.dumps(splits, indent=1))
     return review, splits_path, len(rows)
 
@@ -140,18 +146,20 @@ def main() -> None:
         print(f"base trained in {seconds:.0f} s")
     if args.stage in ("finetune", "all"):
         results = {"base (no review)": {**test_figures(out / "base" / "bundle"), "reviewed_cells": 0}}
-        for n in args.cells:
-            review, splits, n_rows = simulated_review(data, out, n)
-            run = out / f"finetune-{n}"
-            seconds = leukoscope(
-                "train", "--config", "configs/cells.yaml", "--data", str(data), "--splits", str(splits), "--out", str(run),
-                f"train.init_from={out / 'base' / 'bundle'}", f"data.cell_labels={review}", *FINETUNE,
-            )  # fmt: skip
-            results[f"+{n} reviewed cells"] = {**test_figures(run / "bundle"), "reviewed_cells": n_rows, "seconds": round(seconds)}
+        for protocol, (with_base, overrides) in PROTOCOLS.items():
+            for n in args.cells:
+                review, splits, n_rows = simulated_review(data, out, n, with_base)
+                run = out / f"finetune-{n}-{protocol.replace(' ', '-')}"
+                seconds = leukoscope(
+                    "train", "--config", "configs/cells.yaml", "--data", str(data), "--splits", str(splits), "--out", str(run),
+                    f"train.init_from={out / 'base' / 'bundle'}", f"data.cell_labels={review}", *overrides,
+                )  # fmt: skip
+                results[f"+{n} reviewed, {protocol}"] = {**test_figures(run / "bundle"), "reviewed_cells": n_rows, "seconds": round(seconds)}
         (out / "results.json").write_text(json.dumps(results, indent=1))
-        print(f"{'model':28} {'cells':>6} {'4-class':>8} {'benign spec':>12} {'malig sens':>11}")
+        print(f"{'model':34} {'cells':>6} {'4-class (95 % CI)':>20} {'benign spec':>12} {'malig sens':>11} {'fit s':>6}")
         for name, r in results.items():
-            print(f"{name:28} {r['reviewed_cells']:6d} {100 * r['accuracy']:7.1f}% {100 * r['benign_specificity']:11.1f}% {100 * r['malignant_sensitivity']:10.1f}%")
+            ci = f"{100 * r['accuracy']:.1f} ({100 * r['accuracy_ci'][0]:.1f}-{100 * r['accuracy_ci'][1]:.1f})"
+            print(f"{name:34} {r['reviewed_cells']:6d} {ci:>20} {100 * r['benign_specificity']:11.1f}% {100 * r['malignant_sensitivity']:10.1f}% {r.get('seconds', ''):>6}")
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ OUTPUT_UNDER_A_FILE = {
     "evaluate": ["evaluate", "bundle", "--data", "d", "--out", "notes.txt/eval"],
     "predict": ["predict", "bundle", "x.jpg", "--out", "notes.txt/preds.csv"],
     "explain": ["explain", "bundle", "x.jpg", "--out", "notes.txt/overlays"],
+    "case": ["case", "bundle", "x.jpg", "--out", "notes.txt/case"],
     "export": ["export", "bundle", "--out", "notes.txt/model.onnx"],
     "cells": ["cells", "data", "--out", "notes.txt/cells"],
     "probe": ["probe", "background", "data", "--out", "notes.txt/probe.json"],
@@ -138,3 +139,23 @@ def test_a_missing_parent_folder_is_simply_created(tmp_path):
 
     write_json(tmp_path / "new" / "deeper" / "out.json", {"ok": 1})
     assert (tmp_path / "new" / "deeper" / "out.json").read_text().startswith("{")
+
+
+def test_case_writes_the_report_the_crops_and_a_review_sheet(cell_run, case_fields, tmp_path, capsys):
+    import csv
+    import json
+
+    folder = tmp_path / "fields"
+    folder.mkdir()
+    for p in case_fields:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "scan-notes.png").write_bytes(b"not a png")
+    assert main(["case", str(cell_run / "bundle"), str(folder), "--out", str(tmp_path / "P-3"), "--min-cells", "2"]) == 0
+    out = capsys.readouterr()
+    doc = json.loads((tmp_path / "P-3" / "case.json").read_text())
+    assert doc["case"] == "P-3" and len(doc["fields"]) == len(case_fields) + 1 and doc["summary"]["min_reliable"] == 2
+    assert f"case P-3: {len(case_fields) + 1} field(s), {len(doc['cells'])} leukocyte(s)" in out.out
+    assert "not read: " in out.err and "scan-notes.png" in out.err
+    sheet = list(csv.DictReader((tmp_path / "P-3" / "review.csv").open(newline="")))
+    assert len(sheet) == len(doc["cells"]) and not any(r["reviewed_label"] for r in sheet)
+    assert len(list((tmp_path / "P-3" / "cells").glob("*.png"))) == len(doc["cells"])

@@ -21,6 +21,7 @@ from leukoscope.errors import ConfigError
 
 # Lower-right box where the release draws its scale bar, as fractions of height and width.
 ANNOTATION_BOX = (0.88, 0.80)
+BENIGN_CLASS = "Benign"  # the one class that is not a lymphoblast: benign vs malignant figures and blast-like shares
 
 
 @dataclass

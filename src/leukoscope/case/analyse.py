@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from leukoscope import __version__
-from leukoscope.case.gallery import encode, field_overview, field_thumbnail, outline_of, reviewer_crop
+from leukoscope.case.gallery import (
+    encode,
+    field_overview,
+    field_thumbnail,
+    outline_of,
+    reviewer_crop,
+)
 from leukoscope.case.summary import DEFAULT_MIN_RELIABLE, summarise
+from leukoscope.cells.crops import FieldCrops
 from leukoscope.cells.review import review_choices
+from leukoscope.data.images import read_rgb
+from leukoscope.errors import ImageError
 from leukoscope.inference.predictor import Predictor
-from leukoscope.scoring.predictions import FAR_FEATURES, UNLIKE_STATS
+from leukoscope.scoring.predictions import FAR_FEATURES, UNLIKE_STATS, Predictions
 from leukoscope.workers import parallel_map
 
 CASE_FORMAT = "leukoscope-case/1"
@@ -39,16 +49,10 @@ class FieldInput:
 
 
 def read_field(path: str, max_pixels: int) -> FieldInput:
-    """A field from a file: its bytes and pixels, or the reason it cannot be used (never an exception)."""
-    from pathlib import Path
-
-    from leukoscope.data.images import read_rgb
-    from leukoscope.errors import ImageError
-
-    name = Path(path).name
+    """A field from a file: its bytes and pixels, or the reason it cannot be used, as `predict` words it."""
     try:
-        data = Path(path).read_bytes()
-        return FieldInput(path, data, read_rgb(name, max_pixels=max_pixels, data=data))
+        rgb = read_rgb(path, max_pixels=max_pixels)
+        return FieldInput(path, Path(path).read_bytes(), rgb)
     except ImageError as exc:
         return FieldInput(path, error=exc.reason)
     except OSError as exc:
@@ -106,14 +110,14 @@ class Case:
             k += 1
         return new_cells
 
-    def _units(self, item: FieldInput) -> tuple[np.ndarray | None, Any]:
+    def _units(self, item: FieldInput) -> tuple[np.ndarray | None, FieldCrops | None]:
         if item.rgb is None:
             return None, None
         if self.predictor.cell_level:
             return self.predictor.cell_units(item.rgb)
         return self.predictor.units(item.rgb), None
 
-    def _verdict(self, pred: Any, k: int) -> dict[str, Any]:
+    def _verdict(self, pred: Predictions, k: int) -> dict[str, Any]:
         return {
             "label": self.classes[int(pred.labels[k])],
             "confidence": round(float(pred.confidence[k]), 6),
@@ -122,7 +126,7 @@ class Case:
             "ood_reason": pred.ood_reasons[k],
         }
 
-    def _cell(self, item: FieldInput, found: Any, pred: Any, unit: int, j: int, field_index: int) -> dict[str, Any]:
+    def _cell(self, item: FieldInput, found: FieldCrops | None, pred: Predictions, unit: int, j: int, field_index: int) -> dict[str, Any]:
         bundle, rgb = self.predictor.bundle, item.rgb
         probs = pred.unit_probs[unit]
         k = int(probs.argmax())

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leukoscope.cells.review import NOT_A_LEUKOCYTE, OTHER_LEUKOCYTE, UNSURE
+from leukoscope.config import BENIGN_CLASS
 from leukoscope.scoring.intervals import wilson
-from leukoscope.scoring.metrics import BENIGN_CLASS
 
 DEFAULT_MIN_RELIABLE = 5
 REFER = "refer: not enough reliable cells"

@@ -15,9 +15,9 @@ from sklearn.metrics import (
 )
 
 from leukoscope.scoring.calibration import calibration_errors
+from leukoscope.config import BENIGN_CLASS
 from leukoscope.scoring.intervals import bootstrap, wilson
 
-BENIGN_CLASS = "Benign"
 
 
 def classification_metrics(

@@ -1,0 +1,89 @@
+"""Acquisition shifts: what another laboratory's stain, camera, optics and file format do to a field.
+
+Each shift maps an RGB uint8 field to another of the same size. The domain-shift benchmark runs
+every bundle under each of them, and the synthetic "other lab" fields are rendered with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+Shift = Callable[[np.ndarray], np.ndarray]
+
+
+def rotate_hue(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL)  # hue over 0-255 for 360 degrees
+    hsv[..., 0] = ((hsv[..., 0].astype(np.float32) + degrees * 256 / 360).round() % 256).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
+
+
+def scale_saturation(rgb: np.ndarray, factor: float) -> np.ndarray:
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 1] = np.clip(hsv[..., 1] * factor, 0, 255)
+    return cv2.cvtColor(hsv.round().astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
+def white_balance(rgb: np.ndarray, gains: tuple[float, float, float]) -> np.ndarray:
+    """Per-channel gain, as a camera's white balance set for another lamp would apply."""
+    return np.clip(rgb.astype(np.float32) * np.asarray(gains, np.float32), 0, 255).round().astype(np.uint8)
+
+
+def gamma(rgb: np.ndarray, value: float) -> np.ndarray:
+    table = np.clip(255 * (np.arange(256) / 255.0) ** value, 0, 255).round().astype(np.uint8)
+    return cv2.LUT(rgb, table)
+
+
+def blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(rgb, (0, 0), sigma)
+
+
+def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def magnify(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """The field seen at `factor` x the magnification, same pixel size: enlarged and centre-cropped,
+    or shrunk and padded with the field's median (plasma) colour, which holds no cell."""
+    h, w = rgb.shape[:2]
+    nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
+    resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+    if factor >= 1:
+        y, x = (nh - h) // 2, (nw - w) // 2
+        return np.ascontiguousarray(resized[y : y + h, x : x + w])
+    out = np.empty_like(rgb)
+    out[:] = np.median(rgb.reshape(-1, 3), axis=0).astype(np.uint8)
+    y, x = (h - nh) // 2, (w - nw) // 2
+    out[y : y + nh, x : x + nw] = resized
+    return out
+
+
+def grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+DOMAIN_SHIFTS: dict[str, Shift] = {
+    "hue -30°": lambda x: rotate_hue(x, -30),
+    "hue -15°": lambda x: rotate_hue(x, -15),
+    "hue +15°": lambda x: rotate_hue(x, 15),
+    "hue +30°": lambda x: rotate_hue(x, 30),
+    "saturation x0.6": lambda x: scale_saturation(x, 0.6),
+    "saturation x1.4": lambda x: scale_saturation(x, 1.4),
+    "white balance warm (R +15 %, B -15 %)": lambda x: white_balance(x, (1.15, 1.0, 0.85)),
+    "white balance cool (R -15 %, B +15 %)": lambda x: white_balance(x, (0.85, 1.0, 1.15)),
+    "gamma 0.7": lambda x: gamma(x, 0.7),
+    "gamma 1.4": lambda x: gamma(x, 1.4),
+    "blur sigma 1": lambda x: blur(x, 1.0),
+    "blur sigma 2": lambda x: blur(x, 2.0),
+    "JPEG quality 60": lambda x: jpeg(x, 60),
+    "JPEG quality 30": lambda x: jpeg(x, 30),
+    "magnification x0.5": lambda x: magnify(x, 0.5),
+    "magnification x2": lambda x: magnify(x, 2.0),
+    "magnification x3": lambda x: magnify(x, 3.0),
+    "grey": grey,
+}

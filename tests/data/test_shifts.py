@@ -1,0 +1,81 @@
+"""Every acquisition shift of the domain-shift benchmark does what its name says, on a synthetic field."""
+
+import cv2
+import numpy as np
+import pytest
+
+from leukoscope.data.shifts import DOMAIN_SHIFTS, blur, gamma, grey, jpeg, magnify, rotate_hue, scale_saturation, white_balance
+from leukoscope.data.synth import synth_field
+
+
+@pytest.fixture(scope="module")
+def field():
+    return synth_field("Pre", np.random.default_rng(4), size=224, n_cells=3)[0]
+
+
+def _hsv(rgb):
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+
+
+@pytest.mark.parametrize("degrees", [-30, -15, 15, 30])
+def test_hue_rotates_by_the_stated_angle(field, degrees):
+    before, after = _hsv(field), _hsv(rotate_hue(field, degrees))
+    coloured = before[..., 1] > 60  # hue is only defined where there is colour
+    delta = (after[..., 0] - before[..., 0])[coloured] * 360 / 256
+    delta = (delta + 180) % 360 - 180
+    assert np.median(delta) == pytest.approx(degrees, abs=3)
+
+
+@pytest.mark.parametrize("factor", [0.6, 1.4])
+def test_saturation_scales_by_the_stated_factor(field, factor):
+    before = cv2.cvtColor(field, cv2.COLOR_RGB2HSV)[..., 1].astype(float)
+    after = cv2.cvtColor(scale_saturation(field, factor), cv2.COLOR_RGB2HSV)[..., 1].astype(float)
+    unclipped = (before > 20) & (before * factor < 250)
+    assert np.median(after[unclipped] / before[unclipped]) == pytest.approx(factor, rel=0.05)
+
+
+def test_white_balance_applies_a_gain_per_channel(field):
+    after = white_balance(field, (1.15, 1.0, 0.85)).astype(float)
+    ratio = after.reshape(-1, 3).mean(0) / field.reshape(-1, 3).astype(float).mean(0)
+    assert ratio[1] == pytest.approx(1.0, abs=0.005) and ratio[2] == pytest.approx(0.85, abs=0.01)
+    assert 1.05 < ratio[0] <= 1.15  # bright red channels clip at 255
+
+
+@pytest.mark.parametrize("value", [0.7, 1.4])
+def test_gamma_maps_every_level_by_the_power_law(value):
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    expected = 255 * (np.arange(256) / 255) ** value
+    assert np.abs(gamma(levels, value)[..., 0].ravel() - expected).max() <= 0.5
+
+
+def test_blur_and_jpeg_remove_detail_more_at_the_stronger_setting(field):
+    def detail(x):
+        return float(np.abs(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
+
+    assert detail(field) > detail(blur(field, 1.0)) > detail(blur(field, 2.0))
+    error_60 = np.abs(jpeg(field, 60).astype(int) - field).mean()
+    error_30 = np.abs(jpeg(field, 30).astype(int) - field).mean()
+    assert 0 < error_60 < error_30 and jpeg(field, 30).shape == field.shape
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0, 3.0])
+def test_magnification_scales_what_is_seen_about_the_centre_and_keeps_the_frame(factor):
+    disc = np.full((224, 224, 3), (236, 231, 230), np.uint8)
+    cv2.circle(disc, (112, 112), 20, (120, 75, 165), -1)
+    shifted = magnify(disc, factor)
+    assert shifted.shape == disc.shape
+    dark = shifted[..., 1] < 150
+    assert np.sqrt(dark.sum() / np.pi) == pytest.approx(20 * factor, rel=0.05)
+    ys, xs = np.nonzero(dark)
+    assert (xs.mean(), ys.mean()) == pytest.approx((111.5, 111.5), abs=1.5)
+    if factor < 1:  # shrunk: the margin is the field's plasma colour, where no cell can appear
+        assert (shifted[:50] == (236, 231, 230)).all()
+
+
+def test_grey_drops_colour_and_every_shift_keeps_the_frame(field):
+    g = grey(field)
+    assert (g[..., 0] == g[..., 1]).all() and (g[..., 1] == g[..., 2]).all()
+    for name, shift in DOMAIN_SHIFTS.items():
+        out = shift(field)
+        assert out.shape == field.shape and out.dtype == np.uint8, name
+        assert not np.array_equal(out, field), name
