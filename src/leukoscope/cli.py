@@ -249,7 +249,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.shortcut_checks:
         from leukoscope.evaluation.shortcuts import run_shortcut_checks
 
-        metrics["shortcut_checks"] = run_shortcut_checks(predictor, [r["path"] for r in rows], [r["true"] for r in rows])
+        metrics["shortcut_checks"] = run_shortcut_checks(predictor, [r["path"] for r in rows], [r["true"] for r in rows], preview=out / "swap_preview.png")
     if args.probe:
         metrics["background_probe"] = json.loads(Path(args.probe).read_text())
     every_input = with_error_rows(paths, rows, failures)
@@ -488,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=positive, default=50, help="images per class (default 50)")
     p.add_argument("--size", type=positive, default=224, help="field size in pixels (default 224)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shortcut", choices=["annotation", "background"], default=None, help="plant a class shortcut (for testing checks)")
+    p.add_argument("--shortcut", choices=["annotation", "background", "stain"], default=None, help="plant a class shortcut (for testing checks)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("audit", help="audit a dataset: counts, unreadable, blank, duplicates, shortcuts, leaks")

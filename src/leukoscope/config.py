@@ -54,6 +54,7 @@ class PreprocessConfig:
     mask_annotation: bool = False
     annotation_box: list[float] = field(default_factory=lambda: list(ANNOTATION_BOX))  # top, left of the lower-right box
     stain_normalize: bool = False
+    grey: bool = False  # colour-blind: every field as grey in three channels, so no stain can carry the class
     stain_reference: list[float] = field(default_factory=lambda: [160.0, 140.0, 120.0, 30.0, 8.0, 8.0])  # LAB mean, std
     clahe: bool = True
     clahe_clip: float = 2.0

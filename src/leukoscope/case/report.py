@@ -97,7 +97,7 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
     for name, cells in gallery_groups(case):
         tiles = "".join(
             f'<div class="tile"><img alt="cell {c["id"]}" src="{_data_uri(case.crops[c["id"]], "image/png")}">'
-            f'#{c["id"]} {escape(c["label"])} {_pct(c["confidence"])}<br>{escape(c["file"])}'
+            f'#{c["id"]} {escape(c["label"])} {_pct(c["confidence"])}<br>{escape(Path(c["file"]).name)}'
             + (f'<br><span class="flag">{escape(c["ood_reason"] or "low confidence")}</span>' if c["abstain"] else "")
             + "</div>"
             for c in cells
@@ -106,11 +106,11 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
     fields = []
     for f, overview in zip(case.fields, case.overviews):
         if overview is None:
-            fields.append(f'<div class="field"><b>{escape(f["file"])}</b>: <span class="flag">not read: {escape(f["error"])}</span></div>')
+            fields.append(f'<div class="field"><b>{escape(Path(f["file"]).name)}</b>: <span class="flag">not read: {escape(f["error"])}</span></div>')
             continue
         verdict = f'{escape(f["label"])} {_pct(f["confidence"])}' if f["cells"] else "no leukocyte found"
         fields.append(
-            f'<div class="field"><img alt="{escape(f["file"])}" src="{_data_uri(overview, "image/jpeg")}"><b>{escape(f["file"])}</b>: {f["cells"]} {unit if case.level == "cell" else "unit"}(s), {verdict}</div>'
+            f'<div class="field"><img alt="{escape(f["file"])}" src="{_data_uri(overview, "image/jpeg")}"><b>{escape(Path(f["file"]).name)}</b>: {f["cells"]} {unit if case.level == "cell" else "unit"}(s), {verdict}</div>'
         )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>leukoscope case {escape(case.name)}</title><style>{STYLE}</style></head>

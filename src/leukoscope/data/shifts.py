@@ -64,6 +64,7 @@ def magnify(rgb: np.ndarray, factor: float) -> np.ndarray:
 
 
 def grey(rgb: np.ndarray) -> np.ndarray:
+    """Luminance in all three channels: the shape of a colour image, none of its hues."""
     return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 

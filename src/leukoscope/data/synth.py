@@ -2,7 +2,8 @@
 
 Class signal lives only in the leukocytes (nucleus size and outline, chromatin texture, nucleoli,
 cytoplasm rim). Background, stain, illumination and focus vary at random and independently of the
-class, unless a shortcut is planted on purpose (`shortcut=`) to test the shortcut checks. With
+class, unless a shortcut is planted on purpose (`shortcut=`: the scale bar, the background, or the
+leukocytes' stain) to test the shortcut checks. With
 `class_cells=False` every class's leukocytes share one morphology, so a planted shortcut is the only
 signal there is: a model that learns anything must have learned the shortcut.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -21,11 +22,14 @@ from leukoscope.io_utils import write_json
 from leukoscope.progress import progress
 
 SYNTH_CLASSES = ("Benign", "Early", "Pre", "Pro")
-SHORTCUTS = (None, "annotation", "background")
+SHORTCUTS = (None, "annotation", "background", "stain")
 REFERENCE_SIZE = 224
 # planted shortcuts, one colour per class: far apart in hue, so that colour augmentation cannot blur them together
 PLANTED_PLASMA = ((250, 212, 212), (205, 220, 250), (210, 248, 205), (250, 240, 175))
 PLANTED_BAR = ((255, 40, 40), (40, 40, 255), (255, 230, 0), (0, 0, 0))  # apart in lightness too: CLAHE and brightness jitter blur it least
+# a planted stain, one nucleus colour per class: apart in hue, alike in luminance (grey 74-80), so
+# that only a model that sees colour can read it (and moderate in chroma: a swap stays in gamut)
+PLANTED_NUCLEUS = ((90, 50, 155), (100, 60, 130), (135, 45, 70), (125, 50, 80))
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ def synth_field(
         raise ValueError(f"unknown shortcut {shortcut!r}; choose from {SHORTCUTS}")
     scale = size / REFERENCE_SIZE
     morph = MORPHOLOGY[label if class_cells else SHARED_MORPHOLOGY]
+    if shortcut == "stain":
+        morph = replace(morph, nucleus_rgb=PLANTED_NUCLEUS[SYNTH_CLASSES.index(label)])
     plasma = np.array([236, 231, 230], np.float32) + rng.normal(0, 5, 3)
     if shortcut == "background":
         plasma = np.array(PLANTED_PLASMA[SYNTH_CLASSES.index(label)], np.float32)

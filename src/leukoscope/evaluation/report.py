@@ -176,7 +176,7 @@ def write_report(
             )
         )
 
-    parts.append(_shortcut_section(metrics))
+    parts.append(_shortcut_section(metrics, Path(out).parent))
 
     errors = sorted((r for r in rows if r["label"] != r["true"]), key=lambda r: -r["confidence"])[:12]
     parts.append("<h2>Most confident errors</h2>")
@@ -211,7 +211,7 @@ def write_report(
     return out
 
 
-def _shortcut_section(metrics: dict[str, Any]) -> str:
+def _shortcut_section(metrics: dict[str, Any], folder: Path) -> str:
     checks = metrics.get("shortcut_checks")
     probe = metrics.get("background_probe")
     if not checks and not probe:
@@ -229,10 +229,14 @@ def _shortcut_section(metrics: dict[str, Any]) -> str:
         for w in checks.get("warnings", []):
             out.append(f"<p class='warn'>{html.escape(w)}</p>")
         if not checks.get("warnings"):
-            out.append("<p class='ok'>All checks pass: the model relies on the leukocytes, not on the annotation or the background.</p>")
+            out.append("<p class='ok'>All checks pass: the model relies on the leukocytes, not on the annotation, the background or the cells' stain.</p>")
     if probe:
         values["background-only probe"] = probe["accuracy"]
         out.append(f"<p>Background-only probe (a small model that never sees a leukocyte): accuracy {_pct(probe['accuracy'])} (95 % CI {_ci(probe['accuracy_ci'])}); chance {_pct(probe['chance'])}.</p>")
     if values:
         out.append(_img(plots.bars_png(values, chance=checks.get("chance") if checks else None, title="accuracy under shortcut checks"), "shortcut checks"))
+    preview = (checks or {}).get("results", {}).get("stain swapped", {}).get("preview")
+    if preview and (folder / preview).is_file():
+        out.append("<p>Fields as checked: original, the background of another class, the leukocytes in another class's stain.</p>")
+        out.append(_img((folder / preview).read_bytes(), "background and stain swaps"))
     return "".join(out)

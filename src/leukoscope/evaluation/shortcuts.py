@@ -5,16 +5,20 @@
 (c) each field's leukocytes pasted onto the background of another class: predictions should not change.
     For a cell-level model the swap is also scored with the cells found on the original field, which
     separates the classifier (does it read the crop's surroundings?) from the detector (does the
-    background move what it finds?).
+    background move what it finds?);
+(d) each field's leukocytes re-stained to the stain of another class's leukocytes (the stain swap):
+    a model that reads morphology keeps its predictions (at most 5 % may change).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from leukoscope.cells.stain import class_stain_targets, leukocyte_pixels
 from leukoscope.cells.swap import remove_leukocytes, swap_background, swap_partners
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
@@ -26,6 +30,8 @@ from leukoscope.scoring.intervals import wilson
 ANNOTATION_TOLERANCE = 0.02  # masking the scale bar may cost at most 2 points
 BACKGROUND_MARGIN = 0.10  # with no leukocyte left, the CI's lower bound must not clear chance by 10 points
 SWAP_TOLERANCE = 0.01  # a background swap may change at most 1 % of predictions
+STAIN_TOLERANCE = 0.05  # a stain swap may change at most 5 % of predictions
+PREVIEW_FIELDS = 6
 
 
 def _accuracy_with(
@@ -40,9 +46,10 @@ def _accuracy_with(
     return {"n": len(labels), "accuracy": correct / len(labels), "accuracy_ci": list(wilson(correct, len(labels)))}, pred
 
 
-def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str], seed: int = 0) -> dict[str, Any]:
-    """Accuracy as is, with the annotation masked, with the leukocytes removed and with the
-    background swapped for another class's, plus warnings when the model fails a check."""
+def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str], seed: int = 0, preview: str | Path | None = None) -> dict[str, Any]:
+    """Accuracy as is, with the annotation masked, with the leukocytes removed, with the background
+    swapped for another class's and with the leukocytes re-stained as another class's, plus warnings
+    when the model fails a check. `preview` names a PNG to write: a few fields under each swap."""
     bundle = predictor.bundle
     images, kept = [], []
     for path, label in zip(paths, truth):
@@ -70,6 +77,25 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
         fixed, fixed_pred = _accuracy_with(predictor, images, labels, lambda i, x: swaps[i], "shortcut check: swap, cells fixed", detect_on_original=True)
         fixed["changed"] = float((fixed_pred != normal_pred).mean())
         results["background swapped, cells as found before"] = {**fixed, "expect": "classifier alone: no change"}
+    targets = class_stain_targets(images, kept, seed)
+    masks = [leukocyte_pixels(x) for x in images]
+
+    def restained(keep_lightness: bool) -> list[np.ndarray]:
+        donors = [targets.get(kept[partners[i]]) for i in range(len(images))]
+        return [d.restain(x, m, keep_lightness) if d is not None else x for x, m, d in zip(images, masks, donors)]
+
+    full, colour_only = restained(False), restained(True)
+    # the cells are cut where they were found before the swap: the classifier is judged, not the detector
+    stained, stained_pred = _accuracy_with(predictor, images, labels, lambda i, x: full[i], "shortcut check: stain swap", detect_on_original=True)
+    stained["changed"] = float((stained_pred != normal_pred).mean())
+    results["stain swapped"] = {**stained, "expect": f"the same predictions (≤ {100 * STAIN_TOLERANCE:.0f} % changed)"}
+    hue, hue_pred = _accuracy_with(predictor, images, labels, lambda i, x: colour_only[i], "shortcut check: stain colour swap", detect_on_original=True)
+    hue["changed"] = float((hue_pred != normal_pred).mean())
+    results["stain colour swapped, lightness kept"] = {**hue, "expect": "a colour-blind model: no change"}
+    restained_full = full
+    if preview is not None:
+        results["stain swapped"]["preview"] = Path(preview).name
+        write_swap_preview(images, swaps, restained_full, kept, partners, preview)
     warnings = []
     if annot["accuracy"] < normal["accuracy"] - ANNOTATION_TOLERANCE:
         warnings.append(
@@ -86,4 +112,32 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
             f"{100 * swapped['changed']:.1f} % of predictions change when each field's leukocytes are pasted onto another class's background "
             f"(accuracy {100 * swapped['accuracy']:.1f} %): the background decides"
         )
+    if stained["changed"] > STAIN_TOLERANCE:
+        warnings.append(
+            f"{100 * stained['changed']:.1f} % of predictions change when each field's leukocytes are re-stained as another class's "
+            f"(accuracy {100 * stained['accuracy']:.1f} %): the cells' stain, not their morphology, decides"
+        )
     return {"chance": chance, "results": results, "warnings": warnings, "passed": not warnings}
+
+
+def write_swap_preview(
+    images: list[np.ndarray], swaps: list[np.ndarray], restained: list[np.ndarray], labels: list[str], partners: list[int], out: str | Path
+) -> Path:
+    """Rows of fields: original | background swapped | stain swapped, one class after another."""
+    import cv2
+
+    from leukoscope.io_utils import atomic_write
+
+    side = 160
+    by_class = {c: [i for i, lab in enumerate(labels) if lab == c] for c in sorted(set(labels))}
+    chosen = [idx[k] for k in range(PREVIEW_FIELDS) for idx in by_class.values() if k < len(idx)][:PREVIEW_FIELDS]  # classes in turn
+    rows = []
+    for i in chosen:
+        tiles = [cv2.resize(x, (side, side), interpolation=cv2.INTER_AREA) for x in (images[i], swaps[i], restained[i])]
+        row = np.hstack(tiles)
+        cv2.putText(row, f"{labels[i]} | background of {labels[partners[i]]} | stain of {labels[partners[i]]}", (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(row)
+    grid = np.vstack(rows)
+    with atomic_write(out, "wb") as fh:
+        fh.write(cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))[1].tobytes())
+    return Path(out)

@@ -10,6 +10,7 @@ import numpy as np
 
 from leukoscope.config import PreprocessConfig, stable_hash
 from leukoscope.data.images import read_rgb
+from leukoscope.data.shifts import grey
 from leukoscope.preprocess import steps
 
 # fields that change the cached uint8 image; mean/std/normalize are applied later, on tensors
@@ -17,7 +18,7 @@ _NORMALIZATION_FIELDS = {"normalize", "mean", "std"}
 
 
 class Pipeline:
-    """mask_annotation? -> resize -> stain_normalize? -> LAB/CLAHE(L) -> denoise, on RGB uint8."""
+    """mask_annotation? -> resize -> stain_normalize? -> grey? -> LAB/CLAHE(L) -> denoise, on RGB uint8."""
 
     def __init__(self, config: PreprocessConfig | None = None) -> None:
         self.config = config or PreprocessConfig()
@@ -35,6 +36,8 @@ class Pipeline:
         chain.append((f"resize {c.size} ({c.resize})", lambda x: steps.resize(x, c.size, c.resize, c.pad_mode, tuple(c.pad_value))))
         if c.stain_normalize:
             chain.append(("stain (Reinhard)", lambda x: steps.stain_normalize(x, tuple(c.stain_reference))))
+        if c.grey:
+            chain.append(("grey", grey))
         if c.clahe:
             chain.append((f"LAB CLAHE {c.clahe_clip:g}/{c.clahe_tiles}", lambda x: steps.lab_clahe(x, c.clahe_clip, c.clahe_tiles)))
         if c.denoise != "none":

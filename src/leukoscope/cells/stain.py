@@ -1,0 +1,75 @@
+"""Stain swap: a field's leukocytes re-stained to the colour statistics of another class's leukocytes.
+
+The counterpart of the background swap for the cell's own colour. Reinhard's transfer (LAB means
+and standard deviations, torchstain's implementation) is fitted on the pooled leukocyte pixels of
+the donor class and applied to the leukocyte pixels of the field; the rest of the field is left as
+it is. A model that reads morphology keeps its prediction; one that reads the session's stain
+follows the donor.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from torchstain.numpy.normalizers.reinhard import NumpyReinhardNormalizer
+
+from leukoscope.cells.detect import detect_leukocytes
+
+MAX_POOLED_PIXELS = 400_000  # per class: the statistics settle long before this
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY weighs the channels
+
+
+def leukocyte_pixels(rgb: np.ndarray) -> np.ndarray:
+    """Boolean mask of every detected leukocyte (nucleus and cytoplasm rim)."""
+    return detect_leukocytes(rgb)[1] > 0
+
+
+class StainTarget:
+    """The stain statistics of one class's leukocytes, and the transfer onto another field's leukocytes."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        if len(pixels) < 10:
+            raise ValueError("too few leukocyte pixels to estimate a stain")
+        self.normalizer = NumpyReinhardNormalizer()
+        self.normalizer.fit(np.ascontiguousarray(pixels.reshape(-1, 1, 3)))
+
+    @property
+    def lab_means(self) -> np.ndarray:
+        return np.asarray(self.normalizer.target_means)
+
+    def restain(self, rgb: np.ndarray, mask: np.ndarray | None = None, keep_lightness: bool = False) -> np.ndarray:
+        """`rgb` with its leukocyte pixels (`mask`, detected when None) moved to this stain.
+
+        `keep_lightness` moves the colour alone: each pixel keeps its luma, the grey level a
+        colour-blind model sees, so such a model sees the same cell (up to rounding and clipping).
+        """
+        mask = leukocyte_pixels(rgb) if mask is None else mask
+        out = rgb.copy()
+        if mask.sum() < 10:
+            return out
+        pixels = np.ascontiguousarray(rgb[mask].reshape(-1, 1, 3))
+        moved = self.normalizer.normalize(pixels)
+        if keep_lightness:  # an equal shift of R, G and B moves luma by itself (the weights sum to 1), not hue
+            luma = np.asarray(LUMA, np.float32)
+            shift = (pixels.astype(np.float32) @ luma) - (moved.astype(np.float32) @ luma)
+            moved = np.clip(moved.astype(np.float32) + shift[..., None], 0, 255).round().astype(np.uint8)
+        out[mask] = moved.reshape(-1, 3)
+        return out
+
+
+def class_stain_targets(images: Sequence[np.ndarray], labels: Sequence[str], seed: int = 0) -> dict[str, StainTarget]:
+    """Each class's stain, from the pooled leukocyte pixels of its fields (sampled to a bounded number)."""
+    pooled: dict[str, list[np.ndarray]] = defaultdict(list)
+    for rgb, label in zip(images, labels):
+        pooled[label].append(rgb[leukocyte_pixels(rgb)])
+    rng = np.random.default_rng(seed)
+    targets = {}
+    for label, parts in pooled.items():
+        pixels = np.concatenate(parts) if parts else np.zeros((0, 3), np.uint8)
+        if len(pixels) > MAX_POOLED_PIXELS:
+            pixels = pixels[rng.choice(len(pixels), MAX_POOLED_PIXELS, replace=False)]
+        if len(pixels) >= 10:
+            targets[label] = StainTarget(pixels)
+    return targets
