@@ -17,23 +17,16 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from leukoscope.data.images import read_rgb
 from leukoscope.data.manifest import build_manifest
+from leukoscope.data.shifts import blur, grey, rotate_hue
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
 from leukoscope.inference.predictor import Predictor
 from leukoscope.preprocess import Pipeline
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS, LAB_IMAGE_STATS, ImageStatsOOD
-
-
-def rotate_hue(rgb: np.ndarray, degrees: int) -> np.ndarray:
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = (hsv[..., 0].astype(int) + degrees // 2) % 180  # OpenCV hue runs 0-179
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
 
 SHIFTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "blank (white)": lambda x: np.full_like(x, 255),
@@ -44,8 +37,8 @@ SHIFTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hue +30 deg": lambda x: rotate_hue(x, 30),
     "hue +60 deg": lambda x: rotate_hue(x, 60),
     "hue +120 deg": lambda x: rotate_hue(x, 120),
-    "grey": lambda x: cv2.cvtColor(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB),
-    "blur (sigma 3 px)": lambda x: cv2.GaussianBlur(x, (0, 0), 3),
+    "grey": grey,
+    "blur (sigma 3 px)": lambda x: blur(x, 3),
     "under-exposed (x0.5)": lambda x: (x // 2).astype(np.uint8),
     "inverted": lambda x: 255 - x,
 }

@@ -78,9 +78,9 @@ def prepare(data: Path, out: Path, seed: int = 0) -> None:
 def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed: int = 0) -> tuple[Path, Path, int]:
     """review.csv confirming every cell of held-out fields until n_cells, and the splits that train on
     those fields (and the base model's training fields, `with_base`)."""
-    from leukoscope.cells.crops import CropConfig, field_crops
     import hashlib
 
+    from leukoscope.cells.crops import CropConfig, field_crops
     from leukoscope.data.images import read_rgb
 
     held = json.loads((out / "held_out.json").read_text())

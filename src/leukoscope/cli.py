@@ -400,7 +400,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
     from leukoscope.cells.crops import CropConfig
     from leukoscope.cells.extract import extract_cells
 
-    summary = extract_cells(args.data, args.out, variant=args.variant, crop=CropConfig(size=args.crop_size, context=args.context, suppress=args.suppress), workers=args.workers)
+    summary = extract_cells(args.data, args.out, variant=args.variant, crop=CropConfig(size=args.crop_size, context=args.context, suppress=args.suppress, scale=args.scale), workers=args.workers)
     _print_table(
         ["class", "images", "with ≥1 cell", "cells"],
         [[c, v["images"], v["with_cells"], v["cells"]] for c, v in summary["per_class"].items()],
@@ -594,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-size", type=positive, default=64)
     p.add_argument("--context", type=positive_float, default=1.4, help="crop side / cell diameter")
     p.add_argument("--suppress", choices=["constant", "noise", "none"], default="constant", help="what replaces pixels outside the cell")
+    p.add_argument("--scale", choices=["cell", "red_cell"], default="cell", help="size crops by the cell's own diameter or by the field's red cells")
     p.add_argument("--workers", type=positive, default=None)
     p.set_defaults(func=cmd_cells)
 

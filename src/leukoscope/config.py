@@ -81,6 +81,13 @@ class AugmentConfig:
     saturation: float = 0.1
     hue: float = 0.02
     random_erasing: float = 0.0
+    # invariance to another lab's stain, camera and software (each applied with its probability)
+    stain_hed: float = 0.0  # HED stain jitter (Tellez et al. 2018): each stain's amount scaled by 1 +- this, shifted by +- this
+    grey: float = 0.0  # probability of a grey copy
+    blur: float = 0.0  # probability of a Gaussian blur, sigma drawn from blur_sigma
+    blur_sigma: list[float] = field(default_factory=lambda: [0.3, 1.5])
+    jpeg: float = 0.0  # probability of JPEG recompression, quality drawn from jpeg_quality
+    jpeg_quality: list[int] = field(default_factory=lambda: [30, 90])
 
 
 @dataclass
@@ -133,6 +140,8 @@ class CellsConfig:
     crop_size: int = 64
     context: float = 1.4  # crop side / cell diameter
     suppress: Literal["constant", "noise", "none"] = "constant"
+    scale: Literal["cell", "red_cell"] = "cell"  # crops sized by the cell's own diameter, or by the field's red cells
+    red_cell_span: float = 4.0  # with scale=red_cell: the crop side in red-cell diameters
     aggregate: Literal["mean_log_prob"] = "mean_log_prob"
 
 

@@ -4,7 +4,17 @@ import cv2
 import numpy as np
 import pytest
 
-from leukoscope.data.shifts import DOMAIN_SHIFTS, blur, gamma, grey, jpeg, magnify, rotate_hue, scale_saturation, white_balance
+from leukoscope.data.shifts import (
+    DOMAIN_SHIFTS,
+    blur,
+    gamma,
+    grey,
+    jpeg,
+    magnify,
+    rotate_hue,
+    scale_saturation,
+    white_balance,
+)
 from leukoscope.data.synth import synth_field
 
 

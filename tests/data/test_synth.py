@@ -1,6 +1,12 @@
 import numpy as np
+import pytest
 
-from leukoscope.data.synth import SYNTH_CLASSES, load_cell_truth, synth_dataset, synth_field
+from leukoscope.data.synth import (
+    SYNTH_CLASSES,
+    load_cell_truth,
+    synth_dataset,
+    synth_field,
+)
 
 
 def test_deterministic_for_a_seed():
@@ -39,3 +45,29 @@ def test_class_signal_is_in_the_cells():
     assert means == sorted(means)
     centres = np.array([np.mean(plasma[label], axis=0) for label in SYNTH_CLASSES])
     assert np.ptp(centres, axis=0).max() < 12
+
+
+def test_other_lab_fields_keep_their_known_cells_and_scale():
+    from leukoscope.cells.detect import detect_leukocytes
+    from leukoscope.cells.ruler import measure_red_cells
+    from leukoscope.data.synth import (
+        OTHER_LABS,
+        RED_CELL_DIAMETER,
+        other_lab_field,
+        synth_field,
+    )
+
+    for lab in OTHER_LABS:
+        found, truth, scales = 0, 0, []
+        for i in range(6):
+            rgb, cells = other_lab_field("Pre", np.random.default_rng([7, i]), lab, n_cells=2)
+            home, _ = synth_field("Pre", np.random.default_rng([7, i]), int(round(224 * lab.zoom)), n_cells=2)
+            assert rgb.shape == home.shape and np.abs(rgb.astype(int) - home).mean() > 3  # the same smear, imaged otherwise
+            detected = detect_leukocytes(rgb)[0]
+            truth += len(cells)
+            found += sum(any(np.hypot(d.x - c.x, d.y - c.y) < c.radius for d in detected) for c in cells)
+            ruler = measure_red_cells(rgb)
+            if ruler is not None:
+                scales.append(ruler.red_cell_px / (RED_CELL_DIAMETER * lab.zoom))
+        assert found / truth >= 0.9, lab.name  # the detector still finds the leukocytes
+        assert len(scales) >= 4 and np.median(scales) == pytest.approx(1.0, abs=0.08), lab.name  # and the ruler the zoom

@@ -2,7 +2,12 @@ import numpy as np
 import torch
 
 from leukoscope.config import AugmentConfig
-from leukoscope.preprocess.augment import build_eval_transform, build_train_transform, expand_offline, hwc_to_chw
+from leukoscope.preprocess.augment import (
+    build_eval_transform,
+    build_train_transform,
+    expand_offline,
+    hwc_to_chw,
+)
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -41,3 +46,29 @@ def test_offline_expansion_balances_classes_from_given_items_only():
         assert any(np.array_equal(images[i], o) for o in out)
     again, _, _ = expand_offline(images, labels, per_class=6, cfg=AugmentConfig(), seed=0)
     assert np.array_equal(out, again)
+
+
+def test_invariance_augmentations_change_stain_colour_and_sharpness_but_not_the_cell():
+    import cv2
+
+    from leukoscope.data.synth import synth_field
+    from leukoscope.preprocess.augment import RandomHEDJitter, build_augment
+
+    rgb, _ = synth_field("Pre", np.random.default_rng(2), size=96)
+    x = hwc_to_chw(rgb)
+    torch.manual_seed(0)
+    jittered = [RandomHEDJitter(0.25)(x).permute(1, 2, 0).numpy() for _ in range(6)]
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(float)
+    for j in jittered:
+        assert j.shape == rgb.shape and j.dtype == np.uint8
+        assert np.corrcoef(grey.ravel(), cv2.cvtColor(j, cv2.COLOR_RGB2GRAY).astype(float).ravel())[0, 1] > 0.9  # the same cell
+    means = np.array([j.reshape(-1, 3).mean(0) for j in jittered])
+    assert means.std(axis=0).max() > 2  # but its colour varies from draw to draw
+    assert np.abs(RandomHEDJitter(0.0)(x).permute(1, 2, 0).numpy().astype(int) - rgb).max() <= 1  # no jitter, no change
+    off = AugmentConfig(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[1.0, 1.0], brightness=0, contrast=0, saturation=0, hue=0)
+    always = AugmentConfig(**{**off.__dict__, "grey": 1.0, "blur": 1.0, "blur_sigma": [1.5, 1.5], "jpeg": 1.0, "jpeg_quality": [30, 30]})
+    assert torch.equal(build_augment(off)(x), x)
+    out = build_augment(always)(x).permute(1, 2, 0).numpy()
+    assert (out[..., 0] == out[..., 1]).mean() > 0.99  # grey
+    detail = lambda im: float(np.abs(cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())  # noqa: E731
+    assert detail(out) < 0.7 * detail(rgb)  # blurred

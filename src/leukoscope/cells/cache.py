@@ -17,7 +17,7 @@ from leukoscope.preprocess.pipeline import Pipeline
 
 
 def crop_config(cells: CellsConfig) -> CropConfig:
-    return CropConfig(size=cells.crop_size, context=cells.context, suppress=cells.suppress)
+    return CropConfig(size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span)
 
 
 class CellCropCache:

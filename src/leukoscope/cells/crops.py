@@ -1,8 +1,12 @@
-"""Scale-normalised cell crops: centred on each leukocyte and sized by its own measured diameter.
+"""Scale-normalised cell crops: centred on each leukocyte, sized by the field's red cells or by the cell itself.
 
-The same cell gives the same crop at any magnification: the crop side is `context` x the cell's
-diameter, resampled to `size` pixels. Pixels outside the (slightly grown) cell mask are suppressed
-so the background cannot carry the class.
+The same cell gives the same crop at any magnification. With `scale="cell"` the crop side is
+`context` x the cell's own diameter, so every cell fills its crop alike and its absolute size is
+lost. With `scale="red_cell"` the crop side is `red_cell_span` red-cell diameters (the red-cell
+ruler, cells/ruler.py): magnification is normalised and a lymphoblast stays larger than a small
+lymphocyte; a field without measurable red cells falls back to the cell's own diameter, and the
+crops record which was used. Pixels outside the (slightly grown) cell mask are suppressed so the
+background cannot carry the class.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import cv2
 import numpy as np
 
 from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes
+from leukoscope.cells.ruler import measure_red_cells, plausible
 
 SUPPRESS_MODES = ("constant", "noise", "none")
+SCALES = ("cell", "red_cell")
 
 
 @dataclass(frozen=True)
@@ -24,11 +30,16 @@ class CropConfig:
     suppress: str = "constant"  # what replaces pixels outside the cell mask
     fill: int = 128
     single_cell_fraction: float = 0.25  # a detected cell this large a share of the image: a single-cell image
+    scale: str = "cell"  # what sizes the crop: the cell's own diameter, or the field's red cells
+    red_cell_span: float = 4.0  # crop side in red-cell diameters (a lymphoblast is 1.5-3 across)
 
 
-def crop_cell(rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, config: CropConfig, rng: np.random.Generator | None = None) -> np.ndarray:
-    """One size x size RGB crop of cell `index` (1-based in `labels`)."""
-    half = config.context * cell.radius
+def crop_cell(
+    rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, config: CropConfig, rng: np.random.Generator | None = None, half: float | None = None
+) -> np.ndarray:
+    """One size x size RGB crop of cell `index` (1-based in `labels`); `half` is half the crop side in
+    field pixels (default: `context` x the cell's radius)."""
+    half = config.context * cell.radius if half is None else half
     x0, y0 = cell.x - half, cell.y - half
     scale = config.size / (2 * half)
     # affine map from the source square around the cell onto the crop (sub-pixel, border replicated)
@@ -55,6 +66,8 @@ class FieldCrops:
     cells: list[Cell]
     labels: np.ndarray  # int32, 0 = background, i + 1 = cells[i]
     single: bool  # handled as a single-cell image
+    scaled_by: str = "cell diameter"  # or "red cells"
+    red_cell_px: float | None = None  # the field's red-cell diameter, when it was measured
 
 
 def field_crops(
@@ -72,9 +85,14 @@ def field_crops(
     cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection)
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
+    ruler = measure_red_cells(rgb if detect_on is None else detect_on, labels > 0) if crop.scale == "red_cell" else None
+    if not plausible(ruler, [2 * c.radius for c in cells]):
+        ruler = None
+    half = crop.red_cell_span * ruler.red_cell_px / 2 if ruler is not None else None
+    scaled = {"scaled_by": "red cells", "red_cell_px": ruler.red_cell_px} if ruler is not None else {}
     if (len(cells) == 1 and big) or (not cells and max(h, w) <= 2 * crop.size):
         if not cells:
             cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
             labels = np.ones((h, w), np.int32)
-        return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop)], cells, labels, True)
-    return FieldCrops([crop_cell(rgb, labels, i + 1, c, crop) for i, c in enumerate(cells)], cells, labels, False)
+        return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop, half=half)], cells, labels, True, **scaled)
+    return FieldCrops([crop_cell(rgb, labels, i + 1, c, crop, half=half) for i, c in enumerate(cells)], cells, labels, False, **scaled)

@@ -27,7 +27,7 @@ def _process(item: tuple[str, str], crop: CropConfig) -> dict[str, Any]:
     except ImageError as exc:
         return {"path": path, "label": label, "error": exc.reason}
     found = field_crops(rgb, crop)
-    return {"path": path, "label": label, "crops": found.crops, "cells": [(c.x, c.y, c.radius) for c in found.cells], "single": found.single}
+    return {"path": path, "label": label, "crops": found.crops, "cells": [(c.x, c.y, c.radius) for c in found.cells], "single": found.single, "red_cell_px": found.red_cell_px}
 
 
 def extract_cells(data: str | Path, out: str | Path, variant: str = "Original", crop: CropConfig = CropConfig(), workers: int | None = None) -> dict[str, Any]:
@@ -51,9 +51,11 @@ def extract_cells(data: str | Path, out: str | Path, variant: str = "Original", 
             crop_rel = Path("crops") / res["label"] / f"{stem}_c{k:02d}.png"
             (out / crop_rel).parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out / crop_rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-            rows.append({"path": crop_rel.as_posix(), "label": res["label"], "group": rel, "source": res["path"], "x": round(x, 1), "y": round(y, 1), "radius": round(r, 2)})
+            ruler = res["red_cell_px"]
+            rows.append({"path": crop_rel.as_posix(), "label": res["label"], "group": rel, "source": res["path"], "x": round(x, 1), "y": round(y, 1), "radius": round(r, 2),
+                         "red_cell_px": round(ruler, 2) if ruler else ""})  # fmt: skip
     with atomic_write(out / "cells.csv", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["path", "label", "group", "source", "x", "y", "radius"])
+        writer = csv.DictWriter(fh, fieldnames=["path", "label", "group", "source", "x", "y", "radius", "red_cell_px"])
         writer.writeheader()
         writer.writerows(rows)
     with_cells = Counter(label for label, n in per_image if n > 0)

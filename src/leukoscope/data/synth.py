@@ -22,6 +22,8 @@ from leukoscope.io_utils import write_json
 from leukoscope.progress import progress
 
 SYNTH_CLASSES = ("Benign", "Early", "Pre", "Pro")
+RED_CELL_RADIUS = (8.5, 11.5)  # px at 224 px and magnification 1: red cells 20 px across on average
+RED_CELL_DIAMETER = sum(RED_CELL_RADIUS)
 SHORTCUTS = (None, "annotation", "background", "stain")
 REFERENCE_SIZE = 224
 # planted shortcuts, one colour per class: far apart in hue, so that colour augmentation cannot blur them together
@@ -138,13 +140,18 @@ def synth_field(
     shortcut: str | None = None,
     n_cells: int | None = None,
     class_cells: bool = True,
+    magnification: float = 1.0,
 ) -> tuple[np.ndarray, list[Cell]]:
-    """One RGB uint8 field of view of class `label` and the leukocytes drawn in it."""
+    """One RGB uint8 field of view of class `label` and the leukocytes drawn in it.
+
+    `magnification` scales every cell, red cells included (their diameter is RED_CELL_DIAMETER x
+    size / 224 x magnification pixels on average), as another objective or camera would.
+    """
     if label not in MORPHOLOGY:
         raise ValueError(f"unknown synthetic class {label!r}; choose from {', '.join(SYNTH_CLASSES)}")
     if shortcut not in SHORTCUTS:
         raise ValueError(f"unknown shortcut {shortcut!r}; choose from {SHORTCUTS}")
-    scale = size / REFERENCE_SIZE
+    scale = size / REFERENCE_SIZE * magnification
     morph = MORPHOLOGY[label if class_cells else SHARED_MORPHOLOGY]
     if shortcut == "stain":
         morph = replace(morph, nucleus_rgb=PLANTED_NUCLEUS[SYNTH_CLASSES.index(label)])
@@ -153,9 +160,9 @@ def synth_field(
         plasma = np.array(PLANTED_PLASMA[SYNTH_CLASSES.index(label)], np.float32)
     canvas = np.ones((size, size, 3), np.float32) * plasma
     rbc_rgb = np.array([220, 168, 166], np.float32) + rng.normal(0, 5, 3)  # pink: stain score well below nuclei
-    for _ in range(rng.integers(25, 55)):
+    for _ in range(int(round(rng.integers(25, 55) / magnification**2))):  # the same density of red cells per area of smear
         x, y = rng.uniform(-10, size + 10, 2)
-        r = rng.uniform(8.5, 11.5) * scale
+        r = rng.uniform(*RED_CELL_RADIUS) * scale
         disc, window = _soft_disc(size, x, y, r, 1.0)
         if disc.size:
             _blend(canvas, disc * 0.75, rbc_rgb, window)
@@ -180,6 +187,48 @@ def synth_field(
     image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     _draw_scale_bar(image, label, shortcut, rng)
     return image, cells
+
+
+@dataclass(frozen=True)
+class OtherLab:
+    """How another laboratory's fields differ: stain palette, camera white balance, optics, file format."""
+
+    name: str
+    hue: float = 0.0  # degrees
+    saturation: float = 1.0
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    zoom: float = 1.0  # pixels per micrometre relative to the development data (a 100x oil objective, another camera)
+    blur: float = 0.0  # extra defocus, sigma in pixels
+    jpeg: int | None = None  # recompression quality
+
+
+OTHER_LABS = (
+    OtherLab("oil 100x, warm lamp, JPEG", hue=-12, saturation=1.25, white_balance=(1.12, 1.0, 0.9), zoom=1.6, blur=0.8, jpeg=60),
+    OtherLab("pale stain, cool camera, soft focus", hue=10, saturation=0.7, white_balance=(0.9, 1.0, 1.12), zoom=0.8, blur=1.5),
+)
+
+
+def other_lab_field(label: str, rng: np.random.Generator, lab: OtherLab, size: int = REFERENCE_SIZE, n_cells: int | None = None) -> tuple[np.ndarray, list[Cell]]:
+    """A field of `label` as `lab` would have imaged it: `size` x zoom pixels across, and its cells in those pixels.
+
+    The smear is the same as `synth_field` draws; the lab's optics set the pixel scale, its stain
+    and camera the colours, its software the compression.
+    """
+    from leukoscope.data.shifts import (
+        blur,
+        jpeg,
+        rotate_hue,
+        scale_saturation,
+        white_balance,
+    )
+
+    rgb, cells = synth_field(label, rng, int(round(size * lab.zoom)), n_cells=n_cells)
+    rgb = white_balance(scale_saturation(rotate_hue(rgb, lab.hue), lab.saturation), lab.white_balance)
+    if lab.blur:
+        rgb = blur(rgb, lab.blur)
+    if lab.jpeg:
+        rgb = jpeg(rgb, lab.jpeg)
+    return rgb, cells
 
 
 def _draw_scale_bar(image: np.ndarray, label: str, shortcut: str | None, rng: np.random.Generator) -> None:

@@ -77,9 +77,10 @@ class Predictor:
         self.cell_level = bool(cells.get("enabled"))
         self.crop_config = None
         if self.cell_level:
-            from leukoscope.cells.crops import CropConfig
+            from leukoscope.cells.cache import crop_config
+            from leukoscope.config import config_from_dict
 
-            self.crop_config = CropConfig(size=cells["crop_size"], context=cells["context"], suppress=cells["suppress"])
+            self.crop_config = crop_config(config_from_dict({"cells": cells}).cells)
         if backend == "onnx":
             from leukoscope.inference.export import OnnxRunner
 

@@ -23,6 +23,43 @@ class RandomRot90(torch.nn.Module):
         return torch.rot90(x, k, dims=(-2, -1)) if k else x
 
 
+class RandomHEDJitter(torch.nn.Module):
+    """Stain augmentation in haematoxylin-eosin-DAB space (scikit-image's colour deconvolution):
+    each stain's optical density scaled by U(1 - s, 1 + s) and shifted by U(-s, s) of its own range,
+    after Tellez et al. 2018. A Romanowsky stain is not H&E, but its nuclear and cytoplasmic dyes separate along
+    similar axes, which is what the jitter moves independently."""
+
+    def __init__(self, strength: float) -> None:
+        super().__init__()
+        self.strength = strength
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from skimage.color import hed2rgb, rgb2hed
+
+        s = self.strength
+        scale = 1 + (torch.rand(3) * 2 - 1) * s
+        shift = (torch.rand(3) * 2 - 1) * s
+        rgb = x.permute(1, 2, 0).numpy()
+        hed = rgb2hed(rgb)
+        # skimage's optical densities are small (a nucleus ~0.05): the shift is relative to each stain's own range
+        moved = hed * scale.numpy() + shift.numpy() * np.percentile(np.abs(hed), 99, axis=(0, 1)).clip(1e-3)
+        # rgb2hed then hed2rgb is not the identity (up to 20 levels off): apply the jitter's difference only
+        delta = (hed2rgb(moved) - hed2rgb(hed)) * 255
+        out = np.clip(rgb + delta, 0, 255).round().astype(np.uint8)
+        return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+
+class RandomJPEG(torch.nn.Module):
+    """JPEG recompression at a random quality, with probability p (torchvision's v2.JPEG always applies)."""
+
+    def __init__(self, p: float, quality: tuple[int, int]) -> None:
+        super().__init__()
+        self.p, self.jpeg = p, v2.JPEG(quality=quality)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.jpeg(x) if torch.rand(1).item() < self.p else x
+
+
 def build_augment(cfg: AugmentConfig) -> v2.Compose:
     """uint8 CHW -> uint8 CHW random geometric and stain-plausible colour changes."""
     ops: list[torch.nn.Module] = []
@@ -43,9 +80,17 @@ def build_augment(cfg: AugmentConfig) -> v2.Compose:
                 fill=255,
             )
         )
+    if cfg.stain_hed:
+        ops.append(RandomHEDJitter(cfg.stain_hed))
     if cfg.brightness or cfg.contrast or cfg.saturation or cfg.hue:
         ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
-    return v2.Compose(ops)
+    if cfg.grey:
+        ops.append(v2.RandomGrayscale(cfg.grey))
+    if cfg.blur:
+        ops.append(v2.RandomApply([v2.GaussianBlur(kernel_size=7, sigma=tuple(cfg.blur_sigma))], p=cfg.blur))
+    if cfg.jpeg:
+        ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality)))
+    return v2.Compose(ops or [v2.Identity()])
 
 
 def to_model_input(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compose:

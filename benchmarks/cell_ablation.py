@@ -1,0 +1,97 @@
+"""The cell recipe's ablation: which changes make the calls travel, and what each costs.
+
+Usage: python benchmarks/cell_ablation.py [DATA] --out DIR [--recipes NAME ...]
+
+Each recipe is `configs/cells.yaml` with overrides, trained on the development data's grouped split
+(100 test fields per class), evaluated with the shortcut checks (leukocytes removed, background
+swap, stain swap) and run through every acquisition shift of benchmarks/domain_shift.py. A recipe
+whose folder already holds its results is not run again. The table goes to stdout and DIR/ablation.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
+INVARIANCE = ["augment.stain_hed=0.25", "augment.grey=0.2", "augment.blur=0.3", "augment.jpeg=0.3", "augment.affine_scale=[0.85,1.15]"]
+RULER = ["cells.scale=red_cell"]
+RECIPES = {
+    "cells.yaml": [],
+    "+ invariance augmentation": INVARIANCE,
+    "+ red-cell ruler": RULER,
+    "+ both": INVARIANCE + RULER,
+}
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-") or "base"
+
+
+def cli(*args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], check=True)
+    return time.perf_counter() - started
+
+
+def run_recipe(name: str, data: Path, out: Path) -> dict:
+    folder = out / slug(name)
+    result = folder / "result.json"
+    if result.is_file():
+        return json.loads(result.read_text())
+    train_s = cli("train", "--config", "configs/cells.yaml", "--data", str(data), "--out", str(folder), *RECIPES[name])
+    cli("evaluate", str(folder / "bundle"), "--data", str(data), "--splits", str(folder / "splits.json"), "--shortcut-checks", "--bootstrap", "500", "--out", str(folder / "eval"))
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "domain_shift.py"), str(folder / "bundle"), "--data", str(data), "--splits", str(folder / "splits.json"),
+                    "--out", str(folder / "domain_shift.json")], check=True)  # fmt: skip
+    metrics = json.loads((folder / "eval" / "metrics.json").read_text())
+    checks = metrics["shortcut_checks"]["results"]
+    shifts = json.loads((folder / "domain_shift.json").read_text())[str(folder / "bundle")]
+    worst = min((k for k in shifts if k != "none"), key=lambda k: shifts[k]["accuracy"])
+    summary = {
+        "recipe": name,
+        "overrides": RECIPES[name],
+        "train_seconds": round(train_s),
+        "accuracy": metrics["accuracy"],
+        "accuracy_ci": metrics["accuracy_ci"],
+        "benign_specificity": metrics["benign_vs_malignant"]["specificity"],
+        "malignant_sensitivity": metrics["benign_vs_malignant"]["sensitivity"],
+        "abstain_rate": metrics["abstained"] / metrics["n"],
+        "leukocytes_removed": checks["leukocytes masked"]["accuracy"],
+        "background_swap_changed": checks["background swapped, cells as found before"]["changed"],
+        "stain_swap_changed": checks["stain swapped"]["changed"],
+        "stain_colour_swap_changed": checks["stain colour swapped, lightness kept"]["changed"],
+        "worst_shift": worst,
+        "worst_shift_accuracy": shifts[worst]["accuracy"],
+        "shifts": shifts,
+    }
+    result.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    args = parser.parse_args()
+    out = Path(args.out)
+    rows = [run_recipe(name, Path(args.data), out) for name in args.recipes]
+    (out / "ablation.json").write_text(json.dumps(rows, indent=1))
+    print("| recipe | train | 4-class (95 % CI) | benign spec | malignant sens | abstain | leukocytes removed | background swap | stain swap | worst shift |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        lo, hi = r["accuracy_ci"]
+        print(
+            f"| {r['recipe']} | {r['train_seconds'] / 60:.1f} min | {100 * r['accuracy']:.1f} % ({100 * lo:.1f}–{100 * hi:.1f}) | {100 * r['benign_specificity']:.1f} % "
+            f"| {100 * r['malignant_sensitivity']:.1f} % | {100 * r['abstain_rate']:.0f} % | {100 * r['leukocytes_removed']:.1f} % | {100 * r['background_swap_changed']:.1f} % "
+            f"| {100 * r['stain_swap_changed']:.1f} % | {r['worst_shift']}: {100 * r['worst_shift_accuracy']:.1f} % |"
+        )
+
+
+if __name__ == "__main__":
+    main()

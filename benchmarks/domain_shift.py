@@ -1,0 +1,85 @@
+"""How far does each bundle's accuracy move when the fields look as if another lab had made them?
+
+Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [DATA] [--split test] [--out results.json]
+
+Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
+(hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts
+it as `predict` would (cells detected on the altered field). Printed per bundle and shift: 4-class
+accuracy, malignant sensitivity, benign specificity, the share of predictions that changed and the
+share flagged for review; last, the worst shift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from leukoscope.config import BENIGN_CLASS
+from leukoscope.data.images import read_rgb
+from leukoscope.data.shifts import DOMAIN_SHIFTS
+from leukoscope.evaluation.evaluate import labelled_paths
+from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import load_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
+
+
+def figures(pred_labels: np.ndarray, truth: np.ndarray, benign: int) -> dict[str, float]:
+    malignant = truth != benign
+    return {
+        "accuracy": float((pred_labels == truth).mean()),
+        "malignant_sensitivity": float((pred_labels[malignant] != benign).mean()) if malignant.any() else float("nan"),
+        "benign_specificity": float((pred_labels[~malignant] == benign).mean()) if (~malignant).any() else float("nan"),
+    }
+
+
+def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str]) -> dict[str, dict[str, float]]:
+    bundle = load_bundle(bundle_path)
+    predictor = Predictor(bundle)
+    truth = np.array([bundle.classes.index(t) for t in truth_names])
+    benign = bundle.classes.index(BENIGN_CLASS)
+    out: dict[str, dict[str, float]] = {}
+    reference = None
+    for name, shift in {"none": lambda x: x, **DOMAIN_SHIFTS}.items():
+        started = time.perf_counter()
+        pred = predictor.predict_units([predictor.units(shift(rgb)) for rgb in images])
+        labels = pred.labels
+        reference = labels if reference is None else reference
+        out[name] = {**figures(labels, truth, benign), "changed": float((labels != reference).mean()), "flagged": float(pred.abstain.mean())}
+        r = out[name]
+        print(
+            f"  {name:40} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  spec {100 * r['benign_specificity']:5.1f} %"
+            f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %  ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    worst = min((k for k in out if k != "none"), key=lambda k: out[k]["accuracy"])
+    print(f"  worst: {worst}, {100 * (out['none']['accuracy'] - out[worst]['accuracy']):.1f} points below the unshifted accuracy")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--splits", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--out", help="write every figure as JSON")
+    args = parser.parse_args()
+    paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
+    images = [read_rgb(p) for p in paths]
+    print(f"{len(images)} {args.split} fields")
+    results = {}
+    for b in args.bundles:
+        print(b)
+        results[b] = run(b, images, truth)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

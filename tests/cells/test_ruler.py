@@ -1,0 +1,56 @@
+"""The red-cell ruler: the field's scale from its red cells, and crops that keep a cell's absolute size."""
+
+import cv2
+import numpy as np
+import pytest
+
+from leukoscope.cells.crops import CropConfig, field_crops
+from leukoscope.cells.ruler import measure_red_cells
+from leukoscope.data.synth import RED_CELL_DIAMETER, synth_field
+
+
+@pytest.mark.parametrize("zoom", [0.7, 1.0, 1.5, 2.0])
+def test_the_ruler_recovers_a_known_magnification(zoom):
+    # the same smear seen at `zoom` x the resolution: red cells RED_CELL_DIAMETER x zoom px across
+    size = int(round(224 * zoom))
+    ratios = []
+    for i in range(8):
+        rgb, _ = synth_field("Pre", np.random.default_rng([9, i]), size=size)
+        ruler = measure_red_cells(rgb)
+        if ruler is not None:
+            ratios.append(ruler.red_cell_px / (RED_CELL_DIAMETER * size / 224))
+    assert len(ratios) >= 6  # most fields can be measured
+    assert np.median(ratios) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_field_without_red_cells_has_no_ruler_and_crops_fall_back_to_the_cell():
+    rgb, _ = synth_field("Pro", np.random.default_rng(3), size=224, n_cells=2)
+    plasma = np.full_like(rgb, (236, 231, 230))
+    assert measure_red_cells(plasma) is None
+    leukocytes_only = rgb.copy()
+    mask = (rgb.astype(int)[..., 0] - rgb[..., 2]) > 12  # paint the pink red cells out
+    leukocytes_only[mask] = (236, 231, 230)
+    found = field_crops(leukocytes_only, CropConfig(size=64, scale="red_cell"))
+    assert found.cells and found.scaled_by == "cell diameter" and found.red_cell_px is None
+
+
+def _cell_share(crop):
+    """The share of a crop covered by the (unsuppressed) cell: everything not the constant fill."""
+    return float((np.abs(crop.astype(int) - 128).sum(axis=2) > 0).mean())
+
+
+def test_ruler_crops_of_one_cell_at_two_magnifications_agree_and_keep_its_size():
+    rgb, _ = synth_field("Pro", np.random.default_rng(11), size=224, n_cells=1)
+    double = cv2.resize(rgb, (448, 448), interpolation=cv2.INTER_CUBIC)
+    config = CropConfig(size=64, scale="red_cell")
+    one, two = field_crops(rgb, config), field_crops(double, config)
+    assert one.scaled_by == two.scaled_by == "red cells"
+    assert two.red_cell_px / one.red_cell_px == pytest.approx(2.0, rel=0.05)
+    assert len(one.crops) == len(two.crops) == 1
+    assert np.abs(one.crops[0].astype(int) - two.crops[0]).mean() < 12  # the same crop, up to resampling
+    # absolute size is kept: a hematogone fills less of its crop than a pro-B blast
+    small, _ = synth_field("Benign", np.random.default_rng(11), size=224, n_cells=1)
+    big_share, small_share = _cell_share(one.crops[0]), _cell_share(field_crops(small, config).crops[0])
+    assert big_share > 2 * small_share
+    own = CropConfig(size=64, scale="cell")  # sized by its own diameter, every cell fills its crop alike
+    assert _cell_share(field_crops(rgb, own).crops[0]) == pytest.approx(_cell_share(field_crops(small, own).crops[0]), rel=0.25)
