@@ -142,7 +142,7 @@ class CellsConfig:
     suppress: Literal["constant", "noise", "none"] = "constant"
     scale: Literal["cell", "red_cell"] = "cell"  # crops sized by the cell's own diameter, or by the field's red cells
     red_cell_span: float = 4.0  # with scale=red_cell: the crop side in red-cell diameters
-    aggregate: Literal["mean_log_prob"] = "mean_log_prob"
+    aggregate: Literal["mean_log_prob", "attention"] = "mean_log_prob"  # how a field's cells make its call: mean, or gated attention pooling
 
 
 @dataclass

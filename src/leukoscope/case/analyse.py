@@ -155,7 +155,7 @@ class Case:
             "ood": bool(reasons),
             "ood_reason": "; ".join(reasons),
             "ood_score": round(score, 4),
-            "attention": None,  # no attention pooling in this model: every cell weighs the same
+            "attention": None if pred.unit_attention is None else round(float(pred.unit_attention[unit]), 4),  # None: the mean rule, all weigh alike
             "crop": f"cells/{cell_id:04d}.png",
         }
         self.cells.append(cell)

@@ -97,7 +97,7 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
     for name, cells in gallery_groups(case):
         tiles = "".join(
             f'<div class="tile"><img alt="cell {c["id"]}" src="{_data_uri(case.crops[c["id"]], "image/png")}">'
-            f'#{c["id"]} {escape(c["label"])} {_pct(c["confidence"])}<br>{escape(Path(c["file"]).name)}'
+            f'#{c["id"]} {escape(c["label"])} {_pct(c["confidence"])}' + (f' w {c["attention"]:.2f}' if c["attention"] is not None else "") + f'<br>{escape(Path(c["file"]).name)}'
             + (f'<br><span class="flag">{escape(c["ood_reason"] or "low confidence")}</span>' if c["abstain"] else "")
             + "</div>"
             for c in cells

@@ -213,6 +213,15 @@ def _originals(ds, expanded: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return ds.images[keep], np.asarray(ds.labels)[keep], [ds.paths[i] for i in keep]
 
 
+def _bags(feats: np.ndarray, labels: np.ndarray, paths: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Cell features grouped by field, in first-seen order, and each field's label (its cells' most common one)."""
+    order: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        order.setdefault(p, []).append(i)
+    bags = [feats[idx] for idx in order.values()]
+    return bags, np.array([np.bincount(np.asarray(labels)[idx]).argmax() for idx in order.values()])
+
+
 def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
     """Dataset items grouped by source image: one unit per field, or the crops of each field."""
     order: dict[str, list[int]] = {}
@@ -228,7 +237,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
 
     mean, std = dm.pipeline.mean_std()
     bf16 = cfg.train.precision.startswith("bf16")
-    train_images, train_labels, _ = _originals(dm.datasets["train"], bool(cfg.data.expand_per_class))
+    train_images, train_labels, train_paths = _originals(dm.datasets["train"], bool(cfg.data.expand_per_class))
     _, train_feats = run_model(model, train_images, mean, std, features=True, bf16=bf16)
     val = dm.datasets["val"]
     val_logits, val_feats = run_model(model, val.images, mean, std, features=True, bf16=bf16)
@@ -247,7 +256,19 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         "training": {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "git_commit": git_commit()},
     }
     image_ood = ImageStatsOOD.fit(train_images)
-    folder = write_bundle(out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, image_ood=image_ood, extra=extra)
+    mil, mil_temperature = None, 1.0
+    if cfg.cells.enabled and cfg.cells.aggregate == "attention":
+        from leukoscope.engine.mil import fit_attention_pool
+        from leukoscope.models.mil import pool_bags
+
+        mil = fit_attention_pool(*_bags(train_feats, train_labels, train_paths), len(dm.classes), seed=cfg.train.seed)
+        if has_val:
+            val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
+            mil_temperature = fit_temperature(pool_bags(mil, val_bags)[0], val_bag_labels)
+        calib["attention_pool_temperature"] = mil_temperature
+    folder = write_bundle(
+        out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, image_ood=image_ood, mil=mil, mil_temperature=mil_temperature, extra=extra
+    )
 
     bundle = load_bundle(folder)
 

@@ -122,11 +122,16 @@ def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarra
         for i, cell in enumerate(found.cells):
             contours, _ = cv2.findContours((found.labels == i + 1).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(vis, contours, -1, (0, 160, 0), max(1, rgb.shape[0] // 200))
-            cv2.putText(vis, bundle.classes[int(cell_labels[i])][:3], (int(cell.x) - 10, int(cell.y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+            text = bundle.classes[int(cell_labels[i])][:3]
+            if field.unit_attention is not None:  # the cell's weight in the field's call
+                text += f" {field.unit_attention[i]:.2f}"
+            cv2.putText(vis, text, (int(cell.x) - 10, int(cell.y)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         best = int(cell_confidence.argmax())
         if method in ("gradcam", "both"):
             tiles.append(("Grad-CAM, most confident cell", _overlay(units[best], gradcam_map(bundle, units[best], int(cell_labels[best])))))
     info = {**_verdict(bundle, field), "cells": len(units)}
+    if field.unit_attention is not None:
+        info["cell_attention"] = [round(float(w), 4) for w in field.unit_attention]
     title = f"{info['label']}  {100 * info['confidence']:.1f} %  ({len(units)} cell(s))" if len(units) else "no leukocyte found: not classified"
     return _compose(tiles, title, max(224, rgb.shape[0]), _review_line(info)), info
 

@@ -204,6 +204,7 @@ class Predictor:
     def rows(self, paths: Sequence[str], pred: Predictions) -> list[dict[str, Any]]:
         classes = self.bundle.classes
         out = []
+        offsets = np.cumsum([0, *pred.units]) if pred.units is not None else None
         for i, path in enumerate(paths):
             row: dict[str, Any] = {
                 "path": path,
@@ -220,6 +221,8 @@ class Predictor:
                 row[f"p_{name}"] = round(float(pred.probs[i, k]), 6)
             if self.cell_level:
                 row["cells"] = int(pred.units[i])
+                if pred.unit_attention is not None:  # which cells drove the call, in the order they were found
+                    row["cell_attention"] = [round(float(w), 4) for w in pred.unit_attention[offsets[i] : offsets[i + 1]]]
             row["_logits"] = pred.logits[i].tolist()
             out.append(row)
         return out
@@ -254,9 +257,10 @@ def write_predictions(rows: list[dict[str, Any]], out: str | Path, classes: Sequ
             json.dump(rows, fh, indent=1)
             fh.write("\n")
         return out
-    columns = [c for c in prediction_columns(classes) if c != "cells" or any("cells" in r for r in rows)] + list(extra_columns)
+    optional = [c for c in ("cells", "cell_attention") if any(c in r for r in rows)]
+    columns = [c for c in prediction_columns(classes) if c != "cells"] + optional + list(extra_columns)
     with atomic_write(out, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: ";".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
     return out

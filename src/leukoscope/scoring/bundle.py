@@ -25,6 +25,7 @@ from leukoscope.errors import LeukoscopeError
 from leukoscope.io_utils import file_sha256
 from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
+from leukoscope.models.mil import GatedAttentionPool
 from leukoscope.preprocess import Pipeline
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD
 
@@ -52,6 +53,8 @@ class Bundle:
     ood: MahalanobisOOD | None = None
     image_ood: ImageStatsOOD | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    mil: GatedAttentionPool | None = None  # attention pooling of a cell-level model's cells (None: mean of log-probabilities)
+    mil_temperature: float = 1.0
 
     @property
     def input_size(self) -> int:
@@ -78,6 +81,8 @@ def write_bundle(
     abstain_threshold: float = 0.5,
     ood: MahalanobisOOD | None = None,
     image_ood: ImageStatsOOD | None = None,
+    mil: GatedAttentionPool | None = None,
+    mil_temperature: float = 1.0,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the bundle into a temporary folder, then move it into place: never half-written."""
@@ -89,6 +94,8 @@ def write_bundle(
     save_file(state, str(tmp / "model.safetensors"))
     if ood is not None:
         save_file({"means": torch.from_numpy(ood.means), "precision": torch.from_numpy(ood.precision)}, str(tmp / "ood.safetensors"))
+    if mil is not None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in mil.state_dict().items()}, str(tmp / "mil.safetensors"))
     pre = config["preprocess"]
     meta = {
         "format": BUNDLE_FORMAT,
@@ -103,6 +110,9 @@ def write_bundle(
         "abstain": {"threshold": abstain_threshold},
         "ood": None if ood is None else {"method": "mahalanobis", "threshold": ood.threshold, "file": "ood.safetensors"},
         "image_ood": None if image_ood is None else image_ood.to_json(),
+        "aggregate": {"method": "mean_log_prob"}
+        if mil is None
+        else {"method": "gated_attention", "file": "mil.safetensors", "in_features": mil.in_features, "hidden": mil.hidden, "temperature": mil_temperature},
         "intended_use": INTENDED_USE,
         "limitations": [
             "Trained on one centre's images (Taleqani Hospital, Tehran) or on synthetic data: behaviour on other laboratories, "
@@ -190,6 +200,16 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     if meta.get("ood"):
         arrays = _read_tensors(folder / meta["ood"]["file"])
         ood = MahalanobisOOD(arrays["means"].numpy(), arrays["precision"].numpy(), float(meta["ood"]["threshold"]))
+    mil, mil_temperature = None, 1.0
+    aggregate = meta.get("aggregate") or {"method": "mean_log_prob"}
+    if aggregate["method"] == "gated_attention":
+        mil = GatedAttentionPool(int(aggregate["in_features"]), len(classes), int(aggregate["hidden"]))
+        try:
+            mil.load_state_dict(_read_tensors(folder / aggregate["file"]))
+        except RuntimeError as exc:
+            raise BundleError(f"{folder / aggregate['file']}: weights do not fit the attention pooling ({str(exc).splitlines()[0]})") from None
+        mil.eval()
+        mil_temperature = float(aggregate.get("temperature", 1.0))
     try:
         image_ood = ImageStatsOOD.from_json(meta["image_ood"]) if meta.get("image_ood") else None
     except ValueError as exc:
@@ -206,6 +226,8 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         ood=ood,
         image_ood=image_ood,
         meta=meta,
+        mil=mil,
+        mil_temperature=mil_temperature,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from leukoscope.models.mil import pool_bags
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
 
@@ -29,6 +30,7 @@ class Predictions:
     ood_reasons: list[str] | None = None  # why each image is out of distribution ("" when it is not)
     unit_ood_score: np.ndarray | None = None  # every unit's own OOD score, images in order
     unit_unlike: np.ndarray | None = None  # whether each unit's image statistics fall outside the training range
+    unit_attention: np.ndarray | None = None  # each unit's weight in its image's call (attention pooling), None with the mean rule
 
     @property
     def labels(self) -> np.ndarray:
@@ -60,7 +62,8 @@ def ood_reason_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
 
 def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_features: LogitsAndFeatures) -> Predictions:
     """Per-image predictions from each image's units (the field, or its cell crops): the mean of the
-    units' calibrated log-probabilities, their mean OOD score, and the flags with their reasons."""
+    units' calibrated log-probabilities (or, for a bundle with attention pooling, the pool's call over
+    their features), their mean OOD score, and the flags with their reasons."""
     b = bundle
     k = len(b.classes)
     counts = [len(u) for u in per_image]
@@ -76,14 +79,25 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     score = np.zeros(len(per_image))
     empty = np.zeros(len(per_image), bool)
     unlike_stats: list[list[str]] = [[] for _ in per_image]  # named when most of the image's units are unlike
+    pooled = None
+    if b.mil is not None and stacked is not None:
+        offsets = np.cumsum([0, *counts])
+        bags = [feats[offsets[i] : offsets[i + 1]] for i in range(len(counts)) if counts[i]]
+        pooled_logits, weights = pool_bags(b.mil, bags)
+        pooled = iter(zip(pooled_logits, weights))
+        unit_attention = np.concatenate(weights)
     start = 0
     for i, n in enumerate(counts):
         if n == 0:
             empty[i] = True
             continue
-        mean_log_p = log_p[start : start + n].mean(0)
-        logits[i] = unit_logits[start : start + n].mean(0)
-        probs[i] = softmax(mean_log_p[None])[0]
+        if pooled is not None:
+            logits[i], _ = next(pooled)
+            probs[i] = softmax(logits[i][None], b.mil_temperature)[0]
+        else:
+            mean_log_p = log_p[start : start + n].mean(0)
+            logits[i] = unit_logits[start : start + n].mean(0)
+            probs[i] = softmax(mean_log_p[None])[0]
         score[i] = unit_ood[start : start + n].mean()
         stats_out = unit_stats_out[start : start + n]
         if stats_out.any(axis=1).mean() > 0.5:
@@ -97,4 +111,5 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
     if stacked is None:
         unit_probs, unit_ood, unit_stats_out = np.zeros((0, k)), np.zeros(0), np.zeros((0, 0), bool)
-    return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1))
+    attention = unit_attention if pooled is not None else None
+    return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1), attention)

@@ -1,0 +1,61 @@
+"""Gated attention pooling over a field's cells (multiple-instance learning, Ilse et al. 2018).
+
+A field is a bag of cells and only the field is labelled. Each cell's feature vector h_k gets a
+weight a_k = softmax_k(w . (tanh(V h_k) * sigmoid(U h_k))); the field is classified from
+z = sum_k a_k h_k. The weights say which cells drove the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class GatedAttentionPool(nn.Module):
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 64, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.in_features, self.num_classes, self.hidden = in_features, num_classes, hidden
+        self.value = nn.Linear(in_features, hidden)  # V: what a cell shows
+        self.gate = nn.Linear(in_features, hidden)  # U: whether it counts
+        self.score = nn.Linear(hidden, 1)  # w
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
+
+    def weights(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """feats (B, N, D), mask (B, N) True for real cells -> attention (B, N), summing to 1 over each bag's cells."""
+        scores = self.score(torch.tanh(self.value(feats)) * torch.sigmoid(self.gate(feats))).squeeze(-1)  # (B, N)
+        return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Field logits (B, K) and cell weights (B, N)."""
+        a = self.weights(feats, mask)
+        pooled = torch.einsum("bn,bnd->bd", a, feats)  # (B, D)
+        return self.head(pooled), a
+
+
+def pad_bags(bags: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bags of (n_i, D) features -> (B, max n, D) zero-padded and the (B, max n) mask of real cells."""
+    n = max(len(b) for b in bags)
+    d = bags[0].shape[1]
+    feats = torch.zeros(len(bags), n, d)
+    mask = torch.zeros(len(bags), n, dtype=torch.bool)
+    for i, b in enumerate(bags):
+        feats[i, : len(b)] = b
+        mask[i, : len(b)] = True
+    return feats, mask
+
+
+@torch.no_grad()
+def pool_bags(pool: GatedAttentionPool, bags: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Field logits (B, K) and each bag's cell weights, for non-empty bags."""
+    pool.eval()
+    logits, weights = [], []
+    for start in range(0, len(bags), 256):
+        chunk = [torch.from_numpy(np.asarray(b, np.float32)) for b in bags[start : start + 256]]
+        feats, mask = pad_bags(chunk)
+        out, a = pool(feats, mask)
+        logits.append(out.numpy())
+        weights += [a[i, : len(b)].numpy() for i, b in enumerate(chunk)]
+    return np.concatenate(logits), weights
