@@ -40,19 +40,28 @@ def cli(*args: str) -> float:
 
 
 def run_recipe(name: str, data: Path, out: Path) -> dict:
+    """Train, evaluate and shift one recipe (unless its folder already holds the results), then summarise it."""
     folder = out / slug(name)
     result = folder / "result.json"
     if result.is_file():
-        return json.loads(result.read_text())
-    train_s = cli("train", "--config", "configs/cells.yaml", "--data", str(data), "--out", str(folder), *RECIPES[name])
-    cli("evaluate", str(folder / "bundle"), "--data", str(data), "--splits", str(folder / "splits.json"), "--shortcut-checks", "--bootstrap", "500", "--out", str(folder / "eval"))
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "domain_shift.py"), str(folder / "bundle"), "--data", str(data), "--splits", str(folder / "splits.json"),
-                    "--out", str(folder / "domain_shift.json")], check=True)  # fmt: skip
+        train_s = json.loads(result.read_text())["train_seconds"]
+    else:
+        train_s = cli("train", "--config", "configs/cells.yaml", "--data", str(data), "--out", str(folder), *RECIPES[name])
+        cli("evaluate", str(folder / "bundle"), "--data", str(data), "--splits", str(folder / "splits.json"), "--shortcut-checks", "--bootstrap", "500", "--out", str(folder / "eval"))
+        subprocess.run([sys.executable, str(REPO / "benchmarks" / "domain_shift.py"), str(folder / "bundle"), "--data", str(data), "--splits", str(folder / "splits.json"),
+                        "--out", str(folder / "domain_shift.json")], check=True)  # fmt: skip
+    summary = summarise(name, folder, train_s)
+    result.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def summarise(name: str, folder: Path, train_s: float) -> dict:
     metrics = json.loads((folder / "eval" / "metrics.json").read_text())
     checks = metrics["shortcut_checks"]["results"]
     shifts = json.loads((folder / "domain_shift.json").read_text())[str(folder / "bundle")]
-    worst = min((k for k in shifts if k != "none"), key=lambda k: shifts[k]["accuracy"])
-    summary = {
+    # grey is left out: the detector finds no leukocyte in a grey field, whatever the recipe (all flagged)
+    worst = min((k for k in shifts if k not in ("none", "grey")), key=lambda k: shifts[k]["accuracy"])
+    return {
         "recipe": name,
         "overrides": RECIPES[name],
         "train_seconds": round(train_s),
@@ -63,14 +72,23 @@ def run_recipe(name: str, data: Path, out: Path) -> dict:
         "abstain_rate": metrics["abstained"] / metrics["n"],
         "leukocytes_removed": checks["leukocytes masked"]["accuracy"],
         "background_swap_changed": checks["background swapped, cells as found before"]["changed"],
+        "background_swap_redetected_changed": checks["background swapped"]["changed"],
         "stain_swap_changed": checks["stain swapped"]["changed"],
         "stain_colour_swap_changed": checks["stain colour swapped, lightness kept"]["changed"],
         "worst_shift": worst,
         "worst_shift_accuracy": shifts[worst]["accuracy"],
         "shifts": shifts,
     }
-    result.write_text(json.dumps(summary, indent=1))
-    return summary
+
+
+def table_row(r: dict) -> str:
+    lo, hi = r["accuracy_ci"]
+    return (
+        f"| {r['recipe']} | {r['train_seconds'] / 60:.1f} min | {100 * r['accuracy']:.1f} % ({100 * lo:.1f}–{100 * hi:.1f}) | {100 * r['benign_specificity']:.1f} % "
+        f"| {100 * r['malignant_sensitivity']:.1f} % | {100 * r['abstain_rate']:.0f} % | {100 * r['leukocytes_removed']:.1f} % "
+        f"| {100 * r['background_swap_changed']:.1f} % ({100 * r['background_swap_redetected_changed']:.1f} %) "
+        f"| {100 * r['stain_swap_changed']:.1f} % ({100 * r['stain_colour_swap_changed']:.1f} %) | {r['worst_shift']}: {100 * r['worst_shift_accuracy']:.1f} % |"
+    )
 
 
 def main() -> None:
@@ -85,12 +103,7 @@ def main() -> None:
     print("| recipe | train | 4-class (95 % CI) | benign spec | malignant sens | abstain | leukocytes removed | background swap | stain swap | worst shift |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        lo, hi = r["accuracy_ci"]
-        print(
-            f"| {r['recipe']} | {r['train_seconds'] / 60:.1f} min | {100 * r['accuracy']:.1f} % ({100 * lo:.1f}–{100 * hi:.1f}) | {100 * r['benign_specificity']:.1f} % "
-            f"| {100 * r['malignant_sensitivity']:.1f} % | {100 * r['abstain_rate']:.0f} % | {100 * r['leukocytes_removed']:.1f} % | {100 * r['background_swap_changed']:.1f} % "
-            f"| {100 * r['stain_swap_changed']:.1f} % | {r['worst_shift']}: {100 * r['worst_shift_accuracy']:.1f} % |"
-        )
+        print(table_row(r))
 
 
 if __name__ == "__main__":
