@@ -59,11 +59,14 @@ class StainTarget:
         return out
 
 
-def class_stain_targets(images: Sequence[np.ndarray], labels: Sequence[str], seed: int = 0) -> dict[str, StainTarget]:
-    """Each class's stain, from the pooled leukocyte pixels of its fields (sampled to a bounded number)."""
+def class_stain_targets(
+    images: Sequence[np.ndarray], labels: Sequence[str], seed: int = 0, masks: Sequence[np.ndarray] | None = None
+) -> dict[str, StainTarget]:
+    """Each class's stain, from the pooled leukocyte pixels of its fields (sampled to a bounded number);
+    `masks` are the fields' leukocyte masks when the caller has them already."""
     pooled: dict[str, list[np.ndarray]] = defaultdict(list)
-    for rgb, label in zip(images, labels):
-        pooled[label].append(rgb[leukocyte_pixels(rgb)])
+    for i, (rgb, label) in enumerate(zip(images, labels)):
+        pooled[label].append(rgb[leukocyte_pixels(rgb) if masks is None else masks[i]])
     rng = np.random.default_rng(seed)
     targets = {}
     for label, parts in pooled.items():

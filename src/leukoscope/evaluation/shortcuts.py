@@ -77,8 +77,8 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
         fixed, fixed_pred = _accuracy_with(predictor, images, labels, lambda i, x: swaps[i], "shortcut check: swap, cells fixed", detect_on_original=True)
         fixed["changed"] = float((fixed_pred != normal_pred).mean())
         results["background swapped, cells as found before"] = {**fixed, "expect": "classifier alone: no change"}
-    targets = class_stain_targets(images, kept, seed)
     masks = [leukocyte_pixels(x) for x in images]
+    targets = class_stain_targets(images, kept, seed, masks)
 
     def restained(keep_lightness: bool) -> list[np.ndarray]:
         donors = [targets.get(kept[partners[i]]) for i in range(len(images))]
@@ -92,10 +92,9 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
     hue, hue_pred = _accuracy_with(predictor, images, labels, lambda i, x: colour_only[i], "shortcut check: stain colour swap", detect_on_original=True)
     hue["changed"] = float((hue_pred != normal_pred).mean())
     results["stain colour swapped, lightness kept"] = {**hue, "expect": "a colour-blind model: no change"}
-    restained_full = full
     if preview is not None:
         results["stain swapped"]["preview"] = Path(preview).name
-        write_swap_preview(images, swaps, restained_full, kept, partners, preview)
+        write_swap_preview(images, swaps, full, kept, partners, preview)
     warnings = []
     if annot["accuracy"] < normal["accuracy"] - ANNOTATION_TOLERANCE:
         warnings.append(
