@@ -20,6 +20,12 @@ def crop_config(cells: CellsConfig) -> CropConfig:
     return CropConfig(size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span)
 
 
+def preprocessed_stack(pipeline: Pipeline, crops: list[np.ndarray]) -> np.ndarray:
+    """A field's crops through the preprocessing chain, as one (n, S, S, 3) uint8 array (n may be 0)."""
+    size = pipeline.config.size
+    return np.stack([pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
+
+
 class CellCropCache:
     def __init__(self, root: str | Path | None, pipeline: Pipeline, cells: CellsConfig) -> None:
         self.pipeline = pipeline
@@ -34,8 +40,7 @@ class CellCropCache:
         except (OSError, ValueError):
             pass
         crops = field_crops(read_rgb(path, max_pixels=self.pipeline.config.max_pixels), self.crop).crops
-        size = self.pipeline.config.size
-        stack = np.stack([self.pipeline(c) for c in crops]) if crops else np.zeros((0, size, size, 3), np.uint8)
+        stack = preprocessed_stack(self.pipeline, crops)
         save_npy_atomic(f, stack)
         return stack
 

@@ -157,7 +157,7 @@ class SmearDataModule(L.LightningDataModule):
         A reviewed class supervises its cell; "other leukocyte" and "not a leukocyte" leave the cell
         out (there is no trained detector to teach); "unsure" and unreviewed cells keep the field's label.
         """
-        from leukoscope.cells.cache import crop_config
+        from leukoscope.cells.cache import crop_config, preprocessed_stack
         from leukoscope.cells.crops import field_crops
         from leukoscope.cells.review import NOT_A_LEUKOCYTE, OTHER_LEUKOCYTE, match_cell, read_review
         from leukoscope.data.images import read_rgb
@@ -203,9 +203,7 @@ class SmearDataModule(L.LightningDataModule):
                     counts["supervised"] += 1
                 else:
                     counts["unsure"] += 1
-            size = self.pipeline.config.size
-            stack = np.stack([self.pipeline(c) for c in found.crops]) if found.crops else np.zeros((0, size, size, 3), np.uint8)
-            out[path] = (stack, crop_labels)
+            out[path] = (preprocessed_stack(self.pipeline, found.crops), crop_labels)
         self.review = {"file": str(source), "sha256": file_sha256(source), "reviewed_rows": len(reviews), "fields": len(out), "outside_train": outside, **counts}
         print(
             f"reviewed cells ({source}): {counts['supervised']} supervised by their reviewed class, {counts['left_out']} left out, "

@@ -202,33 +202,32 @@ def start_from_bundle(model: torch.nn.Module, cfg: Config, classes: list[str]) -
     return {"bundle": str(Path(source).resolve()), "weights_sha256": bundle.weights_sha256}
 
 
+def _by_field(paths: list[str]) -> dict[str, list[int]]:
+    """The indices of each source field's items (its crops, or its expansion copies), fields in first-seen order."""
+    order: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        order.setdefault(p, []).append(i)
+    return order
+
+
 def _originals(ds, expanded: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A dataset's images without the offline-expansion copies (each source path once)."""
     if not expanded:
         return ds.images, np.asarray(ds.labels), ds.paths
-    first: dict[str, int] = {}
-    for i, p in enumerate(ds.paths):
-        first.setdefault(p, i)
-    keep = sorted(first.values())
+    keep = [idx[0] for idx in _by_field(ds.paths).values()]
     return ds.images[keep], np.asarray(ds.labels)[keep], [ds.paths[i] for i in keep]
 
 
 def _bags(feats: np.ndarray, labels: np.ndarray, paths: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Cell features grouped by field, in first-seen order, and each field's label (its cells' most common one)."""
-    order: dict[str, list[int]] = {}
-    for i, p in enumerate(paths):
-        order.setdefault(p, []).append(i)
-    bags = [feats[idx] for idx in order.values()]
-    return bags, np.array([np.bincount(np.asarray(labels)[idx]).argmax() for idx in order.values()])
+    """Cell features grouped by field, and each field's label (its cells' most common one)."""
+    groups = _by_field(paths).values()
+    return [feats[idx] for idx in groups], np.array([np.bincount(np.asarray(labels)[idx]).argmax() for idx in groups])
 
 
 def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
     """Dataset items grouped by source image: one unit per field, or the crops of each field."""
-    order: dict[str, list[int]] = {}
-    for i, p in enumerate(ds.paths):
-        order.setdefault(p, []).append(i)
-    paths = list(order)
-    return paths, [ds.images[idx] for idx in order.values()], np.array([ds.labels[idx[0]] for idx in order.values()])
+    order = _by_field(ds.paths)
+    return list(order), [ds.images[idx] for idx in order.values()], np.array([ds.labels[idx[0]] for idx in order.values()])
 
 
 def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:

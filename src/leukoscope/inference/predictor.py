@@ -107,12 +107,11 @@ class Predictor:
 
     def cell_units(self, rgb: np.ndarray, detect_on: np.ndarray | None = None) -> tuple[np.ndarray, FieldCrops]:
         """A cell-level bundle's model inputs for one field, with the cells (and their outlines) they come from."""
+        from leukoscope.cells.cache import preprocessed_stack
         from leukoscope.cells.crops import field_crops
 
         found = field_crops(rgb, self.crop_config, detect_on=detect_on)
-        pipeline, size = self.bundle.pipeline, self.bundle.pipeline.config.size
-        units = np.stack([pipeline(c) for c in found.crops]) if found.crops else np.zeros((0, size, size, 3), np.uint8)
-        return units, found
+        return preprocessed_stack(self.bundle.pipeline, found.crops), found
 
     def logits_and_features(self, images: np.ndarray, onnx: Any = None) -> tuple[np.ndarray, np.ndarray]:
         b = self.bundle
