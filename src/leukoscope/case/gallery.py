@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from leukoscope.cells.crops import square_map
+
 CROP_SIZE = 112  # px of a gallery tile
 CROP_CONTEXT = 2.2  # tile side / cell diameter: the neighbouring red cells stay in view
 OVERVIEW_SIDE = 448
@@ -30,13 +32,11 @@ def outline_of(labels: np.ndarray, index: int) -> list[list[int]]:
 
 def reviewer_crop(rgb: np.ndarray, centre: tuple[float, float], radius: float, outline: Sequence[Sequence[int]], size: int = CROP_SIZE) -> np.ndarray:
     """A size x size RGB tile around one cell, its surroundings kept, its outline drawn."""
-    half = max(CROP_CONTEXT * radius, 12.0)
-    x0, y0 = centre[0] - half, centre[1] - half
-    scale = size / (2 * half)
-    m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    m = square_map(centre, max(CROP_CONTEXT * radius, 12.0), size)
+    scale = float(m[0, 0])
     tile = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
     if len(outline) >= 3:
-        points = ((np.asarray(outline, np.float32) - (x0, y0)) * scale).round().astype(np.int32)
+        points = (np.asarray(outline, np.float32) * scale + m[:, 2]).round().astype(np.int32)
         cv2.polylines(tile, [points], True, OUTLINE, 1, cv2.LINE_AA)
     return tile
 

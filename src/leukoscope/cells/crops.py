@@ -20,7 +20,6 @@ from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes
 from leukoscope.cells.ruler import measure_red_cells, plausible
 
 SUPPRESS_MODES = ("constant", "noise", "none")
-SCALES = ("cell", "red_cell")
 
 
 @dataclass(frozen=True)
@@ -34,16 +33,21 @@ class CropConfig:
     red_cell_span: float = 4.0  # crop side in red-cell diameters (a lymphoblast is 1.5-3 across)
 
 
+def square_map(centre: tuple[float, float], half: float, size: int) -> np.ndarray:
+    """The 2 x 3 affine map from the square of half-side `half` around `centre` onto a size x size crop (sub-pixel)."""
+    scale = size / (2 * half)
+    x0, y0 = centre[0] - half, centre[1] - half
+    return np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+
+
 def crop_cell(
     rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, config: CropConfig, rng: np.random.Generator | None = None, half: float | None = None
 ) -> np.ndarray:
     """One size x size RGB crop of cell `index` (1-based in `labels`); `half` is half the crop side in
     field pixels (default: `context` x the cell's radius)."""
     half = config.context * cell.radius if half is None else half
-    x0, y0 = cell.x - half, cell.y - half
-    scale = config.size / (2 * half)
-    # affine map from the source square around the cell onto the crop (sub-pixel, border replicated)
-    m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+    m = square_map((cell.x, cell.y), half, config.size)
+    scale = float(m[0, 0])
     crop = cv2.warpAffine(rgb, m, (config.size, config.size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if config.suppress == "none":
         return crop

@@ -163,6 +163,11 @@ def _cells_from_regions(regions: np.ndarray, config: DetectionConfig, min_area: 
     return cells, out
 
 
+def leukocyte_pixels(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) -> np.ndarray:
+    """Boolean mask of every detected leukocyte (nucleus and cytoplasm rim), not grown."""
+    return detect_leukocytes(rgb, config)[1] > 0
+
+
 def leukocyte_mask(rgb: np.ndarray, grow: float = 0.35, config: DetectionConfig = DetectionConfig()) -> np.ndarray:
     """Boolean mask covering every detected leukocyte generously (for painting them out)."""
     cells, labels = detect_leukocytes(rgb, config)

@@ -4,9 +4,11 @@ is the field's scale.
 Red cells absorb green light: they are the darker, unstained discs on the pale plasma. A field's
 red-cell mask is its green channel below Otsu's threshold, leukocytes and their surroundings left
 out (as the detector finds them: an absolute stain threshold takes a warm stain's red cells for
-nuclei), and only where it is pinker than the plasma, central pallor filled. The ruler is the median diameter of the isolated round discs (most red
-cells overlap, and a pair would read large); with too few of them, of the distance transform's
-peaks; and None when the field shows no measurable red cell.
+nuclei), and so are regions a leukocyte's margin cuts; central pallor is filled. Colour is not
+used: the red cells of the development data are grey-blue, not pink. The ruler is the median
+diameter of the isolated round discs (most red cells overlap, and a pair would read large); with
+too few of them, of the distance transform's peaks; and None when the field shows no measurable
+red cell.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from leukoscope.cells.detect import REFERENCE_SIZE, detect_leukocytes
+from leukoscope.cells.detect import REFERENCE_SIZE, leukocyte_pixels
 
 RED_CELL_UM = 7.5
 MIN_DISCS = 3  # isolated round discs needed for the median
@@ -37,9 +39,9 @@ class Ruler:
 
 def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> np.ndarray:
     """Pixels of red cells: darker in green than the plasma (Otsu over the pixels away from the
-    leukocytes) and pinker than the plasma. `leukocytes` is the detector's mask (detected when None)."""
+    leukocytes). `leukocytes` is the detector's mask (detected when None)."""
     if leukocytes is None:
-        leukocytes = detect_leukocytes(rgb)[1] > 0
+        leukocytes = leukocyte_pixels(rgb)
     scale = max(rgb.shape[:2]) / REFERENCE_SIZE
     k = max(3, int(round(9 * scale)) | 1)
     stained = cv2.dilate(leukocytes.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
@@ -50,11 +52,10 @@ def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> np.n
     threshold, _ = cv2.threshold(green[~stained].reshape(-1, 1), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     dark = ((green < threshold) & ~stained).astype(np.uint8)
     n, labels = cv2.connectedComponents(dark, connectivity=8)
-    keep = np.ones(n, bool)
     # a red cell that a leukocyte's margin cuts is a fragment: it would read small
     touching = cv2.dilate(stained.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    keep = np.arange(n) > 0  # label 0 is the background
     keep[np.unique(labels[touching & (dark > 0)])] = False
-    keep[0] = False
     dark = keep[labels].astype(np.uint8)
     outlines, _ = cv2.findContours(dark, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     filled = np.zeros_like(dark)

@@ -15,15 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 from torchstain.numpy.normalizers.reinhard import NumpyReinhardNormalizer
 
-from leukoscope.cells.detect import detect_leukocytes
+from leukoscope.cells.detect import leukocyte_pixels
 
 MAX_POOLED_PIXELS = 400_000  # per class: the statistics settle long before this
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY weighs the channels
-
-
-def leukocyte_pixels(rgb: np.ndarray) -> np.ndarray:
-    """Boolean mask of every detected leukocyte (nucleus and cytoplasm rim)."""
-    return detect_leukocytes(rgb)[1] > 0
 
 
 class StainTarget:

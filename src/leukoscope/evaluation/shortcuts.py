@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from leukoscope.cells.stain import class_stain_targets, leukocyte_pixels
+from leukoscope.cells.detect import leukocyte_pixels
+from leukoscope.cells.stain import class_stain_targets
 from leukoscope.cells.swap import remove_leukocytes, swap_background, swap_partners
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
