@@ -18,7 +18,6 @@ Usage: python benchmarks/review_finetune.py [DATA] --out DIR [--stage prepare|ba
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -78,10 +77,12 @@ def prepare(data: Path, out: Path, seed: int = 0) -> None:
 def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed: int = 0) -> tuple[Path, Path, int]:
     """review.csv confirming every cell of held-out fields until n_cells, and the splits that train on
     those fields (and the base model's training fields, `with_base`)."""
-    import hashlib
-
-    from leukoscope.cells.crops import CropConfig, field_crops
+    from leukoscope.case.report import write_review
+    from leukoscope.cells.cache import crop_config
+    from leukoscope.cells.crops import field_crops
+    from leukoscope.config import load_config
     from leukoscope.data.images import read_rgb
+    from leukoscope.io_utils import file_sha256
 
     held = json.loads((out / "held_out.json").read_text())
     by_class: dict[str, list[str]] = defaultdict(list)
@@ -91,7 +92,7 @@ def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed:
     for paths in by_class.values():
         rng.shuffle(paths)
     order = [p for batch in zip(*[by_class[c] for c in sorted(by_class)]) for p in batch]  # class-balanced
-    cfg = CropConfig(size=64, context=1.4)
+    cfg = crop_config(load_config("configs/cells.yaml").cells)  # the cells the fine-tune will find again
     rows, fields = [], []
     for rel in order:
         if len(rows) >= n_cells:
@@ -101,17 +102,13 @@ def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed:
         if not found.cells:
             continue
         fields.append(rel)
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        sha = file_sha256(path)
         for k, cell in enumerate(found.cells):
             x0, y0, x1, y1 = cell.box
             label = held["labels"][rel]
             rows.append({"case": "simulated", "field": Path(rel).name, "field_sha256": sha, "cell": k, "box_x0": x0, "box_y0": y0, "box_x1": x1, "box_y1": y1,
                          "model_label": "", "reviewed_label": label, "reviewer": "sim", "time": ""})  # fmt: skip
-    review = out / f"review-{n_cells}.csv"
-    with review.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    review = write_review(rows, out / f"review-{n_cells}.csv")
     splits = json.loads((out / "splits-base.json").read_text())
     splits["splits"]["train"] = sorted(fields + (splits["splits"]["train"] if with_base else []))
     splits["counts"]["train"] = {}  # recounted by train from the data
