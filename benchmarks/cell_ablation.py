@@ -21,11 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 INVARIANCE = ["augment.stain_hed=0.25", "augment.grey=0.2", "augment.blur=0.3", "augment.jpeg=0.3", "augment.affine_scale=[0.85,1.15]"]
 RULER = ["cells.scale=red_cell"]
+STAIN = ["cells.stain=reinhard"]
+ACQUISITION = ["augment.blur=0.3", "augment.jpeg=0.3"]  # the camera and software, not the stain
 RECIPES = {
     "cells.yaml": [],
     "+ invariance augmentation": INVARIANCE,
     "+ red-cell ruler": RULER,
     "+ both": INVARIANCE + RULER,
+    "+ stain normalisation": STAIN,
+    "+ stain normalisation + blur/JPEG augmentation": STAIN + ACQUISITION,
+    "+ stain normalisation, crops not denoised": STAIN + ["preprocess.denoise=none"],
+    "+ attention pooling": ["cells.aggregate=attention"],
 }
 
 

@@ -132,6 +132,11 @@ class TrainConfig:
     init_from: str = ""  # a bundle to start from (fine-tuning): same architecture and classes
 
 
+# The pooled leukocytes of 160 training fields (40 per class) of the development data, in torchstain's
+# LAB (L 0-100): a stain that exists, so normalised crops still look like cells.
+LEUKOCYTE_STAIN = (68.5, 29.0, -44.0, 12.4, 14.4, 18.3)
+
+
 @dataclass
 class CellsConfig:
     """The cell-level path: a model trained on leukocyte crops, fields predicted by aggregating their cells."""
@@ -143,6 +148,9 @@ class CellsConfig:
     scale: Literal["cell", "red_cell"] = "cell"  # crops sized by the cell's own diameter, or by the field's red cells
     red_cell_span: float = 4.0  # with scale=red_cell: the crop side in red-cell diameters
     aggregate: Literal["mean_log_prob", "attention"] = "mean_log_prob"  # how a field's cells make its call: mean, or gated attention pooling
+    # "reinhard": each field's leukocytes moved to one reference stain before cropping, so a session's stain cannot carry the class
+    stain: Literal["as imaged", "reinhard"] = "as imaged"
+    stain_target: list[float] = field(default_factory=lambda: list(LEUKOCYTE_STAIN))  # LAB means, then standard deviations
 
 
 @dataclass

@@ -97,3 +97,30 @@ def test_has_leukocyte_agrees_with_the_detector_on_real_fields(real_data):
     paths = sorted((real_data / "Original").rglob("*.jpg"))[::40]
     disagree = [p.name for p in paths if has_leukocyte(read_rgb(p)) != bool(detect_leukocytes(read_rgb(p))[0])]
     assert not disagree, disagree
+
+
+def test_a_normalised_stain_undoes_a_restaining_of_the_leukocytes():
+    from leukoscope.cells.detect import leukocyte_pixels
+    from leukoscope.cells.stain import StainTarget
+    from leukoscope.config import LEUKOCYTE_STAIN
+
+    rgb, _ = synth_field("Benign", np.random.default_rng(8), size=224, n_cells=3)
+    mask = leukocyte_pixels(rgb)
+    other_session = StainTarget.from_stats((55.0, 45.0, -25.0, 16.0, 20.0, 12.0)).restain(rgb, mask)
+    as_imaged, normalised = CropConfig(size=64), CropConfig(size=64, stain_target=LEUKOCYTE_STAIN)
+
+    def moved(config: CropConfig) -> list[float]:  # mean change of each crop, the cells found on the original
+        pairs = zip(field_crops(rgb, config).crops, field_crops(other_session, config, detect_on=rgb).crops)
+        return [float(np.abs(a.astype(float) - b).mean()) for a, b in pairs]
+
+    assert min(moved(as_imaged)) > 10  # the other session's stain changes every crop as imaged
+    assert max(moved(normalised)) < 1  # and none once each field's leukocytes are moved to the reference
+    reference = StainTarget.from_stats(LEUKOCYTE_STAIN).restain(other_session, mask)
+    assert np.abs(StainTarget(reference[mask]).lab_means - np.asarray(LEUKOCYTE_STAIN[:3])).max() < 1.5  # L*a*b* means at the reference
+
+
+def test_a_stain_target_needs_three_means_and_three_positive_spreads():
+    from leukoscope.cells.stain import StainTarget
+
+    with pytest.raises(ValueError, match="positive standard deviations"):
+        StainTarget.from_stats((60.0, 30.0, -40.0, 10.0, 0.0, 12.0))

@@ -17,7 +17,8 @@ from leukoscope.preprocess.pipeline import Pipeline
 
 
 def crop_config(cells: CellsConfig) -> CropConfig:
-    return CropConfig(size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span)
+    stain = tuple(cells.stain_target) if cells.stain == "reinhard" else None
+    return CropConfig(size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span, stain_target=stain)
 
 
 def preprocessed_stack(pipeline: Pipeline, crops: list[np.ndarray]) -> np.ndarray:

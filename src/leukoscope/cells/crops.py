@@ -6,7 +6,9 @@ lost. With `scale="red_cell"` the crop side is `red_cell_span` red-cell diameter
 ruler, cells/ruler.py): magnification is normalised and a lymphoblast stays larger than a small
 lymphocyte; a field without measurable red cells falls back to the cell's own diameter, and the
 crops record which was used. Pixels outside the (slightly grown) cell mask are suppressed so the
-background cannot carry the class.
+background cannot carry the class. With a `stain_target` the field's leukocytes are first moved
+together to that stain (one Reinhard transfer per field, fitted on all its leukocyte pixels: the
+cells of a field share a session, and their differences are kept).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes
 from leukoscope.cells.ruler import measure_red_cells, plausible
+from leukoscope.cells.stain import StainTarget
 
 SUPPRESS_MODES = ("constant", "noise", "none")
 
@@ -31,6 +34,7 @@ class CropConfig:
     single_cell_fraction: float = 0.25  # a detected cell this large a share of the image: a single-cell image
     scale: str = "cell"  # what sizes the crop: the cell's own diameter, or the field's red cells
     red_cell_span: float = 4.0  # crop side in red-cell diameters (a lymphoblast is 1.5-3 across)
+    stain_target: tuple[float, ...] | None = None  # LAB means and stds the field's leukocytes are moved to; None: as imaged
 
 
 def square_map(centre: tuple[float, float], half: float, size: int) -> np.ndarray:
@@ -94,9 +98,12 @@ def field_crops(
         ruler = None
     half = crop.red_cell_span * ruler.red_cell_px / 2 if ruler is not None else None
     scaled = {"scaled_by": "red cells", "red_cell_px": ruler.red_cell_px} if ruler is not None else {}
-    if (len(cells) == 1 and big) or (not cells and max(h, w) <= 2 * crop.size):
-        if not cells:
-            cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
-            labels = np.ones((h, w), np.int32)
+    single = (len(cells) == 1 and bool(big)) or (not cells and max(h, w) <= 2 * crop.size)
+    if single and not cells:
+        cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
+        labels = np.ones((h, w), np.int32)
+    if crop.stain_target is not None and cells:
+        rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, labels > 0)
+    if single:
         return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop, half=half)], cells, labels, True, **scaled)
     return FieldCrops([crop_cell(rgb, labels, i + 1, c, crop, half=half) for i, c in enumerate(cells)], cells, labels, False, **scaled)

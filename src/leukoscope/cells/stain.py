@@ -1,10 +1,11 @@
-"""Stain swap: a field's leukocytes re-stained to the colour statistics of another class's leukocytes.
+"""A field's leukocytes re-stained: to another class's stain (the stain swap), or to one reference stain.
 
-The counterpart of the background swap for the cell's own colour. Reinhard's transfer (LAB means
-and standard deviations, torchstain's implementation) is fitted on the pooled leukocyte pixels of
-the donor class and applied to the leukocyte pixels of the field; the rest of the field is left as
-it is. A model that reads morphology keeps its prediction; one that reads the session's stain
-follows the donor.
+The stain swap is the counterpart of the background swap for the cell's own colour. Reinhard's
+transfer (LAB means and standard deviations, torchstain's implementation) is fitted on the pooled
+leukocyte pixels of the donor class and applied to the leukocyte pixels of the field; the rest of
+the field is left as it is. A model that reads morphology keeps its prediction; one that reads the
+session's stain follows the donor. The same transfer onto a fixed reference (`cells.stain=reinhard`)
+takes the session's stain away before the model sees the cells.
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ class StainTarget:
             raise ValueError("too few leukocyte pixels to estimate a stain")
         self.normalizer = NumpyReinhardNormalizer()
         self.normalizer.fit(np.ascontiguousarray(pixels.reshape(-1, 1, 3)))
+
+    @classmethod
+    def from_stats(cls, values: Sequence[float]) -> StainTarget:
+        """A target given as LAB means then standard deviations (torchstain's LAB, L in 0-100)."""
+        if len(values) != 6 or min(values[3:]) <= 0:
+            raise ValueError(f"a stain target is 3 LAB means and 3 positive standard deviations, got {list(values)}")
+        target = cls.__new__(cls)
+        target.normalizer = NumpyReinhardNormalizer()
+        target.normalizer.target_means = np.asarray(values[:3], np.float32)
+        target.normalizer.target_stds = np.asarray(values[3:], np.float32)
+        return target
 
     @property
     def lab_means(self) -> np.ndarray:
