@@ -85,9 +85,9 @@ def test_a_normalised_stain_keeps_the_calls_when_the_leukocytes_come_from_anothe
     fields = [synth_field(c, np.random.default_rng([22, i]), size=160)[0] for i, c in enumerate(["Benign", "Early", "Pre", "Pro"] * 2)]
     session = StainTarget.from_stats((55.0, 45.0, -25.0, 16.0, 20.0, 12.0))
     restained = [session.restain(f, leukocyte_pixels(f)) for f in fields]
-    as_imaged = Predictor(cell_bundle)
-    normalised = Predictor(cell_bundle)
-    normalised.crop_config = replace(normalised.crop_config, stain_target=LEUKOCYTE_STAIN)  # what cells.stain=reinhard sets
+    as_imaged, normalised = Predictor(cell_bundle), Predictor(cell_bundle)
+    as_imaged.crop_config = replace(as_imaged.crop_config, stain_target=None)  # what cells.stain="as imaged" sets
+    normalised.crop_config = replace(normalised.crop_config, stain_target=LEUKOCYTE_STAIN)  # cells.stain=reinhard
 
 
     def moved(predictor: Predictor) -> float:  # cells found on the original, as the stain swap finds them

@@ -124,3 +124,11 @@ def test_a_stain_target_needs_three_means_and_three_positive_spreads():
 
     with pytest.raises(ValueError, match="positive standard deviations"):
         StainTarget.from_stats((60.0, 30.0, -40.0, 10.0, 0.0, 12.0))
+
+
+def test_a_uniform_image_is_left_as_it_is_by_the_stain_normalisation():
+    from leukoscope.config import LEUKOCYTE_STAIN
+
+    plain = np.full((48, 48, 3), 230, np.uint8)  # read as one cell filling the frame: no spread to match
+    found = field_crops(plain, CropConfig(size=32, stain_target=LEUKOCYTE_STAIN))
+    assert found.single and (found.crops[0] == 230).all()

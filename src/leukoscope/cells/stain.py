@@ -15,10 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from torchstain.numpy.normalizers.reinhard import NumpyReinhardNormalizer
+from torchstain.numpy.utils.rgb2lab import rgb2lab
 
 from leukoscope.cells.detect import leukocyte_pixels
 
 MAX_POOLED_PIXELS = 400_000  # per class: the statistics settle long before this
+MIN_LAB_SPREAD = 0.1  # pixels this uniform in an L*a*b* channel have no stain to transfer (Reinhard divides by the spread)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY weighs the channels
 
 
@@ -57,6 +59,8 @@ class StainTarget:
         if mask.sum() < 10:
             return out
         pixels = np.ascontiguousarray(rgb[mask].reshape(-1, 1, 3))
+        if rgb2lab(pixels.astype(np.float32) / 255).reshape(-1, 3).astype(np.float64).std(0).min() < MIN_LAB_SPREAD:
+            return out
         moved = self.normalizer.normalize(pixels)
         if keep_lightness:  # an equal shift of R, G and B moves luma by itself (the weights sum to 1), not hue
             luma = np.asarray(LUMA, np.float32)
