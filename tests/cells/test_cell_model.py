@@ -89,11 +89,10 @@ def test_a_normalised_stain_keeps_the_calls_when_the_leukocytes_come_from_anothe
     as_imaged.crop_config = replace(as_imaged.crop_config, stain_target=None)  # what cells.stain="as imaged" sets
     normalised.crop_config = replace(normalised.crop_config, stain_target=LEUKOCYTE_STAIN)  # cells.stain=reinhard
 
-
     def moved(predictor: Predictor) -> float:  # cells found on the original, as the stain swap finds them
         before = predictor.predict_units([predictor.units(f) for f in fields])
         after = predictor.predict_units([predictor.units(r, detect_on=f) for f, r in zip(fields, restained)])
         return float(np.abs(before.probs - after.probs).max())
 
-    # measured: 0.11 as imaged, 0.03 normalised (what is left is rounding, which CLAHE amplifies)
+    # what is left once normalised is the crops' uint8 rounding
     assert moved(normalised) < min(0.05, moved(as_imaged) / 2)
