@@ -20,9 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
-INVARIANCE = ["augment.stain_hed=0.25", "augment.grey=0.2", "augment.blur=0.3", "augment.jpeg=0.3", "augment.affine_scale=[0.85,1.15]"]
-RULER = ["cells.scale=red_cell"]
 ACQUISITION = ["augment.blur=0.3", "augment.jpeg=0.3"]  # the camera and software, not the stain
+INVARIANCE = ["augment.stain_hed=0.25", "augment.grey=0.2", *ACQUISITION, "augment.affine_scale=[0.85,1.15]"]
+RULER = ["cells.scale=red_cell"]
 # configs/cells.yaml undone step by step: each line puts back one thing the recipe dropped
 MEAN = ["cells.aggregate=mean_log_prob"]  # a field's call: the mean of its cells' log-probabilities
 CLAHE = ["preprocess.clahe=true"]  # 8 x 8 tiles on a 64-px crop: each 8-px neighbourhood equalised
