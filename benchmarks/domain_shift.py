@@ -6,7 +6,8 @@ Each test field is altered before the bundle sees it, by every shift of `leukosc
 (hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts
 it as `predict` would (cells detected on the altered field). Printed per bundle and shift: 4-class
 accuracy, malignant sensitivity, benign specificity, the share of predictions that changed and the
-share flagged for review; last, the worst shift.
+share flagged for review (and, in the JSON, the screening call's sensitivity and specificity); last,
+the worst shift.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str]) -> d
         labels = pred.labels
         reference = labels if reference is None else reference
         out[name] = {**figures(labels, truth, benign), "changed": float((labels != reference).mean()), "flagged": float(pred.abstain.mean())}
+        if pred.screen is not None:  # the screening call at the bundle's validated cut
+            malignant = truth != benign
+            out[name]["screening_sensitivity"] = float(pred.screen[malignant].mean()) if malignant.any() else float("nan")
+            out[name]["screening_specificity"] = float((~pred.screen[~malignant]).mean()) if (~malignant).any() else float("nan")
         r = out[name]
         print(
             f"  {name:40} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  spec {100 * r['benign_specificity']:5.1f} %"

@@ -276,6 +276,13 @@ def _print_metrics(m: dict) -> None:
             f"benign vs malignant: sensitivity {100 * bm['sensitivity']:.1f} % ({100 * bm['sensitivity_ci'][0]:.1f}-{100 * bm['sensitivity_ci'][1]:.1f}), "
             f"specificity {100 * bm['specificity']:.1f} % ({100 * bm['specificity_ci'][0]:.1f}-{100 * bm['specificity_ci'][1]:.1f})"
         )
+    sc = m.get("screening")
+    if sc:
+        print(
+            f"screening call (p(Benign) below {sc['p_benign_below']:.3f} screens malignant): sensitivity {100 * sc['sensitivity']:.1f} % "
+            f"({100 * sc['sensitivity_ci'][0]:.1f}-{100 * sc['sensitivity_ci'][1]:.1f}), "
+            f"specificity {100 * sc['specificity']:.1f} % ({100 * sc['specificity_ci'][0]:.1f}-{100 * sc['specificity_ci'][1]:.1f})"
+        )
     if m.get("per_class"):
         _print_table(
             ["class", "n", "precision", "recall", "F1", "specificity"],
@@ -299,8 +306,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"not predicted: {f['path']}: {f['reason']}", file=sys.stderr)
     out = write_predictions(with_error_rows(paths, rows, failures), args.out, bundle.classes)
     flagged = sum(r["abstain"] for r in rows)
+    screened = sum(r.get("screen") == "malignant" for r in rows)
+    screening = f"{screened} screen malignant, " if any("screen" in r for r in rows) else ""
     print(
-        f"{len(rows)} image(s) predicted, {flagged} flagged for review (abstain/out-of-distribution), "
+        f"{len(rows)} image(s) predicted, {flagged} flagged for review (abstain/out-of-distribution), {screening}"
         f"{len(failures)} not readable (status 'error' in the output) -> {out}"
     )
     why = ood_reason_counts(rows)

@@ -151,11 +151,14 @@ class CellsConfig:
     # "reinhard": each field's leukocytes moved to one reference stain before cropping, so a session's stain cannot carry the class
     stain: Literal["as imaged", "reinhard"] = "as imaged"
     stain_target: list[float] = field(default_factory=lambda: list(LEUKOCYTE_STAIN))  # LAB means, then standard deviations
+    # each training field also cut this many times from a random other acquisition of it (data/shifts.py), detection included
+    acquisition_copies: int = 0
 
 
 @dataclass
 class EvalConfig:
     target_error: float = 0.02  # abstain threshold chosen on validation for this error rate
+    target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
     tta: bool = False
 

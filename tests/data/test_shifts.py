@@ -6,11 +6,14 @@ import pytest
 
 from leukoscope.data.shifts import (
     DOMAIN_SHIFTS,
+    AcquisitionRanges,
     blur,
     gamma,
     grey,
     jpeg,
     magnify,
+    random_acquisition,
+    resolution,
     rotate_hue,
     scale_saturation,
     white_balance,
@@ -89,3 +92,29 @@ def test_grey_drops_colour_and_every_shift_keeps_the_frame(field):
         out = shift(field)
         assert out.shape == field.shape and out.dtype == np.uint8, name
         assert not np.array_equal(out, field), name
+
+
+def _detail(x):
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
+
+
+def test_fewer_pixels_lose_detail_and_keep_the_frame(field):
+    half, quarter = resolution(field, 0.5), resolution(field, 0.25)
+    assert half.shape == quarter.shape == field.shape
+    assert _detail(field) > _detail(half) > _detail(quarter)
+    assert np.abs(half.astype(int) - field).mean() < 10  # the same scene, not another one
+
+
+def test_a_random_acquisition_is_seeded_and_stays_within_its_ranges(field):
+    def draw(seed, ranges=AcquisitionRanges()):
+        return random_acquisition(field, np.random.default_rng(seed), ranges)
+
+    assert np.array_equal(draw(1), draw(1)) and not np.array_equal(draw(1), draw(2))
+    drawn = [draw(s) for s in range(12)]
+    assert all(d.shape == field.shape and d.dtype == np.uint8 for d in drawn)
+    # the field's median colour moves, but within the white balance and gamma ranges
+    ratios = np.array([np.median(d.reshape(-1, 3), axis=0) / np.maximum(np.median(field.reshape(-1, 3), axis=0), 1) for d in drawn])
+    assert ratios[:, [0, 2]].std(0).min() > 0.01 and np.abs(ratios - 1).max() < 0.5
+    # nothing drawn: the field comes back as the lossless parts of the chain leave it
+    still = AcquisitionRanges(blur=(0, 0), resolution=(1, 1), white_balance=0, gamma=(1, 1), hue=0, saturation=(1, 1), jpeg=(100, 100))
+    assert np.abs(draw(3, still).astype(int) - field).mean() < 3  # HSV round trips and JPEG at 100; a 15 % gain alone moves it ~25

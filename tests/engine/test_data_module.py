@@ -41,3 +41,28 @@ def test_offline_expansion_after_split_on_training_only(smoke_config):
     assert {os.path.relpath(p, dm.manifest.root) for p in train.paths} <= train_files
     for split in ("val", "test"):  # untouched: exactly the split's own images, once each
         assert len(dm.datasets[split]) == len(dm.splits["splits"][split])
+
+
+def test_acquisition_copies_add_shifted_training_crops_only(cell_data, cell_overrides, tmp_path):
+    """Each training field is also cut from a random other acquisition of it; validation and test are not."""
+    from leukoscope.config import load_config
+
+    def module(copies, cache):
+        cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"data.cache_dir={tmp_path / cache}", f"cells.acquisition_copies={copies}"])
+        dm = SmearDataModule(cfg)
+        dm.setup()
+        return dm
+
+    plain, copied, again = module(0, "a"), module(1, "b"), module(1, "c")
+    originals, train = copied.train_originals, copied.datasets["train"]
+    n = len(originals[0])
+    assert np.array_equal(train.images[:n], plain.datasets["train"].images) and len(plain.datasets["train"]) == n
+    assert len(train) > 1.5 * n  # one copy of each field: its cells as the detector finds them in the other acquisition
+    copies = train.images[n:]
+    assert set(train.paths[n:]) <= set(originals[2])
+    label_of = dict(zip(originals[2], originals[1]))
+    assert all(label_of[p] == y for p, y in zip(train.paths[n:], train.labels[n:]))
+    assert np.abs(copies[: min(n, len(copies))].astype(int).mean() - train.images[:n].astype(int).mean()) < 30  # the same cells, shifted
+    assert np.array_equal(copies, again.datasets["train"].images[n:])  # recomputed in a fresh cache: the same draws
+    for split in ("val", "test"):
+        assert np.array_equal(copied.datasets[split].images, plain.datasets[split].images)

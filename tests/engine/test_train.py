@@ -52,6 +52,12 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
     assert np.allclose(a, b, atol=1e-5)
     assert "test" in meta["metrics"] and 0 <= meta["metrics"]["test"]["accuracy"] <= 1
     assert bundle.image_ood is not None and bundle.image_ood.names == IMAGE_STATS
+    # the screening cut is chosen on validation, reaches its sensitivity there, and is applied to the test split
+    screening = meta["screening"]
+    assert screening["target_sensitivity"] == smoke_config.eval.target_sensitivity and bundle.screening_threshold == screening["p_benign_below"]
+    assert meta["metrics"]["val"]["screening"]["sensitivity"] >= screening["target_sensitivity"]
+    test_metrics = meta["metrics"]["test"]
+    assert test_metrics["screening"]["sensitivity"] >= test_metrics["benign_vs_malignant"]["sensitivity"]
 
     stored = json.loads((bundle_dir / "bundle.json").read_text())
     stored["image_ood"]["stats"] = ["hue mean"]  # a statistic this version cannot compute

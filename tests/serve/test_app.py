@@ -84,7 +84,7 @@ def test_api_predict_explain_model_health(server, synth_dir):
     assert r.status_code == 200
     rows = r.json()
     assert [row["path"] for row in rows] == [f.name for f in files]
-    assert {"label", "confidence", "abstain", "ood", "ood_score", "p_Pre"} <= set(rows[0])
+    assert {"label", "confidence", "abstain", "ood", "ood_score", "screen", "p_Pre"} <= set(rows[0])
     r = httpx.post(f"{server}/v1/explain", files={"file": (files[0].name, _jpeg(files[0]), "image/jpeg")}, timeout=30)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
     card = httpx.get(f"{server}/v1/model").json()
@@ -168,7 +168,7 @@ def test_page_in_headless_chromium(server, synth_dir, tmp_path):
         assert label in ("Benign", "Early", "Pre", "Pro") and len(probs) == 4
         shown = {el.get_attribute("data-class"): float(el.inner_text().rstrip(" %")) for el in probs}
         api = httpx.post(f"{server}/v1/predict", files={"files": (image.name, image.read_bytes(), "image/jpeg")}).json()[0]
-        assert api["label"] == label
+        assert api["label"] == label and page.inner_text(".screen") == api["screen"]
         assert shown["Pro"] == pytest.approx(100 * api["p_Pro"], abs=0.06)
         page.wait_for_selector(".heatmap img", timeout=30_000)
         page.screenshot(path=str(tmp_path / "page.png"))

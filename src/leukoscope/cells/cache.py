@@ -11,6 +11,7 @@ from leukoscope.cells.crops import CropConfig, field_crops
 from leukoscope.cells.detect import DetectionConfig
 from leukoscope.config import CellsConfig, stable_hash
 from leukoscope.data.images import read_rgb
+from leukoscope.data.shifts import AcquisitionRanges, random_acquisition
 from leukoscope.io_utils import save_npy_atomic
 from leukoscope.preprocess.cache import default_cache_dir, load_many
 from leukoscope.preprocess.pipeline import Pipeline
@@ -28,19 +29,27 @@ def preprocessed_stack(pipeline: Pipeline, crops: list[np.ndarray]) -> np.ndarra
 
 
 class CellCropCache:
-    def __init__(self, root: str | Path | None, pipeline: Pipeline, cells: CellsConfig) -> None:
+    """`acquisition` k >= 1 cuts each field from its k-th random other acquisition (seeded by the field's
+    hash, k and `seed`), so a field's shifted copies are the same in every run."""
+
+    def __init__(self, root: str | Path | None, pipeline: Pipeline, cells: CellsConfig, acquisition: int = 0, seed: int = 0) -> None:
         self.pipeline = pipeline
         self.crop = crop_config(cells)
+        self.acquisition, self.seed = acquisition, seed
         key = stable_hash({"pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": asdict(DetectionConfig())})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
+        self.suffix = f"-acquisition{acquisition}-{stable_hash({'ranges': asdict(AcquisitionRanges()), 'seed': seed})}" if acquisition else ""
 
     def load(self, path: str, sha256: str) -> np.ndarray:
-        f = self.folder / sha256[:2] / f"{sha256}.npy"
+        f = self.folder / sha256[:2] / f"{sha256}{self.suffix}.npy"
         try:
             return np.load(f, allow_pickle=False)
         except (OSError, ValueError):
             pass
-        crops = field_crops(read_rgb(path, max_pixels=self.pipeline.config.max_pixels), self.crop).crops
+        rgb = read_rgb(path, max_pixels=self.pipeline.config.max_pixels)
+        if self.acquisition:
+            rgb = random_acquisition(rgb, np.random.default_rng([self.seed, self.acquisition, int(sha256[:12], 16)]))
+        crops = field_crops(rgb, self.crop).crops
         stack = preprocessed_stack(self.pipeline, crops)
         save_npy_atomic(f, stack)
         return stack

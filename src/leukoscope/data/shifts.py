@@ -7,6 +7,7 @@ every bundle under each of them, and the synthetic "other lab" fields are render
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -63,6 +64,13 @@ def magnify(rgb: np.ndarray, factor: float) -> np.ndarray:
     return out
 
 
+def resolution(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """The field as a camera with `factor` x the pixels per side would record it, brought back to its size."""
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def grey(rgb: np.ndarray) -> np.ndarray:
     """Luminance in all three channels: the shape of a colour image, none of its hues."""
     return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
@@ -88,3 +96,28 @@ DOMAIN_SHIFTS: dict[str, Shift] = {
     "magnification x3": lambda x: magnify(x, 3.0),
     "grey": grey,
 }
+
+
+@dataclass(frozen=True)
+class AcquisitionRanges:
+    """What one random acquisition draws from: focus and resolution, the camera's white balance and
+    response, a residual hue and saturation difference, and the file's compression. Training fields cut
+    under such draws teach the model cells as the detector finds them in another laboratory's field."""
+
+    blur: tuple[float, float] = (0.0, 1.5)  # Gaussian sigma, px
+    resolution: tuple[float, float] = (0.5, 1.0)  # pixels per side, as a share of the field's
+    white_balance: float = 0.15  # the R and B gains each drawn from 1 +- this (G is the camera's reference)
+    gamma: tuple[float, float] = (0.7, 1.4)  # drawn log-uniformly
+    hue: float = 15.0  # degrees either way
+    saturation: tuple[float, float] = (0.7, 1.3)
+    jpeg: tuple[int, int] = (30, 95)
+
+
+def random_acquisition(rgb: np.ndarray, rng: np.random.Generator, ranges: AcquisitionRanges = AcquisitionRanges()) -> np.ndarray:
+    """`rgb` as one randomly drawn other camera and microscope would have recorded it (optics, then camera, then file)."""
+    out = blur(rgb, s) if (s := rng.uniform(*ranges.blur)) > 0.1 else rgb
+    out = resolution(out, rng.uniform(*ranges.resolution))
+    out = white_balance(out, (1 + rng.uniform(-1, 1) * ranges.white_balance, 1.0, 1 + rng.uniform(-1, 1) * ranges.white_balance))
+    out = gamma(out, float(np.exp(rng.uniform(*np.log(ranges.gamma)))))
+    out = scale_saturation(rotate_hue(out, rng.uniform(-ranges.hue, ranges.hue)), rng.uniform(*ranges.saturation))
+    return jpeg(out, int(rng.integers(ranges.jpeg[0], ranges.jpeg[1] + 1)))

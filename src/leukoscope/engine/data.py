@@ -75,6 +75,8 @@ class SmearDataModule(L.LightningDataModule):
         self.datasets: dict[str, ArrayDataset] = {}
         self.failures: list[dict[str, str]] = []
         self.review: dict[str, Any] | None = None  # what data.cell_labels contributed, recorded with the run
+        self.train_originals: tuple[np.ndarray, list[int], list[str]] | None = None  # training items before any copies
+        self.reviewed_fields: set[str] = set()  # training fields whose cells data.cell_labels relabelled
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -106,10 +108,13 @@ class SmearDataModule(L.LightningDataModule):
             else:
                 cfg.preprocess.mean, cfg.preprocess.std = channel_stats(arrays["train"][0])
         mean, std = self.pipeline.mean_std()
+        self.train_originals = arrays["train"]
         images, labels, paths = arrays["train"]
+        if cfg.cells.enabled and cfg.cells.acquisition_copies:
+            images, labels, paths = self._with_acquisition_copies(rows_for_split(self.manifest, self.splits, "train", cfg.data.fold), workers)
         if cfg.data.expand_per_class:
             images, labels, sources = expand_offline(images, labels, cfg.data.expand_per_class, cfg.augment, seed=cfg.data.seed)
-            paths = [arrays["train"][2][s] for s in sources]
+            paths = [paths[s] for s in sources]
         self.datasets["train"] = ArrayDataset(images, labels, paths, build_train_transform(cfg.augment, mean, std))
         for split in ("val", "test"):
             self.datasets[split] = ArrayDataset(*arrays[split], build_eval_transform(mean, std))
@@ -126,17 +131,26 @@ class SmearDataModule(L.LightningDataModule):
         kept = [r for r in rows if r.path not in failed]
         return images, [self.classes.index(r.label) for r in kept], [r.path for r in kept]
 
-    def _load_cells(self, rows: list[ManifestRow], workers: int, split: str) -> tuple[np.ndarray, list[int], list[str]]:
-        """Leukocyte crops of the split's fields; each crop keeps its field's path (the group) and label."""
+    def _load_cells(
+        self, rows: list[ManifestRow], workers: int, split: str, acquisition: int = 0
+    ) -> tuple[np.ndarray, list[int], list[str]]:
+        """Leukocyte crops of the split's fields; each crop keeps its field's path (the group) and label.
+        `acquisition` k >= 1: the crops of each field's k-th random other acquisition."""
         from leukoscope.cells.cache import CellCropCache, crops_many
 
-        cache = CellCropCache(self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells)
-        per_field, failures = crops_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers, desc=f"cell crops {split}")
-        self.failures += failures
-        reviewed = self._reviewed(rows) if split == "train" and self.cfg.data.cell_labels else {}
+        cache = CellCropCache(self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells, acquisition, self.cfg.data.seed)
+        desc = f"cell crops {split}" + (f", acquisition copy {acquisition}" if acquisition else "")
+        per_field, failures = crops_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers, desc=desc)
+        if not acquisition:
+            self.failures += failures
+        reviewed = self._reviewed(rows) if split == "train" and self.cfg.data.cell_labels and not acquisition else {}
+        if split == "train" and not acquisition:
+            self.reviewed_fields = set(reviewed)
         images, labels, paths = [], [], []
         for r in rows:
             crops = per_field.get(r.path)
+            if acquisition and r.path in self.reviewed_fields:
+                continue  # reviewed cells were matched to the field as imaged, not to another acquisition's detections
             if r.path in reviewed:
                 crops, crop_labels = reviewed[r.path]
                 keep = [i for i, label in enumerate(crop_labels) if label is not None]
@@ -150,6 +164,12 @@ class SmearDataModule(L.LightningDataModule):
             paths += [r.path] * len(crops)
         size = self.pipeline.config.size
         return (np.concatenate(images) if images else np.zeros((0, size, size, 3), np.uint8)), labels, paths
+
+    def _with_acquisition_copies(self, rows: list[ManifestRow], workers: int) -> tuple[np.ndarray, list[int], list[str]]:
+        """The training crops, then those of every field's `cells.acquisition_copies` random other acquisitions."""
+        parts = [self.train_originals]
+        parts += [self._load_cells(rows, workers, "train", k) for k in range(1, self.cfg.cells.acquisition_copies + 1)]
+        return np.concatenate([p[0] for p in parts]), [y for p in parts for y in p[1]], [x for p in parts for x in p[2]]
 
     def _reviewed(self, train_rows: list[ManifestRow]) -> dict[str, tuple[np.ndarray, list[int | None]]]:
         """Training fields named in data.cell_labels: their crops and a label per crop (None = left out).

@@ -20,13 +20,14 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from leukoscope.config import Config
+from leukoscope.config import BENIGN_CLASS, Config
 from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
+from leukoscope.scoring.screening import screening_threshold
 from leukoscope.scoring.predictions import score_units
 from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
@@ -210,14 +211,6 @@ def _by_field(paths: list[str]) -> dict[str, list[int]]:
     return order
 
 
-def _originals(ds, expanded: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A dataset's images without the offline-expansion copies (each source path once)."""
-    if not expanded:
-        return ds.images, np.asarray(ds.labels), ds.paths
-    keep = [idx[0] for idx in _by_field(ds.paths).values()]
-    return ds.images[keep], np.asarray(ds.labels)[keep], [ds.paths[i] for i in keep]
-
-
 def _bags(feats: np.ndarray, labels: np.ndarray, paths: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
     """Cell features grouped by field, and each field's label (its cells' most common one)."""
     groups = _by_field(paths).values()
@@ -236,7 +229,9 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
 
     mean, std = dm.pipeline.mean_std()
     bf16 = cfg.train.precision.startswith("bf16")
-    train_images, train_labels, train_paths = _originals(dm.datasets["train"], bool(cfg.data.expand_per_class))
+    # the training items as imaged, without expansion or acquisition copies: what the OOD and attention fits describe
+    train_images, train_labels, train_paths = dm.train_originals
+    train_labels = np.asarray(train_labels)
     _, train_feats = run_model(model, train_images, mean, std, features=True, bf16=bf16)
     val = dm.datasets["val"]
     val_logits, val_feats = run_model(model, val.images, mean, std, features=True, bf16=bf16)
@@ -275,6 +270,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         return run_model(bundle.model, images, bundle.mean, bundle.std, features=True, tta=cfg.eval.tta)
 
     metrics: dict[str, Any] = {}
+    screening = None  # chosen on validation, then applied to it and to the test split alike
     for split in ("val", "test"):
         ds = dm.datasets[split]
         if not len(ds):
@@ -283,10 +279,15 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         pred = score_units(bundle, units, logits_and_features)
         if split == "val":
             threshold = abstain_threshold(pred.confidence, pred.labels == labels, cfg.eval.target_error)
-        metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed)
+            if BENIGN_CLASS in dm.classes:
+                b = dm.classes.index(BENIGN_CLASS)
+                cut = screening_threshold(pred.probs[:, b], labels != b, cfg.eval.target_sensitivity)
+                screening = None if cut is None else {"target_sensitivity": cfg.eval.target_sensitivity, "p_benign_below": cut}
+        cut = screening["p_benign_below"] if screening else None
+        metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed, screen_threshold=cut)
         if cfg.cells.enabled:
             cell_labels = np.repeat(labels, pred.units)
             metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed)
-    update_bundle_meta(folder, metrics=metrics, abstain={"threshold": threshold if has_val else 0.5})
+    update_bundle_meta(folder, metrics=metrics, abstain={"threshold": threshold if has_val else 0.5}, screening=screening)
     write_json(out / "metrics.json", metrics)
     return folder

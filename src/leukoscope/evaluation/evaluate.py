@@ -44,7 +44,7 @@ def evaluate_paths(
         r["true"] = true_of[r["path"]]
     y = np.array([classes.index(r["true"]) for r in rows])
     probs = np.array([[r[f"p_{c}"] for c in classes] for r in rows]) if rows else np.zeros((0, len(classes)))
-    metrics = classification_metrics(y, probs, classes, bootstrap, seed)
+    metrics = classification_metrics(y, probs, classes, bootstrap, seed, screen_threshold=predictor.bundle.screening_threshold)
     metrics["abstained"] = int(sum(r["abstain"] for r in rows))
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
     metrics["ood_reasons"] = ood_reason_counts(rows)

@@ -111,6 +111,16 @@ def write_report(
             ["malignant sensitivity", f"{_pct(bm['sensitivity'])} (95 % CI {_ci(bm['sensitivity_ci'])})"],
             ["benign specificity", f"{_pct(bm['specificity'])} (95 % CI {_ci(bm['specificity_ci'])})"],
         ]
+        if bm.get("specificity_at_99_sensitivity") is not None:
+            summary.append(["benign specificity at 99 % sensitivity, cut chosen on these images (the most the ranking allows)", _pct(bm["specificity_at_99_sensitivity"])])
+    screening = metrics.get("screening")
+    if screening:
+        target = (meta.get("screening") or {}).get("target_sensitivity")
+        cut = f"p(Benign) below {screening['p_benign_below']:.3f}" + (f", chosen on validation for {_pct(target)} sensitivity" if target else "")
+        summary += [
+            [f"screening call ({cut}): malignant sensitivity", f"{_pct(screening['sensitivity'])} (95 % CI {_ci(screening['sensitivity_ci'])})"],
+            ["screening call: benign specificity", f"{_pct(screening['specificity'])} (95 % CI {_ci(screening['specificity_ci'])})"],
+        ]
     reasons = ", ".join(f"{n} {reason}" for reason, n in metrics.get("ood_reasons", {}).items())
     ood = f"{metrics.get('ood_flagged', 0)} ({reasons})" if reasons else metrics.get("ood_flagged", 0)
     summary += [["flagged for review (abstain or OOD)", metrics.get("abstained", 0)], ["out-of-distribution", ood]]

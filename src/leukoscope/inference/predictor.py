@@ -216,6 +216,8 @@ class Predictor:
                 "ood_score": round(float(pred.ood_score[i]), 4),
                 "ood_reason": pred.ood_reasons[i] if pred.ood_reasons is not None else "",
             }
+            if pred.screen is not None:
+                row["screen"] = "malignant" if pred.screen[i] else "benign"
             for k, name in enumerate(classes):
                 row[f"p_{name}"] = round(float(pred.probs[i, k]), 6)
             if self.cell_level:
@@ -228,7 +230,7 @@ class Predictor:
 
 
 def prediction_columns(classes: Sequence[str]) -> list[str]:
-    return ["path", "status", "error", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason"] + [f"p_{c}" for c in classes] + ["cells"]
+    return ["path", "status", "error", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason", "screen"] + [f"p_{c}" for c in classes] + ["cells"]
 
 
 PREDICTION_FORMATS = (".csv", ".json")

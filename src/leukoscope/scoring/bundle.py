@@ -50,6 +50,7 @@ class Bundle:
     std: tuple[float, ...]
     temperature: float = 1.0
     abstain_threshold: float = 0.5
+    screening_threshold: float | None = None  # a field screens malignant below this p(Benign) (None: the plain call)
     ood: MahalanobisOOD | None = None
     image_ood: ImageStatsOOD | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +68,7 @@ class Bundle:
 
     def card(self) -> dict[str, Any]:
         """What a user may know about the model: classes, metrics, intended use, data, limitations."""
-        keys = ("model", "classes", "input_size", "metrics", "data", "calibration", "abstain", "intended_use", "limitations", "created", "leukoscope_version")
+        keys = ("model", "classes", "input_size", "metrics", "data", "calibration", "abstain", "screening", "intended_use", "limitations", "created", "leukoscope_version")
         return {k: self.meta.get(k) for k in keys if k in self.meta}
 
 
@@ -223,6 +224,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         std=tuple(norm["std"]),
         temperature=temperature,
         abstain_threshold=abstain,
+        screening_threshold=(meta.get("screening") or {}).get("p_benign_below"),
         ood=ood,
         image_ood=image_ood,
         meta=meta,

@@ -17,13 +17,23 @@ from sklearn.metrics import (
 from leukoscope.scoring.calibration import calibration_errors
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.scoring.intervals import bootstrap, wilson
+from leukoscope.scoring.screening import screen_positive, specificity_at_sensitivity
+
+SCREENING_REFERENCE = 0.99  # every evaluation states the specificity its ranking allows at this sensitivity
 
 
 
 def classification_metrics(
-    y_true: np.ndarray, probs: np.ndarray, classes: list[str], bootstrap_resamples: int = 1000, seed: int = 0, benign: str = BENIGN_CLASS
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    classes: list[str],
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
+    benign: str = BENIGN_CLASS,
+    screen_threshold: float | None = None,
 ) -> dict[str, Any]:
-    """Everything metrics.json promises, for integer labels and (N, K) probabilities."""
+    """Everything metrics.json promises, for integer labels and (N, K) probabilities; `screen_threshold`
+    is the bundle's screening cut on p(Benign) (scoring/screening.py), None for the plain call alone."""
     y_true = np.asarray(y_true)
     k = len(classes)
     y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
@@ -68,15 +78,29 @@ def classification_metrics(
     if benign in classes and k > 1:
         b = classes.index(benign)
         malignant_true, malignant_pred = y_true != b, y_pred != b
-        tp = int((malignant_true & malignant_pred).sum())
-        tn = int((~malignant_true & ~malignant_pred).sum())
         pos, neg = int(malignant_true.sum()), int((~malignant_true).sum())
-        out["benign_vs_malignant"] = {
-            "sensitivity": tp / pos if pos else 0.0,
-            "sensitivity_ci": list(wilson(tp, pos)),
-            "specificity": tn / neg if neg else 0.0,
-            "specificity_ci": list(wilson(tn, neg)),
-            "accuracy": (tp + tn) / n,
-            "accuracy_ci": list(wilson(tp + tn, n)),
-        }
+        out["benign_vs_malignant"] = _binary(malignant_true, malignant_pred)
+        if pos and neg:
+            out["benign_vs_malignant"]["auroc"] = float(roc_auc_score(malignant_true, 1 - probs[:, b]))
+            out["benign_vs_malignant"]["specificity_at_99_sensitivity"] = specificity_at_sensitivity(
+                probs[:, b], malignant_true, SCREENING_REFERENCE
+            )
+        if screen_threshold is not None:
+            screened = screen_positive(probs, b, screen_threshold)
+            out["screening"] = {"p_benign_below": screen_threshold, **_binary(malignant_true, screened)}
     return out
+
+
+def _binary(malignant_true: np.ndarray, malignant_pred: np.ndarray) -> dict[str, Any]:
+    """Malignant sensitivity and benign specificity of one benign/malignant call, with Wilson intervals."""
+    tp = int((malignant_true & malignant_pred).sum())
+    tn = int((~malignant_true & ~malignant_pred).sum())
+    pos, neg = int(malignant_true.sum()), int((~malignant_true).sum())
+    return {
+        "sensitivity": tp / pos if pos else 0.0,
+        "sensitivity_ci": list(wilson(tp, pos)),
+        "specificity": tn / neg if neg else 0.0,
+        "specificity_ci": list(wilson(tn, neg)),
+        "accuracy": (tp + tn) / len(malignant_true),
+        "accuracy_ci": list(wilson(tp + tn, len(malignant_true))),
+    }

@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from leukoscope.config import BENIGN_CLASS
 from leukoscope.models.mil import pool_bags
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
+from leukoscope.scoring.screening import screen_positive
 
 LogitsAndFeatures = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # preprocessed units -> (logits, features)
 
@@ -31,6 +33,7 @@ class Predictions:
     unit_ood_score: np.ndarray | None = None  # every unit's own OOD score, images in order
     unit_unlike: np.ndarray | None = None  # whether each unit's image statistics fall outside the training range
     unit_attention: np.ndarray | None = None  # each unit's weight in its image's call (attention pooling), None with the mean rule
+    screen: np.ndarray | None = None  # whether each image screens malignant at the bundle's cut (None: no Benign class)
 
     @property
     def labels(self) -> np.ndarray:
@@ -112,4 +115,7 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     if stacked is None:
         unit_probs, unit_ood, unit_stats_out = np.zeros((0, k)), np.zeros(0), np.zeros((0, 0), bool)
     attention = unit_attention if pooled is not None else None
-    return Predictions(logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1), attention)
+    screen = screen_positive(probs, b.classes.index(BENIGN_CLASS), b.screening_threshold) if BENIGN_CLASS in b.classes else None
+    return Predictions(
+        logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1), attention, screen
+    )
