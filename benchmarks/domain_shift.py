@@ -1,6 +1,6 @@
 """How far does each bundle's accuracy move when the fields look as if another lab had made them?
 
-Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [DATA] [--split test] [--out results.json]
+Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
 (hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts
@@ -39,9 +39,9 @@ def figures(pred_labels: np.ndarray, truth: np.ndarray, benign: int) -> dict[str
     }
 
 
-def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str]) -> dict[str, dict[str, float]]:
+def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta: bool = False) -> dict[str, dict[str, float]]:
     bundle = load_bundle(bundle_path)
-    predictor = Predictor(bundle)
+    predictor = Predictor(bundle, tta=tta)
     truth = np.array([bundle.classes.index(t) for t in truth_names])
     benign = bundle.classes.index(BENIGN_CLASS)
     out: dict[str, dict[str, float]] = {}
@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--splits", required=True)
     parser.add_argument("--split", default="test")
+    parser.add_argument("--tta", action="store_true", help="predict as `predict --tta` does: the mean over 8 flips and rotations")
     parser.add_argument("--out", help="write every figure as JSON")
     args = parser.parse_args()
     paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
@@ -81,7 +82,7 @@ def main() -> None:
     results = {}
     for b in args.bundles:
         print(b)
-        results[b] = run(b, images, truth)
+        results[b] = run(b, images, truth, args.tta)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 
