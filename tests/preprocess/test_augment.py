@@ -3,6 +3,7 @@ import torch
 
 from leukoscope.config import AugmentConfig
 from leukoscope.preprocess.augment import (
+    build_augment,
     build_eval_transform,
     build_train_transform,
     expand_offline,
@@ -32,6 +33,14 @@ def test_train_transform_changes_images():
     outs = [t(img) for _ in range(8)]
     assert outs[0].shape == (3, 32, 32)
     assert any(not torch.equal(outs[0], o) for o in outs[1:])
+
+
+def test_an_affine_move_fills_the_border_with_what_surrounds_the_image():
+    """Slide glass around a field; around a cell crop the constant its suppressed pixels already have."""
+    crop = torch.full((3, 32, 32), 128, dtype=torch.uint8)
+    cfg = AugmentConfig(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[0.6, 0.6], brightness=0, contrast=0, saturation=0, hue=0)
+    assert (build_augment(cfg)(crop) == 255).any()
+    assert (build_augment(cfg, fill=128)(crop) == 128).all()
 
 
 def test_offline_expansion_balances_classes_from_given_items_only():

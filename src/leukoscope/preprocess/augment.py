@@ -60,8 +60,9 @@ class RandomJPEG(torch.nn.Module):
         return self.jpeg(x) if torch.rand(1).item() < self.p else x
 
 
-def build_augment(cfg: AugmentConfig) -> v2.Compose:
-    """uint8 CHW -> uint8 CHW random geometric and stain-plausible colour changes."""
+def build_augment(cfg: AugmentConfig, fill: int = 255) -> v2.Compose:
+    """uint8 CHW -> uint8 CHW random geometric and stain-plausible colour changes; `fill` is what an
+    affine move exposes at the border: slide glass for a field, the constant around a cell crop."""
     ops: list[torch.nn.Module] = []
     if cfg.random_crop:
         ops.append(v2.RandomCrop(cfg.random_crop))
@@ -77,7 +78,7 @@ def build_augment(cfg: AugmentConfig) -> v2.Compose:
                 degrees=cfg.affine_degrees,
                 translate=(cfg.affine_translate, cfg.affine_translate) if cfg.affine_translate else None,
                 scale=tuple(cfg.affine_scale),
-                fill=255,
+                fill=fill,
             )
         )
     if cfg.stain_hed:
@@ -97,8 +98,8 @@ def to_model_input(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compos
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
-def build_train_transform(cfg: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compose:
-    ops = [build_augment(cfg), to_model_input(mean, std)]
+def build_train_transform(cfg: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...], fill: int = 255) -> v2.Compose:
+    ops = [build_augment(cfg, fill), to_model_input(mean, std)]
     if cfg.random_erasing:
         ops.append(v2.RandomErasing(p=cfg.random_erasing))
     return v2.Compose(ops)
