@@ -55,6 +55,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
     # the screening cut is chosen on validation, reaches its sensitivity there, and is applied to the test split
     screening = meta["screening"]
     assert screening["target_sensitivity"] == smoke_config.eval.target_sensitivity and bundle.screening_threshold == screening["p_benign_below"]
+    assert screening["validation_malignant"] == int(np.sum(np.array(meta["metrics"]["val"]["confusion_matrix"])[1:]))
     assert meta["metrics"]["val"]["screening"]["sensitivity"] >= screening["target_sensitivity"]
     test_metrics = meta["metrics"]["test"]
     assert test_metrics["screening"]["sensitivity"] >= test_metrics["benign_vs_malignant"]["sensitivity"]

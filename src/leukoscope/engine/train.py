@@ -281,8 +281,15 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
             threshold = abstain_threshold(pred.confidence, pred.labels == labels, cfg.eval.target_error)
             if BENIGN_CLASS in dm.classes:
                 b = dm.classes.index(BENIGN_CLASS)
-                cut = screening_threshold(pred.probs[:, b], labels != b, cfg.eval.target_sensitivity)
-                screening = None if cut is None else {"target_sensitivity": cfg.eval.target_sensitivity, "p_benign_below": cut}
+                target, n_malignant = cfg.eval.target_sensitivity, int((labels != b).sum())
+                cut = screening_threshold(pred.probs[:, b], labels != b, target)
+                screening = None if cut is None else {"target_sensitivity": target, "p_benign_below": cut, "validation_malignant": n_malignant}
+                if cut is not None and n_malignant * (1 - target) < 1:
+                    print(
+                        f"warning: the screening cut rests on {n_malignant} malignant validation fields, too few to tell a "
+                        f"{100 * target:g} % sensitivity from 100 % (it needs {1 / (1 - target):.0f}): expect less on new fields",
+                        file=sys.stderr,
+                    )
         cut = screening["p_benign_below"] if screening else None
         metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed, screen_threshold=cut)
         if cfg.cells.enabled:

@@ -115,8 +115,11 @@ def write_report(
             summary.append(["benign specificity at 99 % sensitivity, cut chosen on these images (the most the ranking allows)", _pct(bm["specificity_at_99_sensitivity"])])
     screening = metrics.get("screening")
     if screening:
-        target = (meta.get("screening") or {}).get("target_sensitivity")
-        cut = f"p(Benign) below {screening['p_benign_below']:.3f}" + (f", chosen on validation for {_pct(target)} sensitivity" if target else "")
+        chosen = meta.get("screening") or {}
+        target, n_val = chosen.get("target_sensitivity"), chosen.get("validation_malignant")
+        cut = f"p(Benign) below {screening['p_benign_below']:.3f}"
+        if target:
+            cut += f", chosen on validation for {_pct(target)} sensitivity" + (f" ({n_val} malignant fields)" if n_val else "")
         summary += [
             [f"screening call ({cut}): malignant sensitivity", f"{_pct(screening['sensitivity'])} (95 % CI {_ci(screening['sensitivity_ci'])})"],
             ["screening call: benign specificity", f"{_pct(screening['specificity'])} (95 % CI {_ci(screening['specificity_ci'])})"],
