@@ -75,6 +75,8 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
         ("loss.name=hinge", "loss.name"),
         ("data.root=/no/such/folder", "/no/such/folder"),
         ("model.kwargs={depth: 3}", "depth"),
+        ("eval.target_sensitivity=1.5", "eval.target_sensitivity"),
+        ("cells.acquisition_copies=-1", "cells.acquisition_copies"),
     ],
 )
 def test_bad_config_fails_before_training_in_one_line(tmp_path, override, needle):

@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from leukoscope.config import BENIGN_CLASS, Config
+from leukoscope.errors import ConfigError
 from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
@@ -142,8 +143,19 @@ def build_trainer(cfg: Config, out: Path, has_val: bool, train_batches: int | No
     return trainer, checkpoint
 
 
+def check_targets(cfg: Config) -> None:
+    """Refuse, before any work, targets that no validation split could meet."""
+    if not 0 < cfg.eval.target_sensitivity <= 1:
+        raise ConfigError(f"eval.target_sensitivity={cfg.eval.target_sensitivity}: a sensitivity lies in (0, 1]")
+    if not 0 <= cfg.eval.target_error < 1:
+        raise ConfigError(f"eval.target_error={cfg.eval.target_error}: an error rate lies in [0, 1)")
+    if cfg.cells.acquisition_copies < 0:
+        raise ConfigError(f"cells.acquisition_copies={cfg.cells.acquisition_copies}: a number of copies is 0 or more")
+
+
 def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None:
     """Train one run into out_dir; returns the bundle folder (None on non-zero DDP ranks)."""
+    check_targets(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
@@ -179,7 +191,6 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
 
 def start_from_bundle(model: torch.nn.Module, cfg: Config, classes: list[str]) -> dict[str, str]:
     """Load a bundle's weights into `model` (fine-tuning); refused unless architecture and classes match."""
-    from leukoscope.errors import ConfigError
     from leukoscope.scoring.bundle import load_bundle
 
     source = cfg.train.init_from
