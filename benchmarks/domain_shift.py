@@ -30,13 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 
 
+def sensitivity_specificity(called_malignant: np.ndarray, malignant: np.ndarray) -> tuple[float, float]:
+    """Malignant sensitivity and benign specificity of one benign/malignant call (nan without such fields)."""
+    sensitivity = float(called_malignant[malignant].mean()) if malignant.any() else float("nan")
+    specificity = float((~called_malignant[~malignant]).mean()) if (~malignant).any() else float("nan")
+    return sensitivity, specificity
+
+
 def figures(pred_labels: np.ndarray, truth: np.ndarray, benign: int) -> dict[str, float]:
-    malignant = truth != benign
-    return {
-        "accuracy": float((pred_labels == truth).mean()),
-        "malignant_sensitivity": float((pred_labels[malignant] != benign).mean()) if malignant.any() else float("nan"),
-        "benign_specificity": float((pred_labels[~malignant] == benign).mean()) if (~malignant).any() else float("nan"),
-    }
+    sensitivity, specificity = sensitivity_specificity(pred_labels != benign, truth != benign)
+    return {"accuracy": float((pred_labels == truth).mean()), "malignant_sensitivity": sensitivity, "benign_specificity": specificity}
 
 
 def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta: bool = False) -> dict[str, dict[str, float]]:
@@ -53,9 +56,7 @@ def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta:
         reference = labels if reference is None else reference
         out[name] = {**figures(labels, truth, benign), "changed": float((labels != reference).mean()), "flagged": float(pred.abstain.mean())}
         if pred.screen is not None:  # the screening call at the bundle's validated cut
-            malignant = truth != benign
-            out[name]["screening_sensitivity"] = float(pred.screen[malignant].mean()) if malignant.any() else float("nan")
-            out[name]["screening_specificity"] = float((~pred.screen[~malignant]).mean()) if (~malignant).any() else float("nan")
+            out[name]["screening_sensitivity"], out[name]["screening_specificity"] = sensitivity_specificity(pred.screen, truth != benign)
         r = out[name]
         print(
             f"  {name:40} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  spec {100 * r['benign_specificity']:5.1f} %"

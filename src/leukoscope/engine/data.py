@@ -95,9 +95,9 @@ class SmearDataModule(L.LightningDataModule):
         self.classes = list(self.splits["classes"])
         cache = PreprocessCache(cfg.data.cache_dir or None, self.pipeline)
         arrays: dict[str, tuple[np.ndarray, list[int], list[str]]] = {}
+        rows = {split: rows_for_split(self.manifest, self.splits, split, cfg.data.fold) for split in ("train", "val", "test")}
         for split in ("train", "val", "test"):
-            rows = rows_for_split(self.manifest, self.splits, split, cfg.data.fold)
-            arrays[split] = self._load(rows, cache, workers, split)
+            arrays[split] = self._load(rows[split], cache, workers, split)
         if not arrays["train"][1]:
             raise DataError(f"{self.root}: the training split is empty")
         if cfg.preprocess.normalize == "dataset" and cfg.preprocess.mean is None:
@@ -111,7 +111,7 @@ class SmearDataModule(L.LightningDataModule):
         self.train_originals = arrays["train"]
         images, labels, paths = arrays["train"]
         if cfg.cells.enabled and cfg.cells.acquisition_copies:
-            images, labels, paths = self._with_acquisition_copies(rows_for_split(self.manifest, self.splits, "train", cfg.data.fold), workers)
+            images, labels, paths = self._with_acquisition_copies(rows["train"], workers)
         if cfg.data.expand_per_class:
             images, labels, sources = expand_offline(images, labels, cfg.data.expand_per_class, cfg.augment, seed=cfg.data.seed)
             paths = [paths[s] for s in sources]
