@@ -104,6 +104,8 @@ class LossConfig:
     gamma: float = 2.0
     alpha: Any = None  # None | "balanced" | list of per-class weights
     label_smoothing: float = 0.0
+    # > 0: plus this x a focal benign-vs-malignant term, its two sides weighted alike (losses/malignancy.py)
+    malignancy_weight: float = 0.0
 
 
 @dataclass
@@ -151,6 +153,9 @@ class CellsConfig:
     # "reinhard": each field's leukocytes moved to one reference stain before cropping, so a session's stain cannot carry the class
     stain: Literal["as imaged", "reinhard"] = "as imaged"
     stain_target: list[float] = field(default_factory=lambda: list(LEUKOCYTE_STAIN))  # LAB means, then standard deviations
+    # the most field pixels a crop's side keeps (None: all): an image at a finer pixel size than the training fields
+    # (another lab's oil objective or camera) is averaged down to it, so its cells carry no detail training never showed
+    source_px: int | None = None
     # each training field also cut this many times from a random other acquisition of it (data/shifts.py), detection included
     acquisition_copies: int = 0
 
@@ -158,6 +163,8 @@ class CellsConfig:
 @dataclass
 class EvalConfig:
     target_error: float = 0.02  # abstain threshold chosen on validation for this error rate
+    # which call the error is counted on: the class, or benign vs malignant (the subtype is then shown, not vouched for)
+    abstain_on: Literal["class", "malignancy"] = "class"
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
     tta: bool = False

@@ -151,7 +151,7 @@ class Case:
             "label": self.classes[k],
             "confidence": round(float(probs[k]), 6),
             "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probs)},
-            "abstain": bool(probs[k] < bundle.abstain_threshold or reasons),
+            "abstain": bool(bundle.call_confidence(probs[None])[0] < bundle.abstain_threshold or reasons),
             "ood": bool(reasons),
             "ood_reason": "; ".join(reasons),
             "ood_score": round(score, 4),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from leukoscope.cells.crops import square_map
+from leukoscope.cells.crops import cut_square, square_map
 
 CROP_SIZE = 112  # px of a gallery tile
 CROP_CONTEXT = 2.2  # tile side / cell diameter: the neighbouring red cells stay in view
@@ -32,9 +32,10 @@ def outline_of(labels: np.ndarray, index: int) -> list[list[int]]:
 
 def reviewer_crop(rgb: np.ndarray, centre: tuple[float, float], radius: float, outline: Sequence[Sequence[int]], size: int = CROP_SIZE) -> np.ndarray:
     """A size x size RGB tile around one cell, its surroundings kept, its outline drawn."""
-    m = square_map(centre, max(CROP_CONTEXT * radius, 12.0), size)
+    half = max(CROP_CONTEXT * radius, 12.0)
+    tile = cut_square(rgb, centre, half, size, border=cv2.BORDER_CONSTANT, border_value=(255, 255, 255))
+    m = square_map(centre, half, size)
     scale = float(m[0, 0])
-    tile = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
     if len(outline) >= 3:
         points = (np.asarray(outline, np.float32) * scale + m[:, 2]).round().astype(np.int32)
         cv2.polylines(tile, [points], True, OUTLINE, 1, cv2.LINE_AA)

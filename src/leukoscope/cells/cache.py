@@ -19,7 +19,10 @@ from leukoscope.preprocess.pipeline import Pipeline
 
 def crop_config(cells: CellsConfig) -> CropConfig:
     stain = tuple(cells.stain_target) if cells.stain == "reinhard" else None
-    return CropConfig(size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span, stain_target=stain)
+    return CropConfig(
+        size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span, stain_target=stain,
+        source_px=cells.source_px,
+    )
 
 
 def preprocessed_stack(pipeline: Pipeline, crops: list[np.ndarray]) -> np.ndarray:

@@ -14,6 +14,7 @@ cells of a field share a session, and their differences are kept).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -35,6 +36,7 @@ class CropConfig:
     scale: str = "cell"  # what sizes the crop: the cell's own diameter, or the field's red cells
     red_cell_span: float = 4.0  # crop side in red-cell diameters (a lymphoblast is 1.5-3 across)
     stain_target: tuple[float, ...] | None = None  # LAB means and stds the field's leukocytes are moved to; None: as imaged
+    source_px: int | None = None  # the most field pixels a crop's side keeps: finer detail is averaged away (None: all)
 
 
 def square_map(centre: tuple[float, float], half: float, size: int) -> np.ndarray:
@@ -44,18 +46,38 @@ def square_map(centre: tuple[float, float], half: float, size: int) -> np.ndarra
     return np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
 
 
+def cut_square(
+    image: np.ndarray, centre: tuple[float, float], half: float, size: int, source_px: int | None = None, border: int = cv2.BORDER_REPLICATE, border_value: Any = 0
+) -> np.ndarray:
+    """The square of half-side `half` around `centre` as size x size pixels, carrying at most `source_px`
+    pixels of detail across.
+
+    A square wider than the output is cut at the field's own resolution, then reduced by area averaging:
+    warpAffine samples bilinearly whatever flag it is given, and a 200 px cell sampled onto 64 px
+    aliases into sharp, grainy chromatin that no training field shows.
+    """
+    side = 2 * half
+    limit = min(size, source_px) if source_px else size
+    if side <= limit:
+        return cv2.warpAffine(image, square_map(centre, half, size), (size, size), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=border_value)
+    native = int(np.ceil(side))
+    patch = cv2.warpAffine(image, square_map(centre, half, native), (native, native), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=border_value)
+    detail = min(native, source_px) if source_px else native
+    if detail < native:
+        patch = cv2.resize(patch, (detail, detail), interpolation=cv2.INTER_AREA)
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if detail > size else cv2.INTER_LINEAR)
+
+
 def crop_cell(
     rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, config: CropConfig, rng: np.random.Generator | None = None, half: float | None = None
 ) -> np.ndarray:
     """One size x size RGB crop of cell `index` (1-based in `labels`); `half` is half the crop side in
     field pixels (default: `context` x the cell's radius)."""
     half = config.context * cell.radius if half is None else half
-    m = square_map((cell.x, cell.y), half, config.size)
-    scale = float(m[0, 0])
-    crop = cv2.warpAffine(rgb, m, (config.size, config.size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = cut_square(rgb, (cell.x, cell.y), half, config.size, config.source_px)
     if config.suppress == "none":
         return crop
-    mask = cv2.warpAffine((labels == index).astype(np.uint8) * 255, m, (config.size, config.size), flags=cv2.INTER_LINEAR) > 127
+    mask = cut_square((labels == index).astype(np.uint8) * 255, (cell.x, cell.y), half, config.size, border=cv2.BORDER_CONSTANT) > 127
     if config.suppress == "constant":
         crop[~mask] = config.fill
     elif config.suppress == "noise":

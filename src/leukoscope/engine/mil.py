@@ -14,16 +14,24 @@ MIL_BATCH = 32
 
 
 def fit_attention_pool(
-    bags: Sequence[np.ndarray], labels: Sequence[int], num_classes: int, seed: int = 0, epochs: int = MIL_EPOCHS, lr: float = 2e-3, hidden: int = 64
+    bags: Sequence[np.ndarray],
+    labels: Sequence[int],
+    num_classes: int,
+    seed: int = 0,
+    epochs: int = MIL_EPOCHS,
+    lr: float = 2e-3,
+    hidden: int = 64,
+    loss_fn: torch.nn.Module | None = None,
 ) -> GatedAttentionPool:
-    """Train a gated attention pool on bags of (n_i, D) features with one label per bag (class-balanced loss)."""
+    """Train a gated attention pool on bags of (n_i, D) features with one label per bag (by default a class-balanced cross-entropy)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     kept = [(torch.from_numpy(np.asarray(b, np.float32)), int(y)) for b, y in zip(bags, labels) if len(b)]
     pool = GatedAttentionPool(kept[0][0].shape[1], num_classes, hidden)
-    counts = np.bincount([y for _, y in kept], minlength=num_classes).astype(np.float64)
-    weight = torch.tensor(np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+    if loss_fn is None:
+        counts = np.bincount([y for _, y in kept], minlength=num_classes).astype(np.float64)
+        weight = torch.tensor(np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
     optimizer = torch.optim.AdamW(pool.parameters(), lr=lr, weight_decay=1e-4)
     pool.train()
     for _ in range(epochs):

@@ -169,7 +169,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     data_info = _record_run(out, cfg, dm, started_from)
     if rank_zero_only.rank == 0:
         report_left_out(data_info["left_out"], dm.splits.get("warnings", []), shown=5, listed_in=out / "data.json")
-    module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts), cfg.train, len(dm.classes))
+    module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts, dm.classes), cfg.train, len(dm.classes))
     has_val = len(dm.datasets["val"]) > 0
     trainer, checkpoint = build_trainer(cfg, out, has_val, len(dm.train_dataloader()))
     last = out / "checkpoints" / "last.ckpt"
@@ -266,7 +266,10 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         from leukoscope.engine.mil import fit_attention_pool
         from leukoscope.models.mil import pool_bags
 
-        mil = fit_attention_pool(*_bags(train_feats, train_labels, train_paths), len(dm.classes), seed=cfg.train.seed)
+        bags, bag_labels = _bags(train_feats, train_labels, train_paths)
+        # the pool learns the fields' calls by the cell classifier's own objective where that weighs benign vs malignant apart
+        pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if cfg.loss.malignancy_weight else None
+        mil = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
         if has_val:
             val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
             mil_temperature = fit_temperature(pool_bags(mil, val_bags)[0], val_bag_labels)
@@ -276,6 +279,8 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
     )
 
     bundle = load_bundle(folder)
+    bundle.abstain_on = cfg.eval.abstain_on  # what the threshold chosen below will vouch for
+    benign = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else -1
 
     def logits_and_features(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return run_model(bundle.model, images, bundle.mean, bundle.std, features=True, tta=cfg.eval.tta)
@@ -289,11 +294,13 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         _, units, labels = _grouped_units(ds)
         pred = score_units(bundle, units, logits_and_features)
         if split == "val":
-            threshold = abstain_threshold(pred.confidence, pred.labels == labels, cfg.eval.target_error)
-            if BENIGN_CLASS in dm.classes:
-                b = dm.classes.index(BENIGN_CLASS)
-                target, n_malignant = cfg.eval.target_sensitivity, int((labels != b).sum())
-                cut = screening_threshold(pred.probs[:, b], labels != b, target)
+            correct = pred.labels == labels
+            if cfg.eval.abstain_on == "malignancy":
+                correct = (pred.labels == benign) == (labels == benign)
+            threshold = abstain_threshold(bundle.call_confidence(pred.probs), correct, cfg.eval.target_error)
+            if benign >= 0:
+                target, n_malignant = cfg.eval.target_sensitivity, int((labels != benign).sum())
+                cut = screening_threshold(pred.probs[:, benign], labels != benign, target)
                 screening = None if cut is None else {"target_sensitivity": target, "p_benign_below": cut, "validation_malignant": n_malignant}
                 if cut is not None and n_malignant * (1 - target) < 1:
                     print(
@@ -306,6 +313,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         if cfg.cells.enabled:
             cell_labels = np.repeat(labels, pred.units)
             metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed)
-    update_bundle_meta(folder, metrics=metrics, abstain={"threshold": threshold if has_val else 0.5}, screening=screening)
+    abstain = {"threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error}
+    update_bundle_meta(folder, metrics=metrics, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)
     return folder

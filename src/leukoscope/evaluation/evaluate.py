@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.discover import discover
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, rows_for_split
@@ -29,6 +30,23 @@ def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | N
     return [s.path for s in found.samples], [s.label for s in found.samples]
 
 
+def accepted_error(bundle: Bundle, y: np.ndarray, probs: np.ndarray, abstain: np.ndarray) -> dict[str, Any]:
+    """The error of the calls not sent back for review, counted on what abstention vouches for (the class, or
+    benign vs malignant): what the validation-chosen threshold promised, checked on these images."""
+    called = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+    wrong = called != y
+    if bundle.abstain_on == "malignancy":
+        benign = bundle.classes.index(BENIGN_CLASS)
+        wrong = (called == benign) != (y == benign)
+    kept = ~abstain
+    return {
+        "abstain_on": bundle.abstain_on,
+        "accepted": int(kept.sum()),
+        "accepted_error": float(wrong[kept].mean()) if kept.any() else None,
+        "target_error": (bundle.meta.get("abstain") or {}).get("target_error"),
+    }
+
+
 def evaluate_paths(
     predictor: Predictor, paths: list[str], truth: list[str], bootstrap: int = 1000, seed: int = 0
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, str]]]:
@@ -46,6 +64,7 @@ def evaluate_paths(
     probs = np.array([[r[f"p_{c}"] for c in classes] for r in rows]) if rows else np.zeros((0, len(classes)))
     metrics = classification_metrics(y, probs, classes, bootstrap, seed, screen_threshold=predictor.bundle.screening_threshold)
     metrics["abstained"] = int(sum(r["abstain"] for r in rows))
+    metrics.update(accepted_error(predictor.bundle, y, probs, np.array([r["abstain"] for r in rows], bool)))
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
     metrics["ood_reasons"] = ood_reason_counts(rows)
     metrics["unreadable"] = failures

@@ -127,6 +127,10 @@ def write_report(
     reasons = ", ".join(f"{n} {reason}" for reason, n in metrics.get("ood_reasons", {}).items())
     ood = f"{metrics.get('ood_flagged', 0)} ({reasons})" if reasons else metrics.get("ood_flagged", 0)
     summary += [["flagged for review (abstain or OOD)", metrics.get("abstained", 0)], ["out-of-distribution", ood]]
+    if metrics.get("accepted_error") is not None:
+        on = "benign vs malignant" if metrics.get("abstain_on") == "malignancy" else "class"
+        target = f" (target {_pct(metrics['target_error'])}, chosen on validation)" if metrics.get("target_error") is not None else ""
+        summary.append([f"error of the {metrics['accepted']} calls not flagged, on {on}", f"{_pct(metrics['accepted_error'])}{target}"])
     parts.append(_table(["", "value"], summary))
 
     parts.append("<h2>Configuration</h2>")
@@ -143,7 +147,7 @@ def write_report(
                 ["loss", _plain(cfg.get("loss"))],
                 ["training", _plain({k: cfg.get("train", {}).get(k) for k in ("max_epochs", "optimizer", "lr", "schedule", "precision")})],
                 ["calibration temperature", f"{bundle.temperature:.3f}"],
-                ["abstain below confidence", f"{bundle.abstain_threshold:.3f}"],
+                ["abstain below confidence", f"{bundle.abstain_threshold:.3f}" + (" in benign vs malignant" if bundle.abstain_on == "malignancy" else "")],
             ],
         )
     )

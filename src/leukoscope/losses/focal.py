@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from leukoscope.config import LossConfig
 from leukoscope.errors import ConfigError
 
 
@@ -41,21 +40,3 @@ class FocalLoss(nn.Module):
         if self.alpha is not None:
             loss = loss * self.alpha[target]
         return loss.mean()
-
-
-def build_loss(cfg: LossConfig, class_counts: Sequence[int]) -> nn.Module:
-    """The configured loss; alpha may be None, "balanced" (from training counts) or a per-class list."""
-    alpha: torch.Tensor | None
-    if cfg.alpha is None:
-        alpha = None
-    elif cfg.alpha == "balanced":
-        alpha = class_weights(class_counts)
-    elif isinstance(cfg.alpha, (list, tuple)) and all(isinstance(a, (int, float)) for a in cfg.alpha):
-        if len(cfg.alpha) != len(class_counts):
-            raise ConfigError(f"loss.alpha has {len(cfg.alpha)} values for {len(class_counts)} classes")
-        alpha = torch.tensor(cfg.alpha, dtype=torch.float32)
-    else:
-        raise ConfigError(f"loss.alpha: expected null, 'balanced' or a list of numbers, got {cfg.alpha!r}")
-    if cfg.name == "focal":
-        return FocalLoss(cfg.gamma, alpha, cfg.label_smoothing)
-    return nn.CrossEntropyLoss(weight=alpha, label_smoothing=cfg.label_smoothing)

@@ -20,14 +20,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from leukoscope import __version__
-from leukoscope.config import PreprocessConfig, config_from_dict
+from leukoscope.config import BENIGN_CLASS, PreprocessConfig, config_from_dict
 from leukoscope.errors import LeukoscopeError
 from leukoscope.io_utils import file_sha256
 from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
 from leukoscope.models.mil import GatedAttentionPool
 from leukoscope.preprocess import Pipeline
-from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD
+from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_confidence
 
 BUNDLE_FORMAT = "leukoscope-bundle/1"
 INTENDED_USE = (
@@ -50,6 +50,7 @@ class Bundle:
     std: tuple[float, ...]
     temperature: float = 1.0
     abstain_threshold: float = 0.5
+    abstain_on: str = "class"  # the call the threshold vouches for: the class, or "malignancy" (benign vs malignant)
     screening_threshold: float | None = None  # a field screens malignant below this p(Benign) (None: the plain call)
     ood: MahalanobisOOD | None = None
     image_ood: ImageStatsOOD | None = None
@@ -60,6 +61,10 @@ class Bundle:
     @property
     def input_size(self) -> int:
         return self.pipeline.config.size
+
+    def call_confidence(self, probs: np.ndarray) -> np.ndarray:
+        """Each row's confidence in the call that abstention vouches for (below the threshold: abstain)."""
+        return abstain_confidence(probs, self.classes.index(BENIGN_CLASS) if self.abstain_on == "malignancy" else None)
 
     @functools.cached_property
     def weights_sha256(self) -> str:
@@ -224,6 +229,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         std=tuple(norm["std"]),
         temperature=temperature,
         abstain_threshold=abstain,
+        abstain_on=meta["abstain"].get("on", "class"),
         screening_threshold=(meta.get("screening") or {}).get("p_benign_below"),
         ood=ood,
         image_ood=image_ood,

@@ -58,6 +58,16 @@ def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error:
     return float(max(cut, floor))
 
 
+def abstain_confidence(probs: np.ndarray, benign_index: int | None = None) -> np.ndarray:
+    """What the abstain threshold is held against: the plain call's probability, or with a benign
+    index the probability that its side (benign or malignant) is right."""
+    probs = np.asarray(probs)
+    if benign_index is None:
+        return probs.max(axis=1)
+    p_benign = probs[:, benign_index]
+    return np.where(probs.argmax(axis=1) == benign_index, p_benign, 1 - p_benign)
+
+
 IMAGE_STATS = (
     "R mean", "G mean", "B mean", "R std", "G std", "B std", "grey std", "log Laplacian variance",
     "(R+B)/2 - G mean", "B - (R+G)/2 mean", "stain R mean", "stain G mean", "stain B mean",

@@ -109,7 +109,7 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     unlike = np.array([bool(names) for names in unlike_stats], dtype=bool)
     far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
     ood = empty | unlike | far
-    abstain = (probs.max(axis=1) < b.abstain_threshold) | ood
+    abstain = (b.call_confidence(probs) < b.abstain_threshold) | ood
     threshold = b.ood.threshold if b.ood is not None else float("inf")
     reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
     if stacked is None:

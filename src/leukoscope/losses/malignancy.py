@@ -1,0 +1,53 @@
+"""A benign-vs-malignant term beside the class loss: the decision morphology can make and a lab must not miss.
+
+Whether a cell is a lymphoblast is what morphology can tell; early pre-B, pre-B and pro-B are
+defined by immunophenotype. Under a K-class loss the benign line is one boundary among several,
+its benign side weighing a K-th of the total; on this data the subtypes are separated with the
+session's look. This term adds the benign line on its own, p(malignant) = 1 - p(Benign) read from
+the model's one softmax, its benign and malignant sides weighted alike, so the argmax of that
+softmax keeps its meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from leukoscope.errors import ConfigError
+
+
+class MalignancyLoss(nn.Module):
+    """Focal loss -(1 - p)^gamma log p of the right side of the benign line, benign and malignant items weighted alike."""
+
+    def __init__(self, benign_index: int, class_counts: Sequence[int], gamma: float = 2.0) -> None:
+        super().__init__()
+        counts = torch.as_tensor(class_counts, dtype=torch.float32)
+        malignant = torch.ones(len(counts), dtype=torch.bool)
+        malignant[benign_index] = False
+        n_benign, n_malignant = counts[benign_index], counts[malignant].sum()
+        if n_benign <= 0 or n_malignant <= 0:
+            raise ConfigError(f"loss.malignancy_weight needs benign and malignant items in training, got counts {list(class_counts)}")
+        self.benign_index, self.gamma = benign_index, gamma
+        self.register_buffer("malignant", malignant)
+        self.register_buffer("side_weight", torch.stack([counts.sum() / (2 * n_benign), counts.sum() / (2 * n_malignant)]))  # benign, malignant
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_p = F.log_softmax(logits.float(), dim=-1)
+        is_malignant = target != self.benign_index
+        log_p_side = torch.where(is_malignant, torch.logsumexp(log_p[:, self.malignant], dim=1), log_p[:, self.benign_index])
+        loss = -((1 - log_p_side.exp()).clamp_min(0) ** self.gamma) * log_p_side
+        return (loss * self.side_weight[is_malignant.long()]).mean()
+
+
+class WithMalignancy(nn.Module):
+    """A class loss plus `weight` x the malignancy term."""
+
+    def __init__(self, class_loss: nn.Module, malignancy: MalignancyLoss, weight: float) -> None:
+        super().__init__()
+        self.class_loss, self.malignancy, self.weight = class_loss, malignancy, weight
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.class_loss(logits, target) + self.weight * self.malignancy(logits, target)
