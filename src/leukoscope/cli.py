@@ -283,6 +283,13 @@ def _print_metrics(m: dict) -> None:
             f"({100 * sc['sensitivity_ci'][0]:.1f}-{100 * sc['sensitivity_ci'][1]:.1f}), "
             f"specificity {100 * sc['specificity']:.1f} % ({100 * sc['specificity_ci'][0]:.1f}-{100 * sc['specificity_ci'][1]:.1f})"
         )
+    if m.get("accepted_error") is not None:
+        on = "benign vs malignant" if m["abstain_on"] == "malignancy" else "the class"
+        target = f" (target {100 * m['target_error']:.0f} %)" if m.get("target_error") is not None else ""
+        print(
+            f"flagged for review: {m['abstained']} of {m['n']} ({100 * m['abstained'] / m['n']:.1f} %); "
+            f"error of the {m['accepted']} calls not flagged, on {on}: {100 * m['accepted_error']:.1f} %{target}"
+        )
     if m.get("per_class"):
         _print_table(
             ["class", "n", "precision", "recall", "F1", "specificity"],

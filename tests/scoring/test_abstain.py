@@ -1,0 +1,41 @@
+"""Abstention on the class, or on benign vs malignant: what the threshold vouches for."""
+
+import dataclasses
+
+import numpy as np
+
+from leukoscope.evaluation.evaluate import accepted_error
+from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.ood import abstain_confidence
+
+
+def test_on_malignancy_the_confidence_is_that_of_the_plain_calls_side():
+    probs = np.array([[0.40, 0.30, 0.20, 0.10], [0.10, 0.30, 0.30, 0.30], [0.05, 0.90, 0.03, 0.02]])
+    assert np.allclose(abstain_confidence(probs), [0.40, 0.30, 0.90])
+    # a Benign call is as sure as p(Benign); a malignant one, whatever its subtype, as sure as 1 - p(Benign)
+    assert np.allclose(abstain_confidence(probs, benign_index=0), [0.40, 0.90, 0.95])
+
+
+def test_a_bundle_abstaining_on_malignancy_lets_an_unsure_subtype_through(tiny_bundle, synth_dir):
+    images = [str(p) for p in sorted(synth_dir.glob("*/*.jpg"))[:24]]
+    by_class = dataclasses.replace(tiny_bundle, abstain_threshold=0.9)
+    by_side = dataclasses.replace(by_class, abstain_on="malignancy")
+    a, b = Predictor(by_class).predict_paths(images)[0], Predictor(by_side).predict_paths(images)[0]
+    probs = np.array([[r[f"p_{c}"] for c in tiny_bundle.classes] for r in a])
+    ood = np.array([r["ood"] for r in a])
+    assert [r["abstain"] for r in a] == list((probs.max(1) < 0.9) | ood)
+    side = np.where(probs.argmax(1) == 0, probs[:, 0], 1 - probs[:, 0])
+    assert tiny_bundle.classes[0] == "Benign"
+    assert [r["abstain"] for r in b] == list((side < 0.9) | ood)
+    assert sum(r["abstain"] for r in b) <= sum(r["abstain"] for r in a)  # the side is never less sure than the class
+
+
+def test_accepted_error_counts_what_the_threshold_vouches_for(tiny_bundle):
+    y = np.array([1, 2, 0, 0])
+    probs = np.array([[0.1, 0.2, 0.7, 0.0], [0.1, 0.2, 0.7, 0.0], [0.8, 0.1, 0.1, 0.0], [0.2, 0.7, 0.1, 0.0]])
+    kept = np.array([False, False, False, False])
+    by_class = accepted_error(tiny_bundle, y, probs, kept)
+    assert by_class["accepted"] == 4 and by_class["accepted_error"] == 0.5  # the subtype slip and the missed Benign
+    by_side = accepted_error(dataclasses.replace(tiny_bundle, abstain_on="malignancy"), y, probs, kept)
+    assert by_side["abstain_on"] == "malignancy" and by_side["accepted_error"] == 0.25  # only the missed Benign
+    assert accepted_error(tiny_bundle, y, probs, np.ones(4, bool))["accepted_error"] is None
