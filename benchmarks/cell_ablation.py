@@ -27,19 +27,23 @@ RULER = ["cells.scale=red_cell"]
 MEAN = ["cells.aggregate=mean_log_prob"]  # a field's call: the mean of its cells' log-probabilities
 CLAHE = ["preprocess.clahe=true"]  # 8 x 8 tiles on a 64-px crop: each 8-px neighbourhood equalised
 DENOISED = ["preprocess.denoise=median"]  # a 3-px median on a 64-px crop wipes out the chromatin's texture
-AS_IMAGED = ["cells.stain=as imaged", *DENOISED, *CLAHE, *MEAN]  # the recipe before issue 17
+# the recipe before crops were capped at 48 px of detail and abstention was counted on benign vs malignant
+UNCAPPED = ["cells.source_px=null", "eval.abstain_on=class"]
+AS_IMAGED = ["cells.stain=as imaged", *DENOISED, *CLAHE, *MEAN, *UNCAPPED]  # the recipe before issue 17
 RECIPES = {
     "as imaged (cells.yaml before issue 17)": AS_IMAGED,
     "as imaged + invariance augmentation": AS_IMAGED + INVARIANCE,
     "as imaged + invariance augmentation + red-cell ruler": AS_IMAGED + INVARIANCE + RULER,
-    "stain normalised": DENOISED + CLAHE + MEAN,
-    "stain normalised, not denoised": CLAHE + MEAN,
-    "stain normalised, not denoised, attention pooling": CLAHE,
-    "stain normalised, not denoised, blur/JPEG augmentation": CLAHE + MEAN + ACQUISITION,
-    "stain normalised, not denoised, no CLAHE": MEAN,
-    "stain normalised, not denoised, no CLAHE, attention pooling (cells.yaml)": [],
+    "stain normalised": DENOISED + CLAHE + MEAN + UNCAPPED,
+    "stain normalised, not denoised": CLAHE + MEAN + UNCAPPED,
+    "stain normalised, not denoised, attention pooling": CLAHE + UNCAPPED,
+    "stain normalised, not denoised, blur/JPEG augmentation": CLAHE + MEAN + ACQUISITION + UNCAPPED,
+    "stain normalised, not denoised, no CLAHE": MEAN + UNCAPPED,
+    "stain normalised, not denoised, no CLAHE, attention pooling": UNCAPPED,
+    "+ crops capped at 48 px of detail, abstention on benign vs malignant (cells.yaml)": [],
     # each training field also cut from one random other acquisition; 6 epochs over the doubled crops cost what 10 did
     "cells.yaml + acquisition copies": ["cells.acquisition_copies=1", "train.max_epochs=6"],
+    "cells.yaml + a benign-vs-malignant loss term": ["loss.malignancy_weight=1"],
 }
 
 

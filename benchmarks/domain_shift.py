@@ -1,18 +1,21 @@
 """How far does each bundle's accuracy move when the fields look as if another lab had made them?
 
-Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta] [--out results.json]
+Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta]
+       [--source-px N|none] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
 (hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts
 it as `predict` would (cells detected on the altered field). Printed per bundle and shift: 4-class
 accuracy, malignant sensitivity, benign specificity, the share of predictions that changed and the
 share flagged for review (and, in the JSON, the screening call's sensitivity and specificity); last,
-the worst shift.
+the worst shift. `--source-px` replaces a cell bundle's crop detail cap (cells.source_px) at
+inference only: the cap's effect on the shifts, the weights unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -42,9 +45,12 @@ def figures(pred_labels: np.ndarray, truth: np.ndarray, benign: int) -> dict[str
     return {"accuracy": float((pred_labels == truth).mean()), "malignant_sensitivity": sensitivity, "benign_specificity": specificity}
 
 
-def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta: bool = False) -> dict[str, dict[str, float]]:
+def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta: bool = False, source_px: str | None = None) -> dict[str, dict[str, float]]:
     bundle = load_bundle(bundle_path)
     predictor = Predictor(bundle, tta=tta)
+    if source_px is not None and predictor.crop_config is not None:
+        predictor.crop_config = dataclasses.replace(predictor.crop_config, source_px=None if source_px == "none" else int(source_px))
+        print(f"  crop detail cap at inference: {source_px}")
     truth = np.array([bundle.classes.index(t) for t in truth_names])
     benign = bundle.classes.index(BENIGN_CLASS)
     out: dict[str, dict[str, float]] = {}
@@ -75,6 +81,7 @@ def main() -> None:
     parser.add_argument("--splits", required=True)
     parser.add_argument("--split", default="test")
     parser.add_argument("--tta", action="store_true", help="predict as `predict --tta` does: the mean over 8 flips and rotations")
+    parser.add_argument("--source-px", help="a cell bundle's crop detail cap at inference (a number of pixels, or none), in place of its own")
     parser.add_argument("--out", help="write every figure as JSON")
     args = parser.parse_args()
     paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
@@ -83,7 +90,7 @@ def main() -> None:
     results = {}
     for b in args.bundles:
         print(b)
-        results[b] = run(b, images, truth, args.tta)
+        results[b] = run(b, images, truth, args.tta, args.source_px)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 
