@@ -294,10 +294,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         _, units, labels = _grouped_units(ds)
         pred = score_units(bundle, units, logits_and_features)
         if split == "val":
-            correct = pred.labels == labels
-            if cfg.eval.abstain_on == "malignancy":
-                correct = (pred.labels == benign) == (labels == benign)
-            threshold = abstain_threshold(bundle.call_confidence(pred.probs), correct, cfg.eval.target_error)
+            threshold = abstain_threshold(bundle.call_confidence(pred.probs), bundle.call_correct(pred.labels, labels), cfg.eval.target_error)
             if benign >= 0:
                 target, n_malignant = cfg.eval.target_sensitivity, int((labels != benign).sum())
                 cut = screening_threshold(pred.probs[:, benign], labels != benign, target)

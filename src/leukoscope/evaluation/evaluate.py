@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.discover import discover
 from leukoscope.data.manifest import build_manifest
 from leukoscope.data.split import load_splits, rows_for_split
@@ -34,10 +33,7 @@ def accepted_error(bundle: Bundle, y: np.ndarray, probs: np.ndarray, abstain: np
     """The error of the calls not sent back for review, counted on what abstention vouches for (the class, or
     benign vs malignant): what the validation-chosen threshold promised, checked on these images."""
     called = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
-    wrong = called != y
-    if bundle.abstain_on == "malignancy":
-        benign = bundle.classes.index(BENIGN_CLASS)
-        wrong = (called == benign) != (y == benign)
+    wrong = ~bundle.call_correct(called, y)
     kept = ~abstain
     return {
         "abstain_on": bundle.abstain_on,

@@ -27,7 +27,7 @@ from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
 from leukoscope.models.mil import GatedAttentionPool
 from leukoscope.preprocess import Pipeline
-from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_confidence
+from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_confidence, abstain_correct
 
 BUNDLE_FORMAT = "leukoscope-bundle/1"
 INTENDED_USE = (
@@ -62,9 +62,18 @@ class Bundle:
     def input_size(self) -> int:
         return self.pipeline.config.size
 
+    @property
+    def _vouched_benign(self) -> int | None:
+        """Benign's index when abstention vouches for benign vs malignant, else None (it vouches for the class)."""
+        return self.classes.index(BENIGN_CLASS) if self.abstain_on == "malignancy" else None
+
     def call_confidence(self, probs: np.ndarray) -> np.ndarray:
         """Each row's confidence in the call that abstention vouches for (below the threshold: abstain)."""
-        return abstain_confidence(probs, self.classes.index(BENIGN_CLASS) if self.abstain_on == "malignancy" else None)
+        return abstain_confidence(probs, self._vouched_benign)
+
+    def call_correct(self, called: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        """Whether each plain call is right on what abstention vouches for."""
+        return abstain_correct(called, truth, self._vouched_benign)
 
     @functools.cached_property
     def weights_sha256(self) -> str:

@@ -68,6 +68,14 @@ def abstain_confidence(probs: np.ndarray, benign_index: int | None = None) -> np
     return np.where(probs.argmax(axis=1) == benign_index, p_benign, 1 - p_benign)
 
 
+def abstain_correct(called: np.ndarray, truth: np.ndarray, benign_index: int | None = None) -> np.ndarray:
+    """Whether each plain call is right on what abstention vouches for: the class, or with a benign index its side."""
+    called, truth = np.asarray(called), np.asarray(truth)
+    if benign_index is None:
+        return called == truth
+    return (called == benign_index) == (truth == benign_index)
+
+
 IMAGE_STATS = (
     "R mean", "G mean", "B mean", "R std", "G std", "B std", "grey std", "log Laplacian variance",
     "(R+B)/2 - G mean", "B - (R+G)/2 mean", "stain R mean", "stain G mean", "stain B mean",
