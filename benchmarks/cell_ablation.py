@@ -30,6 +30,7 @@ DENOISED = ["preprocess.denoise=median"]  # a 3-px median on a 64-px crop wipes 
 # the recipe before crops were capped at 48 px of detail and abstention was counted on benign vs malignant
 UNCAPPED = ["cells.source_px=null", "eval.abstain_on=class"]
 AS_IMAGED = ["cells.stain=as imaged", *DENOISED, *CLAHE, *MEAN, *UNCAPPED]  # the recipe before issue 17
+BENIGN_FIRST = ["loss.class_weight=0", "loss.malignancy_weight=1", "loss.subtype_weight=1", "eval.call=benign_first"]
 RECIPES = {
     "as imaged (cells.yaml before issue 17)": AS_IMAGED,
     "as imaged + invariance augmentation": AS_IMAGED + INVARIANCE,
@@ -44,6 +45,8 @@ RECIPES = {
     # each training field also cut from one random other acquisition; 6 epochs over the doubled crops cost what 10 did
     "cells.yaml + acquisition copies": ["cells.acquisition_copies=1", "train.max_epochs=6"],
     "cells.yaml + a benign-vs-malignant loss term": ["loss.malignancy_weight=1"],
+    # the benign line decided on its own (a balanced benign-vs-malignant term), the subtype beneath it, called benign first
+    "cells.yaml, benign line first, subtype beneath": BENIGN_FIRST,
 }
 
 

@@ -104,8 +104,13 @@ class LossConfig:
     gamma: float = 2.0
     alpha: Any = None  # None | "balanced" | list of per-class weights
     label_smoothing: float = 0.0
-    # > 0: plus this x a focal benign-vs-malignant term, its two sides weighted alike (losses/malignancy.py)
+    # The loss is class_weight x the K-class loss above + malignancy_weight x a focal benign-vs-malignant term,
+    # its two sides weighted alike (losses/malignancy.py) + subtype_weight x a focal loss among the malignant
+    # classes for malignant items (losses/subtype.py). class_weight=0 with the other two > 0 decides the benign
+    # line on its own, with the subtype beneath it: pair it with eval.call=benign_first.
+    class_weight: float = 1.0
     malignancy_weight: float = 0.0
+    subtype_weight: float = 0.0
 
 
 @dataclass
@@ -165,6 +170,8 @@ class EvalConfig:
     target_error: float = 0.02  # abstain threshold chosen on validation for this error rate
     # which call the error is counted on: the class, or benign vs malignant (the subtype is then shown, not vouched for)
     abstain_on: Literal["class", "malignancy"] = "class"
+    # how probabilities become a call: the most probable class, or benign vs malignant first (scoring/calls.py)
+    call: Literal["argmax", "benign_first"] = "argmax"
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
     tta: bool = False

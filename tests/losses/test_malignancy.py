@@ -5,7 +5,7 @@ import torch
 
 from leukoscope.config import LossConfig
 from leukoscope.errors import ConfigError
-from leukoscope.losses import FocalLoss, MalignancyLoss, WithMalignancy, build_loss
+from leukoscope.losses import FocalLoss, MalignancyLoss, WeightedTerms, build_loss
 
 CLASSES = ["Benign", "Early", "Pre", "Pro"]
 
@@ -44,15 +44,17 @@ def test_build_adds_the_term_to_the_class_loss():
     plain = build_loss(LossConfig(alpha="balanced"), counts, CLASSES)
     assert isinstance(plain, FocalLoss)  # weight 0: the loss as it was
     both = build_loss(LossConfig(alpha="balanced", malignancy_weight=2.0), counts, CLASSES)
-    assert isinstance(both, WithMalignancy)
+    assert isinstance(both, WeightedTerms)
     expected = plain(logits, target) + 2.0 * MalignancyLoss(0, counts)(logits, target)
     assert torch.allclose(both(logits, target), expected, atol=1e-6)
 
 
 def test_refusals():
-    with pytest.raises(ConfigError, match="needs a Benign class"):
+    with pytest.raises(ConfigError, match="need a Benign class"):
         build_loss(LossConfig(malignancy_weight=1.0), [5, 5], ["A", "B"])
     with pytest.raises(ConfigError, match="benign and malignant"):
         build_loss(LossConfig(malignancy_weight=1.0), [0, 5, 5, 5], CLASSES)
     with pytest.raises(ConfigError, match="malignancy_weight must be >= 0"):
         build_loss(LossConfig(malignancy_weight=-1.0), [5, 5, 5, 5], CLASSES)
+    with pytest.raises(ConfigError, match="nothing trains the benign line"):
+        build_loss(LossConfig(class_weight=0.0, subtype_weight=1.0), [5, 5, 5, 5], CLASSES)

@@ -11,9 +11,10 @@ from leukoscope.scoring.ood import abstain_confidence
 
 def test_on_malignancy_the_confidence_is_that_of_the_plain_calls_side():
     probs = np.array([[0.40, 0.30, 0.20, 0.10], [0.10, 0.30, 0.30, 0.30], [0.05, 0.90, 0.03, 0.02]])
-    assert np.allclose(abstain_confidence(probs), [0.40, 0.30, 0.90])
+    called = probs.argmax(1)
+    assert np.allclose(abstain_confidence(probs, called), [0.40, 0.30, 0.90])
     # a Benign call is as sure as p(Benign); a malignant one, whatever its subtype, as sure as 1 - p(Benign)
-    assert np.allclose(abstain_confidence(probs, benign_index=0), [0.40, 0.90, 0.95])
+    assert np.allclose(abstain_confidence(probs, called, benign_index=0), [0.40, 0.90, 0.95])
 
 
 def test_a_bundle_abstaining_on_malignancy_lets_an_unsure_subtype_through(tiny_bundle, synth_dir):

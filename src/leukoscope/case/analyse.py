@@ -129,7 +129,7 @@ class Case:
     def _cell(self, item: FieldInput, found: FieldCrops | None, pred: Predictions, unit: int, j: int, field_index: int) -> dict[str, Any]:
         bundle, rgb = self.predictor.bundle, item.rgb
         probs = pred.unit_probs[unit]
-        k = int(probs.argmax())
+        k = int(bundle.calls(probs[None])[0])
         threshold = bundle.ood.threshold if bundle.ood is not None else float("inf")
         score = float(pred.unit_ood_score[unit])
         reasons = ([UNLIKE_STATS] if pred.unit_unlike[unit] else []) + ([f"{FAR_FEATURES} (score {score:.3g} > {threshold:.3g})"] if score > threshold else [])

@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from leukoscope.config import TrainConfig
+from leukoscope.scoring.calls import call_classes
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
@@ -21,9 +22,12 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
 
 
 class ClassifierModule(L.LightningModule):
-    def __init__(self, model: nn.Module, loss: nn.Module, train_cfg: TrainConfig, num_classes: int) -> None:
+    def __init__(
+        self, model: nn.Module, loss: nn.Module, train_cfg: TrainConfig, num_classes: int, benign_index: int | None = None, call_rule: str = "argmax"
+    ) -> None:
         super().__init__()
         self.model, self.loss, self.cfg = model, loss, train_cfg
+        self.benign_index, self.call_rule = benign_index, call_rule
         if train_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -33,6 +37,13 @@ class ClassifierModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def _calls(self, logits: torch.Tensor) -> torch.Tensor:
+        """The called classes by the run's call rule, which validation's accuracy and F1 (and so the checkpoint) judge."""
+        if self.call_rule == "argmax":
+            return logits.argmax(1)
+        probs = torch.softmax(logits.detach().float(), 1).cpu().numpy()
+        return torch.from_numpy(call_classes(probs, self.benign_index, self.call_rule)).to(logits.device)
+
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
@@ -40,7 +51,7 @@ class ClassifierModule(L.LightningModule):
         x, y = batch
         logits = self.model(self._inputs(x))
         loss = self.loss(logits, y)
-        self.train_acc(logits.detach(), y)
+        self.train_acc(self._calls(logits), y)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(y))
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
@@ -48,8 +59,9 @@ class ClassifierModule(L.LightningModule):
     def validation_step(self, batch: tuple, batch_idx: int) -> None:
         x, y = batch
         logits = self.model(self._inputs(x))
-        self.val_acc(logits, y)
-        self.val_f1(logits, y)
+        called = self._calls(logits)
+        self.val_acc(called, y)
+        self.val_f1(called, y)
         self.log("val_loss", self.loss(logits, y), prog_bar=True, on_epoch=True, sync_dist=True, batch_size=len(y))
         self.log("val_acc", self.val_acc, prog_bar=True, on_epoch=True, batch_size=len(y))
         self.log("val_f1", self.val_f1, prog_bar=True, on_epoch=True, batch_size=len(y))

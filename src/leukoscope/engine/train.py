@@ -169,7 +169,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     data_info = _record_run(out, cfg, dm, started_from)
     if rank_zero_only.rank == 0:
         report_left_out(data_info["left_out"], dm.splits.get("warnings", []), shown=5, listed_in=out / "data.json")
-    module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts, dm.classes), cfg.train, len(dm.classes))
+    benign_index = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else None
+    if cfg.eval.call == "benign_first" and benign_index is None:
+        raise ConfigError(f"eval.call=benign_first needs a {BENIGN_CLASS} class, the data has {', '.join(dm.classes)}")
+    module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts, dm.classes), cfg.train, len(dm.classes), benign_index, cfg.eval.call)
     has_val = len(dm.datasets["val"]) > 0
     trainer, checkpoint = build_trainer(cfg, out, has_val, len(dm.train_dataloader()))
     last = out / "checkpoints" / "last.ckpt"
@@ -268,7 +271,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
 
         bags, bag_labels = _bags(train_feats, train_labels, train_paths)
         # the pool learns the fields' calls by the cell classifier's own objective where that weighs benign vs malignant apart
-        pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if cfg.loss.malignancy_weight else None
+        pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if (cfg.loss.malignancy_weight or cfg.loss.subtype_weight) else None
         mil = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
         if has_val:
             val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
@@ -280,6 +283,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
 
     bundle = load_bundle(folder)
     bundle.abstain_on = cfg.eval.abstain_on  # what the threshold chosen below will vouch for
+    bundle.call_rule = cfg.eval.call
     benign = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else -1
 
     def logits_and_features(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,11 +310,11 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
                         file=sys.stderr,
                     )
         cut = screening["p_benign_below"] if screening else None
-        metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed, screen_threshold=cut)
+        metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed, screen_threshold=cut, call_rule=cfg.eval.call)
         if cfg.cells.enabled:
             cell_labels = np.repeat(labels, pred.units)
-            metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed)
+            metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed, call_rule=cfg.eval.call)
     abstain = {"threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error}
-    update_bundle_meta(folder, metrics=metrics, abstain=abstain, screening=screening)
+    update_bundle_meta(folder, metrics=metrics, call={"rule": cfg.eval.call}, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)
     return folder

@@ -32,8 +32,7 @@ def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | N
 def accepted_error(bundle: Bundle, y: np.ndarray, probs: np.ndarray, abstain: np.ndarray) -> dict[str, Any]:
     """The error of the calls not sent back for review, counted on what abstention vouches for (the class, or
     benign vs malignant): what the validation-chosen threshold promised, checked on these images."""
-    called = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
-    wrong = ~bundle.call_correct(called, y)
+    wrong = ~bundle.call_correct(bundle.calls(probs), y)
     kept = ~abstain
     return {
         "abstain_on": bundle.abstain_on,
@@ -58,7 +57,7 @@ def evaluate_paths(
         r["true"] = true_of[r["path"]]
     y = np.array([classes.index(r["true"]) for r in rows])
     probs = np.array([[r[f"p_{c}"] for c in classes] for r in rows]) if rows else np.zeros((0, len(classes)))
-    metrics = classification_metrics(y, probs, classes, bootstrap, seed, screen_threshold=predictor.bundle.screening_threshold)
+    metrics = classification_metrics(y, probs, classes, bootstrap, seed, screen_threshold=predictor.bundle.screening_threshold, call_rule=predictor.bundle.call_rule)
     metrics["abstained"] = int(sum(r["abstain"] for r in rows))
     metrics.update(accepted_error(predictor.bundle, y, probs, np.array([r["abstain"] for r in rows], bool)))
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))

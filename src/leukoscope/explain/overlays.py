@@ -118,7 +118,8 @@ def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarra
     vis = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     tiles = [("cells", vis)]
     if len(units):
-        cell_labels, cell_confidence = field.unit_probs.argmax(1), field.unit_probs.max(1)
+        cell_labels = bundle.calls(field.unit_probs)
+        cell_confidence = field.unit_probs[np.arange(len(cell_labels)), cell_labels]
         for i, cell in enumerate(found.cells):
             contours, _ = cv2.findContours((found.labels == i + 1).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(vis, contours, -1, (0, 160, 0), max(1, rgb.shape[0] // 200))

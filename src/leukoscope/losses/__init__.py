@@ -1,8 +1,9 @@
-"""Losses: Focal Loss against class imbalance, cross-entropy with label smoothing, class weights, and
-a benign-vs-malignant term that can be added to either."""
+"""Losses: Focal Loss against class imbalance, cross-entropy with label smoothing, class weights, a
+benign-vs-malignant term and a subtype term beneath it, weighed together by the config."""
 
-from leukoscope.losses.malignancy import MalignancyLoss, WithMalignancy
 from leukoscope.losses.build import build_loss
 from leukoscope.losses.focal import FocalLoss, class_weights
+from leukoscope.losses.malignancy import MalignancyLoss, WeightedTerms
+from leukoscope.losses.subtype import SubtypeLoss
 
-__all__ = ["MalignancyLoss", "WithMalignancy", "FocalLoss", "build_loss", "class_weights"]
+__all__ = ["MalignancyLoss", "SubtypeLoss", "WeightedTerms", "FocalLoss", "build_loss", "class_weights"]

@@ -9,21 +9,31 @@ from torch import nn
 
 from leukoscope.config import BENIGN_CLASS, LossConfig
 from leukoscope.errors import ConfigError
-from leukoscope.losses.malignancy import MalignancyLoss, WithMalignancy
 from leukoscope.losses.focal import FocalLoss, class_weights
+from leukoscope.losses.malignancy import MalignancyLoss, WeightedTerms
+from leukoscope.losses.subtype import SubtypeLoss
 
 
 def build_loss(cfg: LossConfig, class_counts: Sequence[int], classes: Sequence[str] | None = None) -> nn.Module:
     """The configured loss; alpha may be None, "balanced" (from training counts) or a per-class list.
-    A malignancy term (loss.malignancy_weight > 0) needs the class names, to find Benign among them."""
-    loss = _class_loss(cfg, class_counts)
-    if not cfg.malignancy_weight:
-        return loss
-    if cfg.malignancy_weight < 0:
-        raise ConfigError(f"loss.malignancy_weight must be >= 0, got {cfg.malignancy_weight}")
+    The benign-vs-malignant and subtype terms need the class names, to find Benign among them."""
+    for key in ("class_weight", "malignancy_weight", "subtype_weight"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"loss.{key} must be >= 0, got {getattr(cfg, key)}")
+    if not (cfg.class_weight or cfg.malignancy_weight):
+        raise ConfigError("loss: class_weight and malignancy_weight are both 0, so nothing trains the benign line")
+    class_loss = _class_loss(cfg, class_counts)
+    if cfg.class_weight == 1 and not (cfg.malignancy_weight or cfg.subtype_weight):
+        return class_loss
     if classes is None or BENIGN_CLASS not in classes:
-        raise ConfigError(f"loss.malignancy_weight={cfg.malignancy_weight} needs a {BENIGN_CLASS} class, the data has {list(classes or [])}")
-    return WithMalignancy(loss, MalignancyLoss(list(classes).index(BENIGN_CLASS), class_counts, cfg.gamma), cfg.malignancy_weight)
+        raise ConfigError(f"loss.malignancy_weight and loss.subtype_weight need a {BENIGN_CLASS} class, the data has {list(classes or [])}")
+    benign = list(classes).index(BENIGN_CLASS)
+    terms: list[tuple[float, nn.Module]] = [(cfg.class_weight, class_loss)]
+    if cfg.malignancy_weight:
+        terms.append((cfg.malignancy_weight, MalignancyLoss(benign, class_counts, cfg.gamma)))
+    if cfg.subtype_weight:
+        terms.append((cfg.subtype_weight, SubtypeLoss(benign, class_counts, cfg.gamma)))
+    return WeightedTerms(terms)
 
 
 def _class_loss(cfg: LossConfig, class_counts: Sequence[int]) -> nn.Module:

@@ -42,12 +42,14 @@ class MalignancyLoss(nn.Module):
         return (loss * self.side_weight[is_malignant.long()]).mean()
 
 
-class WithMalignancy(nn.Module):
-    """A class loss plus `weight` x the malignancy term."""
+class WeightedTerms(nn.Module):
+    """The sum of weight x term over the given terms (those of weight 0 left out)."""
 
-    def __init__(self, class_loss: nn.Module, malignancy: MalignancyLoss, weight: float) -> None:
+    def __init__(self, terms: Sequence[tuple[float, nn.Module]]) -> None:
         super().__init__()
-        self.class_loss, self.malignancy, self.weight = class_loss, malignancy, weight
+        kept = [(w, t) for w, t in terms if w]
+        self.weights = [w for w, _ in kept]
+        self.terms = nn.ModuleList([t for _, t in kept])
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.class_loss(logits, target) + self.weight * self.malignancy(logits, target)
+        return sum(w * term(logits, target) for w, term in zip(self.weights, self.terms))

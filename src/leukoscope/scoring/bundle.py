@@ -27,6 +27,7 @@ from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
 from leukoscope.models.mil import GatedAttentionPool
 from leukoscope.preprocess import Pipeline
+from leukoscope.scoring.calls import call_classes
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_confidence, abstain_correct
 
 BUNDLE_FORMAT = "leukoscope-bundle/1"
@@ -51,6 +52,7 @@ class Bundle:
     temperature: float = 1.0
     abstain_threshold: float = 0.5
     abstain_on: str = "class"  # the call the threshold vouches for: the class, or "malignancy" (benign vs malignant)
+    call_rule: str = "argmax"  # how probabilities become a call (scoring/calls.py)
     screening_threshold: float | None = None  # a field screens malignant below this p(Benign) (None: the plain call)
     ood: MahalanobisOOD | None = None
     image_ood: ImageStatsOOD | None = None
@@ -63,13 +65,21 @@ class Bundle:
         return self.pipeline.config.size
 
     @property
+    def benign_index(self) -> int | None:
+        return self.classes.index(BENIGN_CLASS) if BENIGN_CLASS in self.classes else None
+
+    @property
     def _vouched_benign(self) -> int | None:
         """Benign's index when abstention vouches for benign vs malignant, else None (it vouches for the class)."""
-        return self.classes.index(BENIGN_CLASS) if self.abstain_on == "malignancy" else None
+        return self.benign_index if self.abstain_on == "malignancy" else None
+
+    def calls(self, probs: np.ndarray) -> np.ndarray:
+        """The called class of each row of probabilities, by the bundle's call rule."""
+        return call_classes(probs, self.benign_index, self.call_rule)
 
     def call_confidence(self, probs: np.ndarray) -> np.ndarray:
         """Each row's confidence in the call that abstention vouches for (below the threshold: abstain)."""
-        return abstain_confidence(probs, self._vouched_benign)
+        return abstain_confidence(probs, self.calls(probs), self._vouched_benign)
 
     def call_correct(self, called: np.ndarray, truth: np.ndarray) -> np.ndarray:
         """Whether each plain call is right on what abstention vouches for."""
@@ -82,7 +92,7 @@ class Bundle:
 
     def card(self) -> dict[str, Any]:
         """What a user may know about the model: classes, metrics, intended use, data, limitations."""
-        keys = ("model", "classes", "input_size", "metrics", "data", "calibration", "abstain", "screening", "intended_use", "limitations", "created", "leukoscope_version")
+        keys = ("model", "classes", "input_size", "metrics", "data", "calibration", "call", "abstain", "screening", "intended_use", "limitations", "created", "leukoscope_version")
         return {k: self.meta.get(k) for k in keys if k in self.meta}
 
 
@@ -239,6 +249,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         temperature=temperature,
         abstain_threshold=abstain,
         abstain_on=meta["abstain"].get("on", "class"),
+        call_rule=(meta.get("call") or {}).get("rule", "argmax"),
         screening_threshold=(meta.get("screening") or {}).get("p_benign_below"),
         ood=ood,
         image_ood=image_ood,

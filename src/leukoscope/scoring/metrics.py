@@ -15,6 +15,7 @@ from sklearn.metrics import (
 )
 
 from leukoscope.scoring.calibration import calibration_errors
+from leukoscope.scoring.calls import call_classes
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.scoring.intervals import bootstrap, wilson
 from leukoscope.scoring.screening import screen_positive, specificity_at_sensitivity
@@ -31,16 +32,18 @@ def classification_metrics(
     seed: int = 0,
     benign: str = BENIGN_CLASS,
     screen_threshold: float | None = None,
+    call_rule: str = "argmax",
 ) -> dict[str, Any]:
     """Everything metrics.json promises, for integer labels and (N, K) probabilities; `screen_threshold`
-    is the bundle's screening cut on p(Benign) (scoring/screening.py), None for the plain call alone."""
+    is the bundle's screening cut on p(Benign) (scoring/screening.py), None for the plain call alone;
+    `call_rule` how probabilities become calls (scoring/calls.py)."""
     y_true = np.asarray(y_true)
     k = len(classes)
-    y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+    y_pred = call_classes(probs, classes.index(benign) if benign in classes else None, call_rule)
     n = len(y_true)
     correct = int((y_pred == y_true).sum())
     labels = list(range(k))
-    out: dict[str, Any] = {"n": n, "classes": classes, "accuracy": correct / n if n else 0.0, "accuracy_ci": list(wilson(correct, n))}
+    out: dict[str, Any] = {"n": n, "classes": classes, "call_rule": call_rule, "accuracy": correct / n if n else 0.0, "accuracy_ci": list(wilson(correct, n))}
     if n == 0:
         return out
     out["balanced_accuracy"] = float(balanced_accuracy_score(y_true, y_pred))
@@ -86,7 +89,7 @@ def classification_metrics(
                 probs[:, b], malignant_true, SCREENING_REFERENCE
             )
         if screen_threshold is not None:
-            screened = screen_positive(probs, b, screen_threshold)
+            screened = screen_positive(probs, b, screen_threshold, call_rule)
             out["screening"] = {"p_benign_below": screen_threshold, **_binary(malignant_true, screened)}
     return out
 

@@ -58,14 +58,14 @@ def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error:
     return float(max(cut, floor))
 
 
-def abstain_confidence(probs: np.ndarray, benign_index: int | None = None) -> np.ndarray:
-    """What the abstain threshold is held against: the plain call's probability, or with a benign
-    index the probability that its side (benign or malignant) is right."""
-    probs = np.asarray(probs)
+def abstain_confidence(probs: np.ndarray, called: np.ndarray, benign_index: int | None = None) -> np.ndarray:
+    """What the abstain threshold is held against: the called class's probability, or with a benign
+    index the probability that the call's side (benign or malignant) is right."""
+    probs, called = np.asarray(probs), np.asarray(called, dtype=int)
     if benign_index is None:
-        return probs.max(axis=1)
+        return probs[np.arange(len(probs)), called]
     p_benign = probs[:, benign_index]
-    return np.where(probs.argmax(axis=1) == benign_index, p_benign, 1 - p_benign)
+    return np.where(called == benign_index, p_benign, 1 - p_benign)
 
 
 def abstain_correct(called: np.ndarray, truth: np.ndarray, benign_index: int | None = None) -> np.ndarray:

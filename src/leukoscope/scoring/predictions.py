@@ -34,14 +34,16 @@ class Predictions:
     unit_unlike: np.ndarray | None = None  # whether each unit's image statistics fall outside the training range
     unit_attention: np.ndarray | None = None  # each unit's weight in its image's call (attention pooling), None with the mean rule
     screen: np.ndarray | None = None  # whether each image screens malignant at the bundle's cut (None: no Benign class)
+    called: np.ndarray | None = None  # each image's call by the bundle's rule (None: the most probable class)
 
     @property
     def labels(self) -> np.ndarray:
-        return self.probs.argmax(axis=1)
+        return self.probs.argmax(axis=1) if self.called is None else self.called
 
     @property
     def confidence(self) -> np.ndarray:
-        return self.probs.max(axis=1)
+        """The called class's probability."""
+        return self.probs[np.arange(len(self.probs)), self.labels]
 
 
 NO_CELLS, UNLIKE_STATS, FAR_FEATURES = "no leukocyte found", "image statistics outside the training range", "features far from the training classes"
@@ -115,7 +117,8 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     if stacked is None:
         unit_probs, unit_ood, unit_stats_out = np.zeros((0, k)), np.zeros(0), np.zeros((0, 0), bool)
     attention = unit_attention if pooled is not None else None
-    screen = screen_positive(probs, b.classes.index(BENIGN_CLASS), b.screening_threshold) if BENIGN_CLASS in b.classes else None
+    screen = screen_positive(probs, b.benign_index, b.screening_threshold, b.call_rule) if b.benign_index is not None else None
     return Predictions(
-        logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1), attention, screen
-    )
+        logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1), attention, screen,
+        called=b.calls(probs),
+    )  # fmt: skip

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from leukoscope.scoring.calls import call_classes
+
 
 def screening_threshold(p_benign: np.ndarray, malignant: np.ndarray, target_sensitivity: float) -> float | None:
     """The lowest cut on p(Benign) below which at least `target_sensitivity` of the malignant
@@ -26,10 +28,10 @@ def screening_threshold(p_benign: np.ndarray, malignant: np.ndarray, target_sens
     return float(np.nextafter(p[needed - 1], np.inf))
 
 
-def screen_positive(probs: np.ndarray, benign_index: int, threshold: float | None) -> np.ndarray:
+def screen_positive(probs: np.ndarray, benign_index: int, threshold: float | None, call_rule: str = "argmax") -> np.ndarray:
     """Whether each field screens malignant: its plain call is malignant, or p(Benign) is below the cut."""
     probs = np.asarray(probs)
-    positive = probs.argmax(axis=1) != benign_index
+    positive = call_classes(probs, benign_index, call_rule) != benign_index
     if threshold is not None:
         positive |= probs[:, benign_index] < threshold
     return positive
