@@ -170,6 +170,8 @@ class EvalConfig:
     target_error: float = 0.02  # abstain threshold chosen on validation for this error rate
     # which call the error is counted on: the class, or benign vs malignant (the subtype is then shown, not vouched for)
     abstain_on: Literal["class", "malignancy"] = "class"
+    # what is held to target_error: the validation error's estimate, or its Wilson 95 % upper bound (a promise that holds)
+    abstain_bound: Literal["estimate", "upper"] = "estimate"
     # how probabilities become a call: the most probable class, or benign vs malignant first (scoring/calls.py)
     call: Literal["argmax", "benign_first"] = "argmax"
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity

@@ -58,3 +58,5 @@ def test_refusals():
         build_loss(LossConfig(malignancy_weight=-1.0), [5, 5, 5, 5], CLASSES)
     with pytest.raises(ConfigError, match="nothing trains the benign line"):
         build_loss(LossConfig(class_weight=0.0, subtype_weight=1.0), [5, 5, 5, 5], CLASSES)
+    with pytest.raises(ConfigError, match="nothing trains the malignant classes apart"):
+        build_loss(LossConfig(class_weight=0.0, malignancy_weight=1.0), [5, 5, 5, 5], CLASSES)

@@ -3,10 +3,12 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from leukoscope.evaluation.evaluate import accepted_error
 from leukoscope.inference.predictor import Predictor
-from leukoscope.scoring.ood import abstain_confidence
+from leukoscope.scoring.intervals import wilson
+from leukoscope.scoring.ood import abstain_confidence, abstain_threshold
 
 
 def test_on_malignancy_the_confidence_is_that_of_the_plain_calls_side():
@@ -40,3 +42,33 @@ def test_accepted_error_counts_what_the_threshold_vouches_for(tiny_bundle):
     by_side = accepted_error(dataclasses.replace(tiny_bundle, abstain_on="malignancy"), y, probs, kept)
     assert by_side["abstain_on"] == "malignancy" and by_side["accepted_error"] == 0.25  # only the missed Benign
     assert accepted_error(tiny_bundle, y, probs, np.ones(4, bool))["accepted_error"] is None
+
+
+def _validation(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Confidences and correctness of a model whose call of confidence c is wrong with probability (1 - c)^2."""
+    rng = np.random.default_rng(seed)
+    confidence = rng.uniform(0.5, 1.0, n)
+    return confidence, rng.uniform(size=n) < 1 - (1 - confidence) ** 2
+
+
+def test_the_estimate_meets_the_target_on_the_fields_it_was_chosen_on_and_accepts_the_most():
+    confidence, correct = _validation(1000)
+    cut = abstain_threshold(confidence, correct, 0.02)
+    kept = confidence >= cut
+    assert 1 - correct[kept].mean() <= 0.02
+    lower = confidence[confidence < cut].max()
+    assert 1 - correct[confidence >= lower].mean() > 0.02  # the next field down would break the target
+
+
+def test_the_upper_bound_keeps_fewer_calls_and_promises_only_what_the_fields_show():
+    confidence, correct = _validation(1000)
+    estimate = abstain_threshold(confidence, correct, 0.05)
+    upper = abstain_threshold(confidence, correct, 0.05, bound="upper")
+    assert upper > estimate
+    kept = confidence >= upper
+    assert wilson(int((~correct[kept]).sum()), int(kept.sum()))[1] <= 0.05
+    # 100 right calls cannot vouch for a 2 % error (0 of 100 has an upper bound of 3.7 %); 300 can (1.3 %)
+    assert abstain_threshold(np.linspace(0.9, 1.0, 100), np.ones(100, bool), 0.02, bound="upper") == 1.0
+    assert abstain_threshold(np.linspace(0.9, 1.0, 300), np.ones(300, bool), 0.02, bound="upper") == 0.5
+    with pytest.raises(ValueError, match="unknown abstain bound"):
+        abstain_threshold(confidence, correct, 0.05, bound="lower")

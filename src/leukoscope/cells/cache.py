@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leukoscope.cells.crops import CropConfig, field_crops
+from leukoscope.cells.crops import CROP_FORMAT, CropConfig, field_crops
 from leukoscope.cells.detect import DetectionConfig
 from leukoscope.config import CellsConfig, stable_hash
 from leukoscope.data.images import read_rgb
@@ -39,7 +39,7 @@ class CellCropCache:
         self.pipeline = pipeline
         self.crop = crop_config(cells)
         self.acquisition, self.seed = acquisition, seed
-        key = stable_hash({"pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": asdict(DetectionConfig())})
+        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": asdict(DetectionConfig())})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
         self.suffix = f"-acquisition{acquisition}-{stable_hash({'ranges': asdict(AcquisitionRanges()), 'seed': seed})}" if acquisition else ""
 

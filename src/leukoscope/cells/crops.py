@@ -24,6 +24,7 @@ from leukoscope.cells.ruler import measure_red_cells, plausible
 from leukoscope.cells.stain import StainTarget
 
 SUPPRESS_MODES = ("constant", "noise", "none")
+CROP_FORMAT = 2  # raised whenever the same settings cut different crops, so that no cache serves the old ones
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,18 @@ def crop_cell(
     """One size x size RGB crop of cell `index` (1-based in `labels`); `half` is half the crop side in
     field pixels (default: `context` x the cell's radius)."""
     half = config.context * cell.radius if half is None else half
-    crop = cut_square(rgb, (cell.x, cell.y), half, config.size, config.source_px)
     if config.suppress == "none":
-        return crop
-    mask = cut_square((labels == index).astype(np.uint8) * 255, (cell.x, cell.y), half, config.size, border=cv2.BORDER_CONSTANT) > 127
+        return cut_square(rgb, (cell.x, cell.y), half, config.size, config.source_px)
+    # the surroundings are replaced at the field's resolution, before resampling: a crop's border pixels
+    # then blend the cell with the fill, never with its background, and the crop depends on the cell alone
+    h, w = labels.shape
+    x0, y0 = max(0, int(cell.x - half) - 2), max(0, int(cell.y - half) - 2)
+    x1, y1 = min(w, int(np.ceil(cell.x + half)) + 3), min(h, int(np.ceil(cell.y + half)) + 3)
+    inside = labels[y0:y1, x0:x1] == index
+    window = np.where(inside[..., None], rgb[y0:y1, x0:x1], np.uint8(config.fill))
+    centre = (cell.x - x0, cell.y - y0)
+    crop = cut_square(window, centre, half, config.size, config.source_px, border=cv2.BORDER_CONSTANT, border_value=(config.fill,) * 3)
+    mask = cut_square(inside.astype(np.uint8) * 255, centre, half, config.size, border=cv2.BORDER_CONSTANT) > 127
     if config.suppress == "constant":
         crop[~mask] = config.fill
     elif config.suppress == "noise":

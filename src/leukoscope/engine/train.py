@@ -298,7 +298,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         _, units, labels = _grouped_units(ds)
         pred = score_units(bundle, units, logits_and_features)
         if split == "val":
-            threshold = abstain_threshold(bundle.call_confidence(pred.probs), bundle.call_correct(pred.labels, labels), cfg.eval.target_error)
+            threshold = abstain_threshold(bundle.call_confidence(pred.probs), bundle.call_correct(pred.labels, labels), cfg.eval.target_error, bound=cfg.eval.abstain_bound)
             if benign >= 0:
                 target, n_malignant = cfg.eval.target_sensitivity, int((labels != benign).sum())
                 cut = screening_threshold(pred.probs[:, benign], labels != benign, target)
@@ -314,7 +314,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         if cfg.cells.enabled:
             cell_labels = np.repeat(labels, pred.units)
             metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed, call_rule=cfg.eval.call)
-    abstain = {"threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error}
+    abstain = {"threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound}
     update_bundle_meta(folder, metrics=metrics, call={"rule": cfg.eval.call}, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)
     return folder

@@ -147,7 +147,9 @@ def write_report(
                 ["loss", _plain(cfg.get("loss"))],
                 ["training", _plain({k: cfg.get("train", {}).get(k) for k in ("max_epochs", "optimizer", "lr", "schedule", "precision")})],
                 ["calibration temperature", f"{bundle.temperature:.3f}"],
-                ["abstain below confidence", f"{bundle.abstain_threshold:.3f}" + (" in benign vs malignant" if bundle.abstain_on == "malignancy" else "")],
+                ["call", "benign first: Benign when p(Benign) ≥ ½, else the most probable malignant class" if bundle.call_rule == "benign_first" else "the most probable class"],
+                ["abstain below confidence", f"{bundle.abstain_threshold:.3f}" + (" in benign vs malignant" if bundle.abstain_on == "malignancy" else "")
+                 + (" (validation error's 95 % upper bound held to the target)" if (meta.get("abstain") or {}).get("bound") == "upper" else "")],
             ],
         )
     )

@@ -22,6 +22,9 @@ def build_loss(cfg: LossConfig, class_counts: Sequence[int], classes: Sequence[s
             raise ConfigError(f"loss.{key} must be >= 0, got {getattr(cfg, key)}")
     if not (cfg.class_weight or cfg.malignancy_weight):
         raise ConfigError("loss: class_weight and malignancy_weight are both 0, so nothing trains the benign line")
+    if not (cfg.class_weight or cfg.subtype_weight):
+        # measured: the temperature, fitted on the K classes, then flattens every p(Benign) below 1/2
+        raise ConfigError("loss: class_weight and subtype_weight are both 0, so nothing trains the malignant classes apart")
     class_loss = _class_loss(cfg, class_counts)
     if cfg.class_weight == 1 and not (cfg.malignancy_weight or cfg.subtype_weight):
         return class_loss

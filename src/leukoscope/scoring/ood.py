@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leukoscope.scoring.intervals import wilson
+
 
 @dataclass
 class MahalanobisOOD:
@@ -40,17 +42,26 @@ class MahalanobisOOD:
         return self.threshold
 
 
-def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error: float, floor: float = 0.5) -> float:
+def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error: float, floor: float = 0.5, bound: str = "estimate") -> float:
     """Lowest confidence cut whose accepted predictions have error <= target (on validation data).
 
+    With bound="upper" the error held to the target is the Wilson 95 % upper bound of the accepted
+    calls' error, not its estimate: a few hundred validation fields then cannot promise more than
+    they show, and the promise holds on new fields unless the model is worse on them.
     Never below `floor`: a top probability under one half is a guess between classes, whatever
     the validation data says.
     """
+    if bound not in ("estimate", "upper"):
+        raise ValueError(f"unknown abstain bound {bound!r}: expected 'estimate' or 'upper'")
     if len(confidence) == 0:
         return floor
     order = np.argsort(-confidence)
     conf, ok = confidence[order], correct[order].astype(float)
-    errors = np.cumsum(1 - ok) / np.arange(1, len(ok) + 1)
+    wrong, accepted = np.cumsum(1 - ok), np.arange(1, len(ok) + 1)
+    if bound == "upper":
+        errors = np.array([wilson(int(w), int(n))[1] for w, n in zip(wrong, accepted)])
+    else:
+        errors = wrong / accepted
     feasible = np.flatnonzero(errors <= target_error)
     if len(feasible) == 0:
         return float(max(conf[0], floor))

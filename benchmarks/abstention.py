@@ -1,0 +1,63 @@
+"""Does the abstention threshold keep its promise on fields it was not chosen on?
+
+Usage: python benchmarks/abstention.py BUNDLE --splits SPLITS [--data DATA] [--targets 0.02 0.05]
+
+The bundle predicts the validation and the test split once. For each target error and each way of
+holding the validation error to it (its estimate, or its Wilson 95 % upper bound: `eval.abstain_bound`),
+the threshold is chosen on validation, as training chooses it, and applied to the test split.
+Printed: the threshold, the share of test fields flagged for review (below it, or out of
+distribution) and the error of the calls not flagged, counted on what the bundle's abstention
+vouches for (the class, or benign vs malignant) and made by its call rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from leukoscope.evaluation.evaluate import labelled_paths
+from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import load_bundle
+from leukoscope.scoring.ood import abstain_threshold
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
+
+
+def split_outputs(predictor: Predictor, data: str, splits: str, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each readable field's confidence in its call, whether the call is right, and whether it is out of distribution."""
+    bundle = predictor.bundle
+    paths, truth = labelled_paths(bundle, data, splits, split)
+    rows, _ = predictor.predict_paths(paths)
+    true_of = dict(zip(paths, truth))
+    probs = np.array([[r[f"p_{c}"] for c in bundle.classes] for r in rows])
+    y = np.array([bundle.classes.index(true_of[r["path"]]) for r in rows])
+    return bundle.call_confidence(probs), bundle.call_correct(bundle.calls(probs), y), np.array([r["ood"] for r in rows], bool)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle")
+    parser.add_argument("--splits", required=True)
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.02, 0.05])
+    args = parser.parse_args()
+    bundle = load_bundle(args.bundle)
+    predictor = Predictor(bundle)
+    val_conf, val_ok, _ = split_outputs(predictor, args.data, args.splits, "val")
+    test_conf, test_ok, test_ood = split_outputs(predictor, args.data, args.splits, "test")
+    print(f"{args.bundle}: abstention on {bundle.abstain_on}, call {bundle.call_rule}; {len(val_ok)} validation fields, {len(test_ok)} test fields")
+    print(f"{'target':>7} {'held to':>12} {'threshold':>9} {'test flagged':>13} {'accepted error':>15}")
+    for target in args.targets:
+        for bound in ("estimate", "upper"):
+            cut = abstain_threshold(val_conf, val_ok, target, bound=bound)
+            flagged = (test_conf < cut) | test_ood
+            kept = ~flagged
+            error = f"{100 * (1 - test_ok[kept].mean()):.1f} % of {kept.sum()}" if kept.any() else "-"
+            print(f"{100 * target:6.1f}% {bound:>12} {cut:9.3f} {100 * flagged.mean():12.1f}% {error:>15}")
+
+
+if __name__ == "__main__":
+    main()
