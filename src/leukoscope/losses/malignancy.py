@@ -19,14 +19,20 @@ from torch import nn
 from leukoscope.errors import ConfigError
 
 
+def malignant_classes(num_classes: int, benign_index: int) -> torch.Tensor:
+    """A boolean mask over the classes: True for every class but Benign."""
+    malignant = torch.ones(num_classes, dtype=torch.bool)
+    malignant[benign_index] = False
+    return malignant
+
+
 class MalignancyLoss(nn.Module):
     """Focal loss -(1 - p)^gamma log p of the right side of the benign line, benign and malignant items weighted alike."""
 
     def __init__(self, benign_index: int, class_counts: Sequence[int], gamma: float = 2.0) -> None:
         super().__init__()
         counts = torch.as_tensor(class_counts, dtype=torch.float32)
-        malignant = torch.ones(len(counts), dtype=torch.bool)
-        malignant[benign_index] = False
+        malignant = malignant_classes(len(counts), benign_index)
         n_benign, n_malignant = counts[benign_index], counts[malignant].sum()
         if n_benign <= 0 or n_malignant <= 0:
             raise ConfigError(f"loss.malignancy_weight needs benign and malignant items in training, got counts {list(class_counts)}")

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from leukoscope.errors import ConfigError
+from leukoscope.losses.malignancy import malignant_classes
 
 
 class SubtypeLoss(nn.Module):
@@ -23,8 +24,7 @@ class SubtypeLoss(nn.Module):
     def __init__(self, benign_index: int, class_counts: Sequence[int], gamma: float = 2.0) -> None:
         super().__init__()
         counts = torch.as_tensor(class_counts, dtype=torch.float32)
-        malignant = torch.ones(len(counts), dtype=torch.bool)
-        malignant[benign_index] = False
+        malignant = malignant_classes(len(counts), benign_index)
         subtype_counts = counts[malignant]
         if len(subtype_counts) < 2 or (subtype_counts <= 0).any():
             raise ConfigError(f"loss.subtype_weight needs two or more malignant classes, each in training, got counts {list(class_counts)}")

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from leukoscope.config import BENIGN_CLASS
 from leukoscope.models.mil import pool_bags
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
