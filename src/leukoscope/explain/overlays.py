@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.calls import called_probability
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.predictions import Predictions
 from leukoscope.scoring.runner import to_input
@@ -119,7 +120,7 @@ def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarra
     tiles = [("cells", vis)]
     if len(units):
         cell_labels = bundle.calls(field.unit_probs)
-        cell_confidence = field.unit_probs[np.arange(len(cell_labels)), cell_labels]
+        cell_confidence = called_probability(field.unit_probs, cell_labels)
         for i, cell in enumerate(found.cells):
             contours, _ = cv2.findContours((found.labels == i + 1).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(vis, contours, -1, (0, 160, 0), max(1, rgb.shape[0] // 200))

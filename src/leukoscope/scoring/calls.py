@@ -29,3 +29,9 @@ def call_classes(probs: np.ndarray, benign_index: int | None = None, rule: str =
     malignant = probs.copy()
     malignant[:, benign_index] = -np.inf
     return np.where(probs[:, benign_index] >= 0.5, benign_index, malignant.argmax(axis=1))
+
+
+def called_probability(probs: np.ndarray, called: np.ndarray) -> np.ndarray:
+    """Each row's probability of the class it was called."""
+    probs = np.asarray(probs)
+    return probs[np.arange(len(probs)), np.asarray(called, dtype=int)]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leukoscope.scoring.calls import called_probability
 from leukoscope.scoring.intervals import wilson
 
 
@@ -74,7 +75,7 @@ def abstain_confidence(probs: np.ndarray, called: np.ndarray, benign_index: int 
     index the probability that the call's side (benign or malignant) is right."""
     probs, called = np.asarray(probs), np.asarray(called, dtype=int)
     if benign_index is None:
-        return probs[np.arange(len(probs)), called]
+        return called_probability(probs, called)
     p_benign = probs[:, benign_index]
     return np.where(called == benign_index, p_benign, 1 - p_benign)
 

@@ -12,6 +12,7 @@ import numpy as np
 from leukoscope.models.mil import pool_bags
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
+from leukoscope.scoring.calls import called_probability
 from leukoscope.scoring.screening import screen_positive
 
 LogitsAndFeatures = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # preprocessed units -> (logits, features)
@@ -42,7 +43,7 @@ class Predictions:
     @property
     def confidence(self) -> np.ndarray:
         """The called class's probability."""
-        return self.probs[np.arange(len(self.probs)), self.labels]
+        return called_probability(self.probs, self.labels)
 
 
 NO_CELLS, UNLIKE_STATS, FAR_FEATURES = "no leukocyte found", "image statistics outside the training range", "features far from the training classes"
