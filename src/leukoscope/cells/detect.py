@@ -6,9 +6,13 @@ Taleqani release. Each nucleus is the connected region above half its own peak s
 raising a threshold from an absolute floor until a blob's level reaches half its peak), so where a
 cell's outline falls depends on the cell, not on how much plasma or which red cells surround it (a
 field-wide Otsu threshold moved with the background: a background swap changed the cell count of
-46 % of fields). Blobs much paler than the most stained one in the field are dropped (red cells
-under a purple cast), a watershed on the distance transform splits touching cells, and a dilation
-adds the cytoplasm rim.
+46 % of fields). Nuclei cut by the frame are dropped unless every nucleus is, blobs much paler than
+the most stained one are dropped (red cells under a purple cast), a watershed on the distance
+transform splits touching cells at their necks, and a dilation adds the cytoplasm rim. Each step
+but the paleness rule looks at one clump of nuclei only, so the background cannot move a cell: on
+200 development fields with their background swapped for another class's, the detected cells
+changed in 6.5 % of fields, against 20.5 % with a window-based peak search and a field-normalised
+watershed relief.
 """
 
 from __future__ import annotations
@@ -68,25 +72,19 @@ def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(nuclei, connectivity=8)
     min_area = config.min_area * scale * scale
     keep = np.zeros(n, bool)
-    medians = np.zeros(n)
     for i in range(1, n):
         area = stats[i, cv2.CC_STAT_AREA]
         cx, cy = centroids[i]
-        if area >= min_area and not (_in_annotation_box(cx, cy, rgb.shape) and area < 4 * min_area):
-            keep[i] = True
-            medians[i] = np.median(score[labels == i])
+        keep[i] = area >= min_area and not (_in_annotation_box(cx, cy, rgb.shape) and area < 4 * min_area)
+    keep &= _whole_or_all(stats, nuclei.shape, keep)
+    medians = np.zeros(n)
+    for i in np.flatnonzero(keep):
+        medians[i] = np.median(score[labels == i])
     if keep.any():
         keep &= medians >= config.relative * medians.max()
     nuclei = keep[labels].astype(np.uint8)
     if config.split_touching:
-        markers = _watershed_markers(nuclei, scale)
-        background = markers.max() + 1
-        markers[nuclei == 0] = background  # flooding stays inside the nuclei: it cannot cross the plasma
-        # flood the inverted distance transform: from each nucleus centre outwards, meeting at the necks
-        dist = cv2.distanceTransform(nuclei, cv2.DIST_L2, 5)
-        relief = np.uint8(255 * (1 - dist / max(float(dist.max()), 1e-6)))
-        regions = cv2.watershed(cv2.merge([relief, relief, relief]), markers)
-        regions[(regions == background) | (regions < 0)] = 0
+        regions = split_touching_nuclei(nuclei, scale)
     else:
         _, regions = cv2.connectedComponents(nuclei, connectivity=8)
     return _cells_from_regions(regions.astype(np.int32), config, min_area)
@@ -118,23 +116,38 @@ def nuclei_by_own_peak(score: np.ndarray, config: DetectionConfig = DetectionCon
     return filled.astype(bool)
 
 
-def _watershed_markers(mask: np.ndarray, scale: float) -> np.ndarray:
-    """One marker per cell: peaks of the distance transform far enough apart."""
-    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-    peak_size = max(5, int(round(17 * scale)) | 1)
-    local_max = (dist == cv2.dilate(dist, np.ones((peak_size, peak_size), np.uint8))) & (dist > 4.0 * scale)
-    _, peak_labels = cv2.connectedComponents(local_max.astype(np.uint8))
-    markers = peak_labels.astype(np.int32)
-    markers[(mask == 0)] = 0
-    # components without any peak (small cells) still get a marker of their own
-    n, comp = cv2.connectedComponents(mask)
-    next_id = markers.max() + 1
-    for i in range(1, n):
-        region = comp == i
-        if not markers[region].any():
-            markers[region] = next_id
-            next_id += 1
-    return markers
+def _whole_or_all(stats: np.ndarray, shape: tuple[int, ...], candidates: np.ndarray) -> np.ndarray:
+    """Which candidate blobs the frame does not cut; all of them when it cuts every one.
+
+    A cut cell shows part of its morphology. Before this rule, about half of them were dropped by
+    accident (a watershed marker on the border row), which a one-pixel change could flip.
+    """
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
+    whole = candidates & (x0 > 0) & (y0 > 0) & (x1 < shape[1]) & (y1 < shape[0])
+    return whole if whole.any() else candidates
+
+
+def split_touching_nuclei(nuclei: np.ndarray, scale: float, depth: float = 2.0) -> np.ndarray:
+    """Touching nuclei split at their necks: a watershed of the distance transform from its maxima
+    that stand at least `depth` px (at 224) above the neck to the next one.
+
+    Everything here is local to a clump of nuclei, so what surrounds a cell cannot move its outline
+    (a window-based peak search and a relief normalised by the field's largest distance both did).
+    """
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    dist = cv2.distanceTransform(nuclei, cv2.DIST_L2, 5)
+    peaks = h_maxima(dist, depth * scale).astype(bool) & (dist > 4.0 * scale)
+    _, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
+    # a clump without any such peak (a small cell) is one nucleus
+    n, clumps = cv2.connectedComponents(nuclei, connectivity=8)
+    unmarked = np.ones(n, bool)
+    unmarked[np.unique(clumps[markers > 0])] = False
+    unmarked[0] = False
+    markers = np.where(unmarked[clumps], clumps + markers.max(), markers)
+    return watershed(-dist, markers, mask=nuclei.astype(bool))
 
 
 def _cells_from_regions(regions: np.ndarray, config: DetectionConfig, min_area: float) -> tuple[list[Cell], np.ndarray]:
