@@ -155,3 +155,55 @@ def test_a_uniform_image_is_left_as_it_is_by_the_stain_normalisation():
     plain = np.full((48, 48, 3), 230, np.uint8)  # read as one cell filling the frame: no spread to match
     found = field_crops(plain, CropConfig(size=32, stain_target=LEUKOCYTE_STAIN))
     assert found.single and (found.crops[0] == 230).all()
+
+
+def _partition_of(labels: np.ndarray, region: np.ndarray) -> set[frozenset[int]]:
+    """The region's pixels grouped by label, as sets of flat pixel indices (label values aside)."""
+    idx = np.flatnonzero(region)
+    values = labels.ravel()[idx]
+    return {frozenset(idx[values == v].tolist()) for v in np.unique(values)}
+
+
+def test_how_touching_nuclei_are_split_depends_on_their_clump_alone():
+    from leukoscope.cells.detect import split_touching_nuclei
+
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        clump = np.zeros((224, 224), np.uint8)
+        x, y = rng.uniform(50, 70, 2)
+        r1, r2 = rng.uniform(6, 12, 2)
+        gap = rng.uniform(0.8, 1.8) * max(r1, r2)
+        cv2.circle(clump, (round(x), round(y)), round(r1), 1, -1)
+        cv2.circle(clump, (round(x + gap), round(y)), round(r2), 1, -1)
+        field = clump.copy()
+        big = rng.uniform(12, 25)
+        cv2.circle(field, (round(x + gap / 2), round(y + max(r1, r2) + big + 3)), round(big), 1, -1)  # a larger nucleus 3 px away
+        cv2.circle(field, (180, 180), round(rng.uniform(20, 35)), 1, -1)  # and the field's largest, far away
+        region = clump > 0
+        assert _partition_of(split_touching_nuclei(clump, 1.0), region) == _partition_of(split_touching_nuclei(field, 1.0), region), trial
+
+
+def test_a_cell_cut_by_the_frame_is_dropped_unless_every_cell_is():
+    rgb, truth = synth_field("Pre", np.random.default_rng(4), size=224, n_cells=2)
+    inner = detect_leukocytes(rgb)[0]
+    cut = rgb.copy()
+    cut[90:130, :24] = cut[90:130, 24:48][:, ::-1]  # nothing stained at the left edge yet: mirror plasma there
+    disc = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.circle(disc, (2, 110), 12, 1, -1)  # a nucleus half outside the frame
+    cut[disc > 0] = (120, 60, 160)
+    found = detect_leukocytes(cut)[0]
+    assert len(found) == len(inner) and all(c.box[0] > 0 for c in found)
+    only_cut = np.full_like(rgb, 235)
+    only_cut[disc > 0] = (120, 60, 160)
+    assert len(detect_leukocytes(only_cut)[0]) == 1  # a field whose every cell is cut keeps them
+
+
+def test_a_background_swap_copies_every_leukocyte_pixel_as_it_is():
+    from leukoscope.cells.swap import swap_background
+
+    a, _ = synth_field("Early", np.random.default_rng(12), size=224)
+    b, _ = synth_field("Benign", np.random.default_rng(13), size=224)
+    cells = detect_leukocytes(a)[1] > 0
+    swapped = swap_background(a, b)
+    assert cells.any() and np.array_equal(swapped[cells], a[cells])
+    assert (np.abs(swapped.astype(int) - a).sum(-1) > 20)[~cells].mean() > 0.3  # the rest is the donor's

@@ -138,16 +138,20 @@ def split_touching_nuclei(nuclei: np.ndarray, scale: float, depth: float = 2.0) 
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
-    dist = cv2.distanceTransform(nuclei, cv2.DIST_L2, 5)
-    peaks = h_maxima(dist, depth * scale).astype(bool) & (dist > 4.0 * scale)
-    _, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
-    # a clump without any such peak (a small cell) is one nucleus
-    n, clumps = cv2.connectedComponents(nuclei, connectivity=8)
-    unmarked = np.ones(n, bool)
-    unmarked[np.unique(clumps[markers > 0])] = False
-    unmarked[0] = False
-    markers = np.where(unmarked[clumps], clumps + markers.max(), markers)
-    return watershed(-dist, markers, mask=nuclei.astype(bool))
+    regions = np.zeros(nuclei.shape, np.int32)
+    n, clumps, stats, _ = cv2.connectedComponentsWithStats(nuclei, connectivity=8)
+    for i in range(1, n):  # one clump at a time: a shared flooding queue breaks ties at the necks by what else is in the field
+        x, y, w, h = stats[i, :4]
+        clump = (clumps[y : y + h, x : x + w] == i).astype(np.uint8)
+        dist = cv2.distanceTransform(np.pad(clump, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+        peaks = h_maxima(dist, depth * scale).astype(bool) & (dist > 4.0 * scale)
+        count, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
+        if count <= 2:  # one peak or none: one nucleus
+            regions[y : y + h, x : x + w][clump > 0] = regions.max() + 1
+            continue
+        split = watershed(-dist, markers, mask=clump.astype(bool))
+        regions[y : y + h, x : x + w][clump > 0] = split[clump > 0] + regions.max()
+    return regions
 
 
 def _cells_from_regions(regions: np.ndarray, config: DetectionConfig, min_area: float) -> tuple[list[Cell], np.ndarray]:
@@ -183,7 +187,11 @@ def leukocyte_pixels(rgb: np.ndarray, config: DetectionConfig = DetectionConfig(
 
 def leukocyte_mask(rgb: np.ndarray, grow: float = 0.35, config: DetectionConfig = DetectionConfig()) -> np.ndarray:
     """Boolean mask covering every detected leukocyte generously (for painting them out)."""
-    cells, labels = detect_leukocytes(rgb, config)
+    return grown_leukocyte_mask(*detect_leukocytes(rgb, config), grow=grow)
+
+
+def grown_leukocyte_mask(cells: list[Cell], labels: np.ndarray, grow: float = 0.35) -> np.ndarray:
+    """The detected cells' label image as a mask, dilated by `grow` x their median radius."""
     mask = (labels > 0).astype(np.uint8)
     if not cells:
         return mask.astype(bool)
