@@ -1,0 +1,73 @@
+"""Does the background move the detector? No model needed.
+
+Usage: python benchmarks/detection_swap.py [--data DATA] [--per-class 50] [--seed 0]
+
+Fields are drawn per class (seeded); each field's leukocytes are pasted onto the background of a
+field of another class (`cells.swap.swap_background`, as `evaluate --shortcut-checks` does), and the
+detector runs on both. A cell of one is matched to the other's cell whose box overlaps it most.
+Printed: the share of fields whose detected cells changed, and how many cells went missing (box
+IoU < 0.3 with every cell of the swap), appeared, or moved (matched at IoU 0.3-0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from leukoscope.cells.detect import detect_leukocytes
+from leukoscope.cells.swap import swap_background, swap_partners
+from leukoscope.data.discover import discover
+from leukoscope.data.images import read_rgb
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
+MISSING_IOU, SAME_IOU = 0.3, 0.8
+
+
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union else 0.0
+
+
+def best_overlaps(boxes: list, others: list) -> np.ndarray:
+    return np.array([max((box_iou(a, b) for b in others), default=0.0) for a in boxes])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--per-class", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    samples = discover(args.data).samples
+    rng = np.random.default_rng(args.seed)
+    paths, labels = [], []
+    for label in sorted({s.label for s in samples}):
+        pool = sorted(s.path for s in samples if s.label == label)
+        chosen = rng.choice(len(pool), min(args.per_class, len(pool)), replace=False)
+        paths += [pool[i] for i in chosen]
+        labels += [label] * len(chosen)
+    images = [read_rgb(p) for p in paths]
+    partners = swap_partners(labels, args.seed)
+    start = time.perf_counter()
+    changed = missing = appeared = moved = cells = 0
+    for i, rgb in enumerate(images):
+        before = [c.box for c in detect_leukocytes(rgb)[0]]
+        after = [c.box for c in detect_leukocytes(swap_background(rgb, images[partners[i]]))[0]]
+        kept, found = best_overlaps(before, after), best_overlaps(after, before)
+        field_missing, field_appeared = int((kept < MISSING_IOU).sum()), int((found < MISSING_IOU).sum())
+        field_moved = int(((kept >= MISSING_IOU) & (kept < SAME_IOU)).sum())
+        changed += bool(field_missing or field_appeared or field_moved)
+        missing, appeared, moved, cells = missing + field_missing, appeared + field_appeared, moved + field_moved, cells + len(before)
+    print(f"{len(images)} fields ({args.per_class} per class, seed {args.seed}), {cells} cells detected, {time.perf_counter() - start:.1f} s")
+    print(f"detected cells changed by the background swap in {changed} fields ({100 * changed / len(images):.1f} %): "
+          f"{missing} cells missing, {appeared} appeared, {moved} moved")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
