@@ -24,7 +24,7 @@ from leukoscope.cells.ruler import measure_red_cells, plausible
 from leukoscope.cells.stain import StainTarget
 
 SUPPRESS_MODES = ("constant", "noise", "none")
-CROP_FORMAT = 4  # raised whenever the same settings cut different crops (detection included), so that no cache serves the old ones
+CROP_FORMAT = 5  # raised whenever the same settings cut different crops (detection included), so that no cache serves the old ones
 
 
 @dataclass(frozen=True)
