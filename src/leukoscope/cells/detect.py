@@ -74,13 +74,13 @@ def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(nuclei, connectivity=8)
     min_area = config.min_area * scale * scale
     keep = np.zeros(n, bool)
+    medians = np.zeros(n)
     for i in range(1, n):
         area = stats[i, cv2.CC_STAT_AREA]
         cx, cy = centroids[i]
-        keep[i] = area >= min_area and not (_in_annotation_box(cx, cy, rgb.shape) and area < 4 * min_area)
-    medians = np.zeros(n)
-    for i in np.flatnonzero(keep):
-        medians[i] = np.median(score[labels == i])
+        if area >= min_area and not (_in_annotation_box(cx, cy, rgb.shape) and area < 4 * min_area):
+            keep[i] = True
+            medians[i] = np.median(score[labels == i])
     if keep.any():
         keep &= medians >= config.relative * medians.max()
     nuclei = keep[labels].astype(np.uint8)
