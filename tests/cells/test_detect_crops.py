@@ -185,12 +185,11 @@ def test_how_touching_nuclei_are_split_depends_on_their_clump_alone():
 
 def test_a_cell_cut_by_the_frame_is_found_wherever_the_frame_cuts_it():
     rgb, _ = synth_field("Pre", np.random.default_rng(4), size=224, n_cells=2)
+    rgb[70:150, :30] = np.median(rgb.reshape(-1, 3), axis=0).astype(np.uint8)  # plasma where the cut cell goes
     inner = detect_leukocytes(rgb)[0]
-    plasma = np.median(rgb.reshape(-1, 3), axis=0).astype(np.uint8)
     missed = []
     for offset in range(-6, 9):  # the nucleus centre from 6 px outside the frame to 8 px inside
         field = rgb.copy()
-        field[70:150, :30] = plasma
         cv2.circle(field, (offset, 110), 12, (120, 60, 160), -1)
         found = detect_leukocytes(field)[0]
         if len(found) != len(inner) + 1 or not any(c.box[0] == 0 for c in found):
