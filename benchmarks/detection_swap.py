@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from leukoscope.cells.detect import detect_leukocytes
+from leukoscope.cells.review import box_iou
 from leukoscope.cells.swap import swap_background, swap_partners
 from leukoscope.data.discover import discover
 from leukoscope.data.images import read_rgb
@@ -25,13 +26,6 @@ from leukoscope.data.images import read_rgb
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 MISSING_IOU, SAME_IOU = 0.3, 0.8
-
-
-def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union else 0.0
 
 
 def best_overlaps(boxes: list, others: list) -> np.ndarray:

@@ -128,18 +128,20 @@ def split_touching_nuclei(nuclei: np.ndarray, scale: float, depth: float = 2.0) 
     from skimage.segmentation import watershed
 
     regions = np.zeros(nuclei.shape, np.int32)
+    last = 0  # the highest label given so far
     n, clumps, stats, _ = cv2.connectedComponentsWithStats(nuclei, connectivity=8)
     for i in range(1, n):  # one clump at a time: a shared flooding queue breaks ties at the necks by what else is in the field
         x, y, w, h = stats[i, :4]
-        clump = (clumps[y : y + h, x : x + w] == i).astype(np.uint8)
-        dist = cv2.distanceTransform(np.pad(clump, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+        clump = clumps[y : y + h, x : x + w] == i
+        dist = cv2.distanceTransform(np.pad(clump.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
         peaks = h_maxima(dist, depth * scale).astype(bool) & (dist > 4.0 * scale)
         count, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
         if count <= 2:  # one peak or none: one nucleus
-            regions[y : y + h, x : x + w][clump > 0] = regions.max() + 1
+            regions[y : y + h, x : x + w][clump] = last + 1
+            last += 1
             continue
-        split = watershed(-dist, markers, mask=clump.astype(bool))
-        regions[y : y + h, x : x + w][clump > 0] = split[clump > 0] + regions.max()
+        regions[y : y + h, x : x + w][clump] = watershed(-dist, markers, mask=clump)[clump] + last
+        last += count - 1
     return regions
 
 
