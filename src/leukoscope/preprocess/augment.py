@@ -88,7 +88,8 @@ def build_augment(cfg: AugmentConfig, fill: int = 255) -> v2.Compose:
     if cfg.grey:
         ops.append(v2.RandomGrayscale(cfg.grey))
     if cfg.blur:
-        ops.append(v2.RandomApply([v2.GaussianBlur(kernel_size=7, sigma=tuple(cfg.blur_sigma))], p=cfg.blur))
+        kernel = 2 * int(np.ceil(3 * max(cfg.blur_sigma))) + 1  # +-3 sigma: a fixed 7-px kernel truncates any sigma above ~1.2
+        ops.append(v2.RandomApply([v2.GaussianBlur(kernel_size=kernel, sigma=tuple(cfg.blur_sigma))], p=cfg.blur))
     if cfg.jpeg:
         ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality)))
     return v2.Compose(ops or [v2.Identity()])
