@@ -84,11 +84,11 @@ def test_invariance_augmentations_change_stain_colour_and_sharpness_but_not_the_
 
 
 def test_a_wide_blur_is_not_truncated_by_its_kernel():
-    """A blur of sigma 4 spreads a point as a Gaussian of sigma 4: a 7-px kernel held it to ~1.2 whatever was asked."""
+    """A blur of sigma 4 spreads a line as a Gaussian of sigma 4: a 7-px kernel held it to ~1.2-1.9 whatever was asked."""
     off = AugmentConfig(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[1.0, 1.0], brightness=0, contrast=0, saturation=0, hue=0)
-    point = torch.zeros((3, 65, 65), dtype=torch.uint8)
-    point[:, 32, 32] = 255
-    blurred = build_augment(AugmentConfig(**{**off.__dict__, "blur": 1.0, "blur_sigma": [4.0, 4.0]}))(point.float())[0]
+    line = torch.zeros((3, 65, 65), dtype=torch.uint8)
+    line[:, :, 32] = 255
+    blurred = build_augment(AugmentConfig(**{**off.__dict__, "blur": 1.0, "blur_sigma": [4.0, 4.0]}))(line)[0].float()
     profile = blurred[32] / blurred[32].sum()
     spread = float(torch.sqrt((profile * (torch.arange(65) - 32.0) ** 2).sum()))
     assert 3.6 < spread < 4.4

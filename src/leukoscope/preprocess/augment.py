@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 import torch
 from torchvision.transforms import v2
@@ -60,6 +61,23 @@ class RandomJPEG(torch.nn.Module):
         return self.jpeg(x) if torch.rand(1).item() < self.p else x
 
 
+class RandomGaussianBlur(torch.nn.Module):
+    """A Gaussian blur of sigma drawn from U(sigma), with probability p: OpenCV's, whose kernel spans
+    +-3 sigma and which is ~10x faster than torchvision's on a crop at the wide sigmas an out-of-focus
+    field gives (a fixed 7-px kernel held every sigma to ~1.2-1.9)."""
+
+    def __init__(self, p: float, sigma: tuple[float, float]) -> None:
+        super().__init__()
+        self.p, self.sigma = p, sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.rand(1).item() >= self.p:
+            return x
+        s = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * torch.rand(1).item()
+        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+        return torch.from_numpy(np.atleast_3d(cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101))).permute(2, 0, 1).contiguous()
+
+
 def build_augment(cfg: AugmentConfig, fill: int = 255) -> v2.Compose:
     """uint8 CHW -> uint8 CHW random geometric and stain-plausible colour changes; `fill` is what an
     affine move exposes at the border: slide glass for a field, the constant around a cell crop."""
@@ -88,8 +106,7 @@ def build_augment(cfg: AugmentConfig, fill: int = 255) -> v2.Compose:
     if cfg.grey:
         ops.append(v2.RandomGrayscale(cfg.grey))
     if cfg.blur:
-        kernel = 2 * int(np.ceil(3 * max(cfg.blur_sigma))) + 1  # +-3 sigma: a fixed 7-px kernel truncates any sigma above ~1.2
-        ops.append(v2.RandomApply([v2.GaussianBlur(kernel_size=kernel, sigma=tuple(cfg.blur_sigma))], p=cfg.blur))
+        ops.append(RandomGaussianBlur(cfg.blur, tuple(cfg.blur_sigma)))
     if cfg.jpeg:
         ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality)))
     return v2.Compose(ops or [v2.Identity()])
