@@ -64,6 +64,23 @@ def test_source_px_caps_the_detail_a_crop_carries():
     assert np.array_equal(cut_square(noise, (100.0, 100.0), 10.0, 64, source_px=48), narrow)  # 20 px across: under the cap, as it was
 
 
+def _sharpness(crop: np.ndarray) -> float:
+    """The share of a crop's variation in its finest detail: its spectrum's shape, whatever its contrast."""
+    grey = crop.astype(np.float32).mean(axis=2)
+    return float((grey - cv2.GaussianBlur(grey, (0, 0), 1.5)).std() / grey.std())
+
+
+def test_crops_cut_through_one_detail_cap_do_not_tell_the_cells_size_by_their_sharpness():
+    """Scaled by its own diameter, a small cell's crop was upsampled more, so smoother: sharpness stood in
+    for size, and a blurred field looked like a field of small (benign) cells. Every crop cut through the
+    same `source_px` has one spectrum, whatever the cell's size."""
+    noise = np.random.default_rng(2).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    small, large = (cut_square(noise, (100.0, 100.0), half, 64) for half in (15.0, 30.0))
+    assert _sharpness(small) < 0.8 * _sharpness(large)  # without a cap the 30-px square is the smoother: 0.64 vs 0.89 measured
+    small, large = (cut_square(noise, (100.0, 100.0), half, 64, source_px=24) for half in (15.0, 30.0))
+    assert _sharpness(small) == pytest.approx(_sharpness(large), rel=0.15)  # 0.46 vs 0.50
+
+
 def test_outside_of_the_cell_is_suppressed():
     rgb, _ = synth_field("Pro", np.random.default_rng(4), size=224, n_cells=1)
     cells, labels = detect_leukocytes(rgb)
