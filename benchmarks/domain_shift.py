@@ -1,7 +1,7 @@
 """How far does each bundle's accuracy move when the fields look as if another lab had made them?
 
 Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta]
-       [--source-px N|none] [--out results.json]
+       [--source-px N|none] [--cells-fixed] [--every N] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
 (hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts
@@ -9,7 +9,9 @@ it as `predict` would (cells detected on the altered field). Printed per bundle 
 accuracy, malignant sensitivity, benign specificity, the share of predictions that changed and the
 share flagged for review (and, in the JSON, the screening call's sensitivity and specificity); last,
 the worst shift. `--source-px` replaces a cell bundle's crop detail cap (cells.source_px) at
-inference only: the cap's effect on the shifts, the weights unchanged.
+inference only: the cap's effect on the shifts, the weights unchanged. `--cells-fixed` also predicts
+each shifted field with its cells found on the unshifted one (shifts that keep the geometry): what
+moves a call then is the classifier, not the detector. `--every N` keeps every Nth field.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def figures(pred_labels: np.ndarray, truth: np.ndarray, benign: int) -> dict[str
     return {"accuracy": float((pred_labels == truth).mean()), "malignant_sensitivity": sensitivity, "benign_specificity": specificity}
 
 
-def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta: bool = False, source_px: str | None = None) -> dict[str, dict[str, float]]:
+def run(
+    bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta: bool = False, source_px: str | None = None, cells_fixed: bool = False
+) -> dict[str, dict[str, float]]:
     bundle = load_bundle(bundle_path)
     predictor = Predictor(bundle, tta=tta)
     if source_px is not None and predictor.crop_config is not None:
@@ -69,6 +73,11 @@ def run(bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta:
             f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %  ({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
+        if cells_fixed and predictor.cell_level and name != "none" and not name.startswith("magnification"):
+            fixed = predictor.predict_units([predictor.units(shift(rgb), detect_on=rgb) for rgb in images])
+            out[name]["cells_fixed"] = figures(fixed.labels, truth, benign)
+            f = out[name]["cells_fixed"]
+            print(f"  {'  cells found on the unshifted field':40} acc {100 * f['accuracy']:5.1f} %  sens {100 * f['malignant_sensitivity']:5.1f} %  spec {100 * f['benign_specificity']:5.1f} %")
     worst = min((k for k in out if k != "none"), key=lambda k: out[k]["accuracy"])
     print(f"  worst: {worst}, {100 * (out['none']['accuracy'] - out[worst]['accuracy']):.1f} points below the unshifted accuracy")
     return out
@@ -82,15 +91,18 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--tta", action="store_true", help="predict as `predict --tta` does: the mean over 8 flips and rotations")
     parser.add_argument("--source-px", help="a cell bundle's crop detail cap at inference (a number of pixels, or none), in place of its own")
+    parser.add_argument("--cells-fixed", action="store_true", help="also predict each shifted field with the cells found on the unshifted one")
+    parser.add_argument("--every", type=int, default=1, help="keep every Nth field (a quicker look)")
     parser.add_argument("--out", help="write every figure as JSON")
     args = parser.parse_args()
     paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
+    paths, truth = paths[:: args.every], truth[:: args.every]
     images = [read_rgb(p) for p in paths]
     print(f"{len(images)} {args.split} fields")
     results = {}
     for b in args.bundles:
         print(b)
-        results[b] = run(b, images, truth, args.tta, args.source_px)
+        results[b] = run(b, images, truth, args.tta, args.source_px, args.cells_fixed)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -63,7 +63,6 @@ def tiny_bundle(tiny_run: Path):
 CELL_RUN = [
     "data.test_per_class=null", "data.test_fraction=0.25", "data.val_fraction=0.2", "data.batch_size=32",
     "cells.crop_size=32", "preprocess.size=32", "model.kwargs.input_size=32", "train.max_epochs=15", "train.lr=0.005", "eval.bootstrap=20",
-    "augment.blur_sigma=[0.15,2.25]",  # cells.yaml's blur in crop pixels, at half its crop size
     "cells.aggregate=mean_log_prob",  # so a field's call can be checked against its cells; attention pooling has its own tests
 ]  # fmt: skip
 

@@ -159,7 +159,8 @@ class CellsConfig:
     stain: Literal["as imaged", "reinhard"] = "as imaged"
     stain_target: list[float] = field(default_factory=lambda: list(LEUKOCYTE_STAIN))  # LAB means, then standard deviations
     # the most field pixels a crop's side keeps (None: all): an image at a finer pixel size than the training fields
-    # (another lab's oil objective or camera) is averaged down to it, so its cells carry no detail training never showed
+    # (another lab's oil objective or camera) is averaged down to it, so its cells carry no detail training never showed;
+    # set below most cells' crop sides, it gives crops of large and small cells one sharpness, so sharpness cannot stand for size
     source_px: int | None = None
     # each training field also cut this many times from a random other acquisition of it (data/shifts.py), detection included
     acquisition_copies: int = 0
