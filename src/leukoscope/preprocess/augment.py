@@ -62,9 +62,9 @@ class RandomJPEG(torch.nn.Module):
 
 
 class RandomGaussianBlur(torch.nn.Module):
-    """A Gaussian blur of sigma drawn from U(sigma), with probability p: OpenCV's, whose kernel spans
-    +-3 sigma and which is ~10x faster than torchvision's on a crop at the wide sigmas an out-of-focus
-    field gives (a fixed 7-px kernel held every sigma to ~1.2-1.9)."""
+    """A Gaussian blur of sigma drawn from U(sigma), with probability p. OpenCV's kernel spans +-3 sigma:
+    torchvision's fixed 7-px kernel, used before, held every sigma under 2 px, and a wide enough one
+    cost 4.3 ms per 64-px crop against OpenCV's 0.3."""
 
     def __init__(self, p: float, sigma: tuple[float, float]) -> None:
         super().__init__()
