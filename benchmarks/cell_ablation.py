@@ -27,11 +27,11 @@ RULER = ["cells.scale=red_cell"]
 MEAN = ["cells.aggregate=mean_log_prob"]  # a field's call: the mean of its cells' log-probabilities
 CLAHE = ["preprocess.clahe=true"]  # 8 x 8 tiles on a 64-px crop: each 8-px neighbourhood equalised
 DENOISED = ["preprocess.denoise=median"]  # a 3-px median on a 64-px crop wipes out the chromatin's texture
-BLUR = ["augment.blur=0.5", "augment.blur_sigma=[0.3,4.5]"]  # half the crops blurred in training, about a field blur of sigma 0-2 px
-CAPPED_48 = ["cells.source_px=48"]  # the recipe before crops were cut through 24 px of detail
 # the recipe before crops were capped at 48 px of detail and abstention was counted on benign vs malignant
 UNCAPPED = ["cells.source_px=null", "eval.abstain_on=class"]
 AS_IMAGED = ["cells.stain=as imaged", *DENOISED, *CLAHE, *MEAN, *UNCAPPED]  # the recipe before issue 17
+CAP_24 = ["cells.source_px=24"]  # every crop through at most 24 px of detail, so its sharpness no longer tells the cell's size
+BLUR = ["augment.blur=0.5", "augment.blur_sigma=[0.3,4.5]"]  # half the crops blurred in training, about a field blur of sigma 0-2 px
 BENIGN_FIRST = ["loss.class_weight=0", "loss.malignancy_weight=1", "loss.subtype_weight=1", "eval.call=benign_first"]
 RECIPES = {
     "as imaged (cells.yaml before issue 17)": AS_IMAGED,
@@ -43,15 +43,15 @@ RECIPES = {
     "stain normalised, not denoised, blur/JPEG augmentation": CLAHE + MEAN + ACQUISITION + UNCAPPED,
     "stain normalised, not denoised, no CLAHE": MEAN + UNCAPPED,
     "stain normalised, not denoised, no CLAHE, attention pooling": UNCAPPED,
-    "+ crops capped at 48 px of detail, abstention on benign vs malignant": CAPPED_48,
+    "+ crops capped at 48 px of detail, abstention on benign vs malignant (cells.yaml)": [],
     # each training field also cut from one random other acquisition; 6 epochs over the doubled crops cost what 10 did
-    "48 px + acquisition copies": [*CAPPED_48, "cells.acquisition_copies=1", "train.max_epochs=6"],
-    "48 px + a benign-vs-malignant loss term": [*CAPPED_48, "loss.malignancy_weight=1"],
+    "cells.yaml + acquisition copies": ["cells.acquisition_copies=1", "train.max_epochs=6"],
+    "cells.yaml + a benign-vs-malignant loss term": ["loss.malignancy_weight=1"],
     # the benign line decided on its own (a balanced benign-vs-malignant term), the subtype beneath it, called benign first
-    "48 px, benign line first, subtype beneath": CAPPED_48 + BENIGN_FIRST,
-    "48 px + crops blurred in training": CAPPED_48 + BLUR,
-    "crops cut through 24 px of detail, so sharpness no longer tells size (cells.yaml)": [],
-    "24 px + crops blurred in training": BLUR,
+    "cells.yaml, benign line first, subtype beneath": BENIGN_FIRST,
+    "cells.yaml + crops blurred in training": BLUR,
+    "cells.yaml with 24 px of detail": CAP_24,
+    "cells.yaml with 24 px of detail + crops blurred in training": CAP_24 + BLUR,
 }
 
 
