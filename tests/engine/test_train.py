@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from leukoscope.config import config_from_dict
-from leukoscope.engine.train import train
+from leukoscope.engine.train import chance_warning, train
 from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
 from leukoscope.scoring.runner import run_model
@@ -129,3 +129,13 @@ def test_ddp_two_cpu_processes(tmp_path, smoke_overrides):
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0
+
+
+def test_a_run_that_cannot_learn_says_so_and_one_that_learnt_does_not(tmp_path, smoke_overrides, capfd, cell_run):
+    """A run whose weights never move still writes a bundle that loads and predicts: it must say it did not learn."""
+    from leukoscope.config import load_config
+
+    train(load_config("configs/smoke.yaml", [*smoke_overrides, "train.lr=0", "train.max_epochs=1"]), tmp_path / "run")
+    assert "cannot be told from 25 % by chance" in capfd.readouterr().err
+    learnt = json.loads((cell_run / "metrics.json").read_text())["val"]
+    assert chance_warning(learnt, 4) is None  # the session's cell model, which has learnt (its own test)

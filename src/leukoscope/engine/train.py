@@ -317,4 +317,18 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
     abstain = {"threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound}
     update_bundle_meta(folder, metrics=metrics, call={"rule": cfg.eval.call}, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)
+    if "val" in metrics and (warning := chance_warning(metrics["val"], len(dm.classes))):
+        print(f"warning: {warning} ({out / 'metrics.json'})", file=sys.stderr)
     return folder
+
+
+def chance_warning(val_metrics: dict[str, Any], n_classes: int) -> str | None:
+    """Why a finished run may not have learnt: its validation accuracy cannot be told from chance.
+    Some seeds of a hard recipe never leave their starting loss; their bundle would still load and predict."""
+    low, high = val_metrics["accuracy_ci"]
+    if low > 1 / n_classes:
+        return None
+    return (
+        f"validation accuracy {100 * val_metrics['accuracy']:.1f} % (95 % CI {100 * low:.1f}-{100 * high:.1f}) cannot be told from "
+        f"{100 / n_classes:.0f} % by chance: the model may not have learnt; train again with another train.seed or a lower train.lr"
+    )
