@@ -61,7 +61,8 @@ def run(
     reference = None
     for name, shift in {"none": lambda x: x, **DOMAIN_SHIFTS}.items():
         started = time.perf_counter()
-        pred = predictor.predict_units([predictor.units(shift(rgb)) for rgb in images])
+        shifted = [shift(rgb) for rgb in images]
+        pred = predictor.predict_units([predictor.units(x) for x in shifted])
         labels = pred.labels
         reference = labels if reference is None else reference
         out[name] = {**figures(labels, truth, benign), "changed": float((labels != reference).mean()), "flagged": float(pred.abstain.mean())}
@@ -74,7 +75,7 @@ def run(
             flush=True,
         )
         if cells_fixed and predictor.cell_level and name != "none" and not name.startswith("magnification"):
-            fixed = predictor.predict_units([predictor.units(shift(rgb), detect_on=rgb) for rgb in images])
+            fixed = predictor.predict_units([predictor.units(x, detect_on=rgb) for x, rgb in zip(shifted, images)])
             out[name]["cells_fixed"] = figures(fixed.labels, truth, benign)
             f = out[name]["cells_fixed"]
             print(f"  {'  cells found on the unshifted field':40} acc {100 * f['accuracy']:5.1f} %  sens {100 * f['malignant_sensitivity']:5.1f} %  spec {100 * f['benign_specificity']:5.1f} %")
