@@ -11,6 +11,8 @@ from leukoscope.preprocess.augment import (
 )
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
+NO_AUGMENT = AugmentConfig(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[1.0, 1.0], brightness=0, contrast=0, saturation=0, hue=0)
+
 
 def _images(n=6, size=32):
     rng = np.random.default_rng(0)
@@ -74,9 +76,8 @@ def test_invariance_augmentations_change_stain_colour_and_sharpness_but_not_the_
     means = np.array([j.reshape(-1, 3).mean(0) for j in jittered])
     assert means.std(axis=0).max() > 2  # but its colour varies from draw to draw
     assert np.abs(RandomHEDJitter(0.0)(x).permute(1, 2, 0).numpy().astype(int) - rgb).max() <= 1  # no jitter, no change
-    off = AugmentConfig(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[1.0, 1.0], brightness=0, contrast=0, saturation=0, hue=0)
-    always = AugmentConfig(**{**off.__dict__, "grey": 1.0, "blur": 1.0, "blur_sigma": [1.5, 1.5], "jpeg": 1.0, "jpeg_quality": [30, 30]})
-    assert torch.equal(build_augment(off)(x), x)
+    always = AugmentConfig(**{**NO_AUGMENT.__dict__, "grey": 1.0, "blur": 1.0, "blur_sigma": [1.5, 1.5], "jpeg": 1.0, "jpeg_quality": [30, 30]})
+    assert torch.equal(build_augment(NO_AUGMENT)(x), x)
     out = build_augment(always)(x).permute(1, 2, 0).numpy()
     assert (out[..., 0] == out[..., 1]).mean() > 0.99  # grey
     detail = lambda im: float(np.abs(cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())  # noqa: E731
@@ -85,10 +86,9 @@ def test_invariance_augmentations_change_stain_colour_and_sharpness_but_not_the_
 
 def test_a_wide_blur_is_not_truncated_by_its_kernel():
     """A blur of sigma 4 spreads a line as a Gaussian of sigma 4: a 7-px kernel held it to 1.9."""
-    off = AugmentConfig(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[1.0, 1.0], brightness=0, contrast=0, saturation=0, hue=0)
     line = torch.zeros((3, 65, 65), dtype=torch.uint8)
     line[:, :, 32] = 255
-    blurred = build_augment(AugmentConfig(**{**off.__dict__, "blur": 1.0, "blur_sigma": [4.0, 4.0]}))(line)[0].float()
+    blurred = build_augment(AugmentConfig(**{**NO_AUGMENT.__dict__, "blur": 1.0, "blur_sigma": [4.0, 4.0]}))(line)[0].float()
     profile = blurred[32] / blurred[32].sum()
     spread = float(torch.sqrt((profile * (torch.arange(65) - 32.0) ** 2).sum()))
     assert 3.6 < spread < 4.4
