@@ -19,7 +19,7 @@ def possibly_leukocyte(rgb: np.ndarray, config: DetectionConfig = DetectionConfi
     Clearing a field must not leave a pale leukocyte that the detector skipped in its own field
     (relative to stronger cells) but would find next to someone else's cells.
     """
-    score, scale = smoothed_stain_score(rgb)
+    score, scale = smoothed_stain_score(rgb, config)
     k = int(round(9 * scale)) | 1
     stained = cv2.dilate((score > config.min_score).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return stained.astype(bool) | leukocyte_mask(rgb, grow=0.8, config=DetectionConfig(relative=0.0))
