@@ -86,6 +86,7 @@ class AugmentConfig:
     grey: float = 0.0  # probability of a grey copy
     blur: float = 0.0  # probability of a Gaussian blur, sigma drawn from blur_sigma
     blur_sigma: list[float] = field(default_factory=lambda: [0.3, 1.5])
+    blur_warmup_epochs: int = 0  # the blur's probability rises linearly from 0 over these first epochs
     jpeg: float = 0.0  # probability of JPEG recompression, quality drawn from jpeg_quality
     jpeg_quality: list[int] = field(default_factory=lambda: [30, 90])
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from leukoscope.config import config_from_dict
+from leukoscope.config import config_from_dict, load_config
 from leukoscope.engine.train import chance_warning, train
 from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
@@ -77,6 +77,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
         ("model.kwargs={depth: 3}", "depth"),
         ("eval.target_sensitivity=1.5", "eval.target_sensitivity"),
         ("cells.acquisition_copies=-1", "cells.acquisition_copies"),
+        ("augment.blur_warmup_epochs=2", "augment.blur_warmup_epochs"),  # and no blur to warm up
     ],
 )
 def test_bad_config_fails_before_training_in_one_line(tmp_path, override, needle):
@@ -131,10 +132,18 @@ def test_ddp_two_cpu_processes(tmp_path, smoke_overrides):
     assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0
 
 
+def test_the_blur_comes_in_over_the_warmup_epochs(tmp_path, smoke_overrides):
+    import csv
+
+    overrides = [*smoke_overrides, "train.max_epochs=3", "augment.blur=0.6", "augment.blur_warmup_epochs=2"]
+    train(load_config("configs/smoke.yaml", overrides), tmp_path / "run")
+    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
+        logged = [(int(row["epoch"]), float(row["blur_probability"])) for row in csv.DictReader(f) if row.get("blur_probability")]
+    assert logged == [(0, 0.0), (1, pytest.approx(0.3)), (2, pytest.approx(0.6))]
+
+
 def test_a_run_that_cannot_learn_says_so_and_one_that_learnt_does_not(tmp_path, smoke_overrides, capfd, cell_run):
     """A run whose weights never move still writes a bundle that loads and predicts: it must say it did not learn."""
-    from leukoscope.config import load_config
-
     train(load_config("configs/smoke.yaml", [*smoke_overrides, "train.lr=0", "train.max_epochs=1"]), tmp_path / "run")
     assert "cannot be told from 25 % by chance" in capfd.readouterr().err
     learnt = json.loads((cell_run / "metrics.json").read_text())["val"]

@@ -8,6 +8,7 @@ from leukoscope.preprocess.augment import (
     build_train_transform,
     expand_offline,
     hwc_to_chw,
+    set_blur_strength,
 )
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
@@ -92,3 +93,31 @@ def test_a_wide_blur_is_not_truncated_by_its_kernel():
     profile = blurred[32] / blurred[32].sum()
     spread = float(torch.sqrt((profile * (torch.arange(65) - 32.0) ** 2).sum()))
     assert 3.6 < spread < 4.4
+
+
+def test_a_blur_warmup_reaches_data_loader_workers_that_are_already_running():
+    """The warm-up sets the blur's share in the main process; persistent workers hold their own copy of the transform."""
+    from torch.utils.data import DataLoader
+
+    class Crops(torch.utils.data.Dataset):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            self.crop = torch.from_numpy(rng.integers(0, 256, (3, 32, 32), dtype=np.uint8))
+            self.transform = build_augment(AugmentConfig(**{**NO_AUGMENT.__dict__, "blur": 1.0, "blur_sigma": [2.0, 2.0]}))
+
+        def __len__(self) -> int:
+            return 8
+
+        def __getitem__(self, i: int) -> torch.Tensor:
+            return self.transform(self.crop)
+
+    def blurred_share(loader: DataLoader, crops: Crops) -> float:
+        return float(np.mean([not torch.equal(x, crops.crop) for batch in loader for x in batch]))
+
+    crops = Crops()
+    loader = DataLoader(crops, batch_size=4, num_workers=2, persistent_workers=True)
+    assert blurred_share(loader, crops) == 1.0
+    assert set_blur_strength(crops.transform, 0.0) == 1
+    assert blurred_share(loader, crops) == 0.0
+    set_blur_strength(crops.transform, 1.0)
+    assert blurred_share(loader, crops) == 1.0

@@ -69,9 +69,11 @@ class RandomGaussianBlur(torch.nn.Module):
     def __init__(self, p: float, sigma: tuple[float, float]) -> None:
         super().__init__()
         self.p, self.sigma = p, sigma
+        # the share of p in force, set by a warm-up; in shared memory, so data-loader workers see it change
+        self.strength = torch.ones(1).share_memory_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.rand(1).item() >= self.p:
+        if torch.rand(1).item() >= self.p * float(self.strength):
             return x
         s = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * torch.rand(1).item()
         hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
@@ -110,6 +112,18 @@ def build_augment(cfg: AugmentConfig, fill: int = 255) -> v2.Compose:
     if cfg.jpeg:
         ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality)))
     return v2.Compose(ops or [v2.Identity()])
+
+
+def set_blur_strength(transform: torch.nn.Module, fraction: float) -> int:
+    """Every `RandomGaussianBlur` in `transform` (nested composes included) applied with `fraction` x its
+    probability; returns how many there were."""
+    found = 0
+    if isinstance(transform, RandomGaussianBlur):
+        transform.strength.fill_(fraction)
+        found += 1
+    for inner in getattr(transform, "transforms", []):
+        found += set_blur_strength(inner, fraction)
+    return found
 
 
 def to_model_input(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compose:
