@@ -32,6 +32,7 @@ UNCAPPED = ["cells.source_px=null", "eval.abstain_on=class"]
 AS_IMAGED = ["cells.stain=as imaged", *DENOISED, *CLAHE, *MEAN, *UNCAPPED]  # the recipe before issue 17
 CAP_24 = ["cells.source_px=24"]  # every crop through at most 24 px of detail, so its sharpness no longer tells the cell's size
 BLUR = ["augment.blur=0.5", "augment.blur_sigma=[0.3,4.5]"]  # half the crops blurred in training, about a field blur of sigma 0-2 px
+WARMUP = ["augment.blur_warmup_epochs=3"]  # no blur in the first epoch, then a third of it more each epoch
 BENIGN_FIRST = ["loss.class_weight=0", "loss.malignancy_weight=1", "loss.subtype_weight=1", "eval.call=benign_first"]
 RECIPES = {
     "as imaged (cells.yaml before issue 17)": AS_IMAGED,
@@ -52,6 +53,8 @@ RECIPES = {
     "cells.yaml + crops blurred in training": BLUR,
     "cells.yaml with 24 px of detail": CAP_24,
     "cells.yaml with 24 px of detail + crops blurred in training": CAP_24 + BLUR,
+    "cells.yaml + crops blurred in training, warmed up over 3 epochs": BLUR + WARMUP,
+    "cells.yaml with 24 px of detail + crops blurred in training, warmed up over 3 epochs": CAP_24 + BLUR + WARMUP,
 }
 
 

@@ -1,12 +1,15 @@
-"""Does the background move the detector? No model needed.
+"""Does the background move the detector, or another laboratory's stain and camera? No model needed.
 
-Usage: python benchmarks/detection_swap.py [--data DATA] [--per-class 50] [--seed 0]
+Usage: python benchmarks/detection_swap.py [--data DATA] [--per-class 50] [--seed 0] [--shifts]
 
 Fields are drawn per class (seeded); each field's leukocytes are pasted onto the background of a
 field of another class (`cells.swap.swap_background`, as `evaluate --shortcut-checks` does), and the
 detector runs on both. A cell of one is matched to the other's cell whose box overlaps it most.
 Printed: the share of fields whose detected cells changed, and how many cells went missing (box
-IoU < 0.3 with every cell of the swap), appeared, or moved (matched at IoU 0.3-0.8).
+IoU < 0.3 with every cell of the swap), appeared, or moved (matched at IoU 0.3-0.8). With `--shifts`,
+also under each acquisition shift of `leukoscope.data.shifts` that keeps the geometry: the share of
+the unshifted field's cells found again (IoU >= 0.5), the cells that appeared, and the fields in
+which no cell was found.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from leukoscope.cells.review import box_iou
 from leukoscope.cells.swap import swap_background, swap_partners
 from leukoscope.data.discover import discover
 from leukoscope.data.images import read_rgb
+from leukoscope.data.shifts import DOMAIN_SHIFTS
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
-MISSING_IOU, SAME_IOU = 0.3, 0.8
+MISSING_IOU, SAME_IOU, FOUND_IOU = 0.3, 0.8, 0.5
 
 
 def best_overlaps(boxes: list, others: list) -> np.ndarray:
@@ -37,6 +41,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shifts", action="store_true", help="also detect under every acquisition shift that keeps the geometry")
     args = parser.parse_args()
     samples = discover(args.data).samples
     rng = np.random.default_rng(args.seed)
@@ -61,6 +66,23 @@ def main() -> None:
     print(f"{len(images)} fields ({args.per_class} per class, seed {args.seed}), {cells} cells detected, {time.perf_counter() - start:.1f} s")
     print(f"detected cells changed by the background swap in {changed} fields ({100 * changed / len(images):.1f} %): "
           f"{missing} cells missing, {appeared} appeared, {moved} moved")  # fmt: skip
+    if args.shifts:
+        print_shift_recall(images)
+
+
+def print_shift_recall(images: list[np.ndarray]) -> None:
+    unshifted = [[c.box for c in detect_leukocytes(rgb)[0]] for rgb in images]
+    total = sum(map(len, unshifted))
+    for name, shift in DOMAIN_SHIFTS.items():
+        if name.startswith("magnification"):
+            continue  # moves every cell: a box no longer compares with the unshifted one
+        found = appeared = empty = 0
+        for rgb, before in zip(images, unshifted):
+            after = [c.box for c in detect_leukocytes(shift(rgb))[0]]
+            found += int((best_overlaps(before, after) >= FOUND_IOU).sum())
+            appeared += int((best_overlaps(after, before) < MISSING_IOU).sum())
+            empty += not after
+        print(f"  {name:40s} found again {100 * found / total:5.1f} %  appeared {appeared:4d}  fields with no cell {empty}")
 
 
 if __name__ == "__main__":

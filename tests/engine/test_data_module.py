@@ -66,3 +66,22 @@ def test_acquisition_copies_add_shifted_training_crops_only(cell_data, cell_over
     assert np.array_equal(copies, again.datasets["train"].images[n:])  # recomputed in a fresh cache: the same draws
     for split in ("val", "test"):
         assert np.array_equal(copied.datasets[split].images, plain.datasets[split].images)
+
+
+def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_data, cell_overrides, tmp_path):
+    """Every pixel around a training crop's cell holds the suppression constant after the blur, as in a blurred field's crops."""
+    from leukoscope.cells.cache import crop_config
+    from leukoscope.config import load_config
+
+    blur_alone = ["augment.blur=1.0", "augment.hflip=false", "augment.vflip=false", "augment.rot90=false"]
+    blur_alone += [f"augment.{jitter}=0" for jitter in ("brightness", "contrast", "saturation", "hue")]
+    cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"data.cache_dir={tmp_path}", *blur_alone])
+    dm = SmearDataModule(cfg)
+    dm.setup()
+    train, fill = dm.datasets["train"], crop_config(cfg.cells).fill
+    crop = torch.from_numpy(train.images[0]).permute(2, 0, 1)
+    outside = (crop == fill).all(dim=0)
+    augment = train.transform.transforms[0]  # the uint8 part, before the model's normalisation
+    blurred = augment(crop)
+    assert outside.any() and (blurred[:, outside] == fill).all()
+    assert not torch.equal(blurred[:, ~outside], crop[:, ~outside])

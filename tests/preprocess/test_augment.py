@@ -121,3 +121,19 @@ def test_a_blur_warmup_reaches_data_loader_workers_that_are_already_running():
     assert blurred_share(loader, crops) == 0.0
     set_blur_strength(crops.transform, 1.0)
     assert blurred_share(loader, crops) == 1.0
+
+
+def test_a_blurred_cell_crop_keeps_its_sharp_outline_as_a_blurred_field_s_crop_does():
+    """Crops are cut after a field's blur, so the constant around the cell stays; blurring it too taught the model a tell."""
+    rng = np.random.default_rng(0)
+    crop = np.full((64, 64, 3), 128, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    cell = (yy - 32) ** 2 + (xx - 32) ** 2 < 20**2
+    crop[cell] = rng.integers(40, 200, (int(cell.sum()), 3), dtype=np.uint8)  # textured chromatin, never the fill
+    x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
+    always = AugmentConfig(**{**NO_AUGMENT.__dict__, "blur": 1.0, "blur_sigma": [2.0, 2.0]})
+    as_cell = build_augment(always, fill=128, outline_fill=128)(x).permute(1, 2, 0).numpy()
+    as_field = build_augment(always)(x).permute(1, 2, 0).numpy()
+    assert (as_cell[~cell] == 128).all()  # the outline is where it was, as sharp as it was
+    assert as_cell[cell].std() < 0.5 * crop[cell].std()  # the chromatin is blurred
+    assert (as_field[~cell] != 128).any()  # a field has no outline to keep: everything is blurred

@@ -115,7 +115,7 @@ class SmearDataModule(L.LightningDataModule):
         if cfg.data.expand_per_class:
             images, labels, sources = expand_offline(images, labels, cfg.data.expand_per_class, cfg.augment, seed=cfg.data.seed)
             paths = [paths[s] for s in sources]
-        self.datasets["train"] = ArrayDataset(images, labels, paths, build_train_transform(cfg.augment, mean, std, self._border_fill()))
+        self.datasets["train"] = ArrayDataset(images, labels, paths, build_train_transform(cfg.augment, mean, std, self._border_fill(), self._outline_fill()))
         for split in ("val", "test"):
             self.datasets[split] = ArrayDataset(*arrays[split], build_eval_transform(mean, std))
 
@@ -172,6 +172,10 @@ class SmearDataModule(L.LightningDataModule):
 
             return crop_config(self.cfg.cells).fill
         return 255
+
+    def _outline_fill(self) -> int | None:
+        """The constant around a suppressed cell crop, which the blur augmentation keeps sharp (None: not such crops)."""
+        return self._border_fill() if self.cfg.cells.enabled and self.cfg.cells.suppress == "constant" else None
 
     def _with_acquisition_copies(self, rows: list[ManifestRow], workers: int) -> tuple[np.ndarray, list[int], list[str]]:
         """The training crops, then those of every field's `cells.acquisition_copies` random other acquisitions."""

@@ -64,11 +64,16 @@ class RandomJPEG(torch.nn.Module):
 class RandomGaussianBlur(torch.nn.Module):
     """A Gaussian blur of sigma drawn from U(sigma), with probability p. OpenCV's kernel spans +-3 sigma:
     torchvision's fixed 7-px kernel, used before, held every sigma under 2 px, and a wide enough one
-    cost 4.3 ms per 64-px crop against OpenCV's 0.3."""
+    cost 4.3 ms per 64-px crop against OpenCV's 0.3.
 
-    def __init__(self, p: float, sigma: tuple[float, float]) -> None:
+    `outline_fill`: the constant around a suppressed cell crop, which stays as it is. A blurred field's
+    crops are cut after the blur, so their outline is sharp; a model trained on crops whose outline the
+    blur had softened told the two apart and still called a blurred field's cells Benign.
+    """
+
+    def __init__(self, p: float, sigma: tuple[float, float], outline_fill: int | None = None) -> None:
         super().__init__()
-        self.p, self.sigma = p, sigma
+        self.p, self.sigma, self.outline_fill = p, sigma, outline_fill
         # the share of p in force, set by a warm-up; in shared memory, so data-loader workers see it change
         self.strength = torch.ones(1).share_memory_()
 
@@ -77,15 +82,22 @@ class RandomGaussianBlur(torch.nn.Module):
             return x
         s = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * torch.rand(1).item()
         hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-        return torch.from_numpy(np.atleast_3d(cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101))).permute(2, 0, 1).contiguous()
+        blurred = np.atleast_3d(cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101))
+        if self.outline_fill is not None:
+            blurred[(hwc == self.outline_fill).all(axis=-1)] = self.outline_fill
+        return torch.from_numpy(blurred).permute(2, 0, 1).contiguous()
 
 
-def build_augment(cfg: AugmentConfig, fill: int = 255) -> v2.Compose:
-    """uint8 CHW -> uint8 CHW random geometric and stain-plausible colour changes; `fill` is what an
-    affine move exposes at the border: slide glass for a field, the constant around a cell crop."""
+def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None = None) -> v2.Compose:
+    """uint8 CHW -> uint8 CHW random optical, geometric and stain-plausible colour changes; `fill` is
+    what an affine move exposes at the border: slide glass for a field, the constant around a cell
+    crop. `outline_fill` is that constant when the input is a suppressed cell crop: the blur, first,
+    as the optics come before the camera, keeps it sharp."""
     ops: list[torch.nn.Module] = []
     if cfg.random_crop:
         ops.append(v2.RandomCrop(cfg.random_crop))
+    if cfg.blur:
+        ops.append(RandomGaussianBlur(cfg.blur, tuple(cfg.blur_sigma), outline_fill))
     if cfg.hflip:
         ops.append(v2.RandomHorizontalFlip())
     if cfg.vflip:
@@ -107,8 +119,6 @@ def build_augment(cfg: AugmentConfig, fill: int = 255) -> v2.Compose:
         ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
     if cfg.grey:
         ops.append(v2.RandomGrayscale(cfg.grey))
-    if cfg.blur:
-        ops.append(RandomGaussianBlur(cfg.blur, tuple(cfg.blur_sigma)))
     if cfg.jpeg:
         ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality)))
     return v2.Compose(ops or [v2.Identity()])
@@ -130,8 +140,10 @@ def to_model_input(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compos
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
-def build_train_transform(cfg: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...], fill: int = 255) -> v2.Compose:
-    ops = [build_augment(cfg, fill), to_model_input(mean, std)]
+def build_train_transform(
+    cfg: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...], fill: int = 255, outline_fill: int | None = None
+) -> v2.Compose:
+    ops = [build_augment(cfg, fill, outline_fill), to_model_input(mean, std)]
     if cfg.random_erasing:
         ops.append(v2.RandomErasing(p=cfg.random_erasing))
     return v2.Compose(ops)
