@@ -64,6 +64,7 @@ CELL_RUN = [
     "data.test_per_class=null", "data.test_fraction=0.25", "data.val_fraction=0.2", "data.batch_size=32",
     "cells.crop_size=32", "preprocess.size=32", "model.kwargs.input_size=32", "train.max_epochs=15", "train.lr=0.005", "eval.bootstrap=20",
     "cells.aggregate=mean_log_prob",  # so a field's call can be checked against its cells; attention pooling has its own tests
+    "augment.blur=0", "augment.blur_warmup_epochs=0",  # the blur slows the first epochs; it has its own tests
 ]  # fmt: skip
 
 
