@@ -61,7 +61,8 @@ class EpochLines(L.Callback):
 class BlurWarmup(L.Callback):
     """The training crops' blur comes in linearly over the first `epochs` epochs (none in the first).
 
-    With blurred crops from the first step, two of four seeds never left their starting loss.
+    With blurred crops from the first step, two of four seeds never left their starting loss; the
+    first epochs now see sharp crops (a slow start can still happen: BENCHMARKS.md, issue 17).
     """
 
     def __init__(self, epochs: int, probability: float) -> None:
