@@ -32,7 +32,8 @@ UNCAPPED = ["cells.source_px=null", "eval.abstain_on=class"]
 AS_IMAGED = ["cells.stain=as imaged", *DENOISED, *CLAHE, *MEAN, *UNCAPPED]  # the recipe before issue 17
 CAP_24 = ["cells.source_px=24"]  # every crop through at most 24 px of detail, so its sharpness no longer tells the cell's size
 BLUR = ["augment.blur=0.5", "augment.blur_sigma=[0.3,4.5]"]  # half the crops blurred in training, about a field blur of sigma 0-2 px
-# the recipe before its training crops were blurred (the blur keeps the cell's outline since; rows that blur measure that blur)
+WARMUP = ["augment.blur_warmup_epochs=3"]  # no blur in the first epoch, then a third of it more each epoch
+# cells.yaml's own augmentation, stated: rows measured before the blur kept the cell's outline stay comparable
 UNBLURRED = ["augment.blur=0", "augment.blur_sigma=[0.3,1.5]", "augment.blur_warmup_epochs=0"]
 BENIGN_FIRST = ["loss.class_weight=0", "loss.malignancy_weight=1", "loss.subtype_weight=1", "eval.call=benign_first"]
 RECIPES = {
@@ -45,7 +46,7 @@ RECIPES = {
     "stain normalised, not denoised, blur/JPEG augmentation": UNBLURRED + CLAHE + MEAN + ACQUISITION + UNCAPPED,
     "stain normalised, not denoised, no CLAHE": UNBLURRED + MEAN + UNCAPPED,
     "stain normalised, not denoised, no CLAHE, attention pooling": UNBLURRED + UNCAPPED,
-    "+ crops capped at 48 px of detail, abstention on benign vs malignant": UNBLURRED,
+    "+ crops capped at 48 px of detail, abstention on benign vs malignant (cells.yaml)": UNBLURRED,
     # each training field also cut from one random other acquisition; 6 epochs over the doubled crops cost what 10 did
     "unblurred cells.yaml + acquisition copies": UNBLURRED + ["cells.acquisition_copies=1", "train.max_epochs=6"],
     "unblurred cells.yaml + a benign-vs-malignant loss term": UNBLURRED + ["loss.malignancy_weight=1"],
@@ -54,8 +55,8 @@ RECIPES = {
     "unblurred cells.yaml + crops blurred in training from the first epoch": UNBLURRED + BLUR,
     "unblurred cells.yaml with 24 px of detail": UNBLURRED + CAP_24,
     "unblurred cells.yaml with 24 px of detail + crops blurred in training from the first epoch": UNBLURRED + CAP_24 + BLUR,
-    "+ crops blurred in training inside their outline, warmed up over 3 epochs (cells.yaml)": [],
-    "cells.yaml with 24 px of detail": CAP_24,
+    "cells.yaml + crops blurred in training inside their outline, warmed up over 3 epochs": BLUR + WARMUP,
+    "cells.yaml with 24 px of detail + crops blurred inside their outline, warmed up": CAP_24 + BLUR + WARMUP,
 }
 
 
