@@ -67,11 +67,16 @@ def smoothed_stain_score(rgb: np.ndarray, config: DetectionConfig = DetectionCon
     """
     scale = max(rgb.shape[:2]) / REFERENCE_SIZE
     score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
-    h, w = score.shape
-    peak = float(max(score[: int(h * ANNOTATION_BOX[0])].max(initial=0), score[:, : int(w * ANNOTATION_BOX[1])].max(initial=0)))
+    peak = _peak_outside_annotation_box(score)
     if config.min_score <= peak < config.reference_peak:
         score *= config.reference_peak / peak
     return score, scale
+
+
+def _peak_outside_annotation_box(score: np.ndarray) -> float:
+    """The highest score outside the annotation box (the red scale-bar text scores high), and at least 0."""
+    h, w = score.shape
+    return float(max(score[: int(h * ANNOTATION_BOX[0])].max(initial=0), score[:, : int(w * ANNOTATION_BOX[1])].max(initial=0)))
 
 
 def _in_annotation_box(x: float, y: float, shape: tuple[int, ...]) -> bool:
@@ -221,9 +226,9 @@ def _strongest_blob_is_nucleus(rgb: np.ndarray, config: DetectionConfig) -> bool
     factor = min(1.0, (REFERENCE_SIZE / 2) / max(h, w))
     small = cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA) if factor < 1 else rgb
     score, scale = smoothed_stain_score(small, config)
+    peak = _peak_outside_annotation_box(score)
     sh, sw = score.shape
-    score[int(sh * ANNOTATION_BOX[0]) :, int(sw * ANNOTATION_BOX[1]) :] = 0  # red scale-bar text scores high
-    peak = float(score.max())
+    score[int(sh * ANNOTATION_BOX[0]) :, int(sw * ANNOTATION_BOX[1]) :] = 0  # nor may the text make a blob
     if peak <= config.min_score:
         return False
     blob = (score > max(config.min_score, config.peak_fraction * peak)).astype(np.uint8)

@@ -115,7 +115,7 @@ class SmearDataModule(L.LightningDataModule):
         if cfg.data.expand_per_class:
             images, labels, sources = expand_offline(images, labels, cfg.data.expand_per_class, cfg.augment, seed=cfg.data.seed)
             paths = [paths[s] for s in sources]
-        self.datasets["train"] = ArrayDataset(images, labels, paths, build_train_transform(cfg.augment, mean, std, self._border_fill(), self._outline_fill()))
+        self.datasets["train"] = ArrayDataset(images, labels, paths, self._train_transform(mean, std))
         for split in ("val", "test"):
             self.datasets[split] = ArrayDataset(*arrays[split], build_eval_transform(mean, std))
 
@@ -165,17 +165,15 @@ class SmearDataModule(L.LightningDataModule):
         size = self.pipeline.config.size
         return (np.concatenate(images) if images else np.zeros((0, size, size, 3), np.uint8)), labels, paths
 
-    def _border_fill(self) -> int:
-        """The grey level an affine augmentation fills in: the constant that surrounds a suppressed cell crop, or slide glass."""
+    def _train_transform(self, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
+        """Training augmentation. Around a suppressed cell crop the constant is what an affine move
+        fills in and what the blur keeps sharp; a whole field's border is slide glass."""
         if self.cfg.cells.enabled and self.cfg.cells.suppress == "constant":
             from leukoscope.cells.cache import crop_config
 
-            return crop_config(self.cfg.cells).fill
-        return 255
-
-    def _outline_fill(self) -> int | None:
-        """The constant around a suppressed cell crop, which the blur augmentation keeps sharp (None: not such crops)."""
-        return self._border_fill() if self.cfg.cells.enabled and self.cfg.cells.suppress == "constant" else None
+            fill = crop_config(self.cfg.cells).fill
+            return build_train_transform(self.cfg.augment, mean, std, fill, outline_fill=fill)
+        return build_train_transform(self.cfg.augment, mean, std, 255)
 
     def _with_acquisition_copies(self, rows: list[ManifestRow], workers: int) -> tuple[np.ndarray, list[int], list[str]]:
         """The training crops, then those of every field's `cells.acquisition_copies` random other acquisitions."""
