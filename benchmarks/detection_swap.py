@@ -7,9 +7,9 @@ field of another class (`cells.swap.swap_background`, as `evaluate --shortcut-ch
 detector runs on both. A cell of one is matched to the other's cell whose box overlaps it most.
 Printed: the share of fields whose detected cells changed, and how many cells went missing (box
 IoU < 0.3 with every cell of the swap), appeared, or moved (matched at IoU 0.3-0.8). With `--shifts`,
-also under each acquisition shift of `leukoscope.data.shifts` that keeps the geometry: the share of
-the unshifted field's cells found again (IoU >= 0.5), the cells that appeared, and the fields in
-which no cell was found.
+also under each acquisition shift of `leukoscope.data.shifts`: the share of the unshifted field's
+cells found again (IoU >= 0.5, a magnified field's boxes moved with it), the cells that appeared, and
+the fields in which no cell was found.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from leukoscope.cells.review import box_iou
 from leukoscope.cells.swap import swap_background, swap_partners
 from leukoscope.data.discover import discover
 from leukoscope.data.images import read_rgb
-from leukoscope.data.shifts import DOMAIN_SHIFTS
+from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS, magnified_box
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
@@ -71,18 +71,20 @@ def main() -> None:
 
 
 def print_shift_recall(images: list[np.ndarray], unshifted: list[list[tuple[int, int, int, int]]]) -> None:
-    """Per shift: how many of the `unshifted` fields' cells (boxes) are found again, and what else appears."""
-    total = sum(map(len, unshifted))
+    """Per shift: how many of the `unshifted` fields' cells (boxes) are found again, and what else appears.
+    Under a magnification the boxes are moved where the shift puts them; cells it pushes out of the
+    frame are not counted."""
     for name, shift in DOMAIN_SHIFTS.items():
-        if name.startswith("magnification"):
-            continue  # moves every cell: a box no longer compares with the unshifted one
-        found = appeared = empty = 0
-        for rgb, before in zip(images, unshifted):
+        factor = MAGNIFICATIONS.get(name, 1.0)
+        found = appeared = empty = total = 0
+        for rgb, boxes in zip(images, unshifted):
+            before = [b for b in (magnified_box(box, rgb.shape, factor) for box in boxes) if b is not None]
             after = [c.box for c in detect_leukocytes(shift(rgb))[0]]
             found += int((best_overlaps(before, after) >= FOUND_IOU).sum())
             appeared += int((best_overlaps(after, before) < MISSING_IOU).sum())
             empty += not after
-        print(f"  {name:40s} found again {100 * found / total:5.1f} %  appeared {appeared:4d}  fields with no cell {empty}")
+            total += len(before)
+        print(f"  {name:40s} found again {100 * found / max(total, 1):5.1f} %  appeared {appeared:4d}  fields with no cell {empty}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.images import read_rgb
-from leukoscope.data.shifts import DOMAIN_SHIFTS
+from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
 from leukoscope.evaluation.evaluate import labelled_paths
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
@@ -74,7 +74,7 @@ def run(
             f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %  ({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-        if cells_fixed and predictor.cell_level and name != "none" and not name.startswith("magnification"):
+        if cells_fixed and predictor.cell_level and name != "none" and name not in MAGNIFICATIONS:
             fixed = predictor.predict_units([predictor.units(x, detect_on=rgb) for x, rgb in zip(shifted, images)])
             out[name]["cells_fixed"] = figures(fixed.labels, truth, benign)
             f = out[name]["cells_fixed"]

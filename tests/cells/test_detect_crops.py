@@ -240,3 +240,27 @@ def test_a_pale_or_bluer_stain_keeps_its_cells_and_a_colourless_field_has_none()
         paler_and_bluer.append(_recall(detect_leukocytes(scale_saturation(rotate_hue(rgb, -30), 0.6))[0], truth))
         assert not detect_leukocytes(grey(rgb))[0], "a field without colour has no stain to find cells by"
     assert np.mean(pale) >= 0.95 and np.mean(paler_and_bluer) >= 0.8, (np.mean(pale), np.mean(paler_and_bluer))
+
+
+def _box_distance(box: tuple[int, int, int, int], x: int, y: int) -> float:
+    return float(np.hypot(max(box[0] - x, 0, x - box[2]), max(box[1] - y, 0, y - box[3])))
+
+
+def test_a_platelet_does_not_change_how_a_pale_field_is_scaled():
+    """The gain reads nucleus-sized stain: a platelet's single dark pixel set it before, and a background
+    swap that took the platelet away changed the detected cells."""
+    from leukoscope.data.shifts import scale_saturation
+
+    changed = 0
+    for i in range(8):
+        rgb, _ = synth_field(SYNTH_CLASSES[i % 4], np.random.default_rng([13, i]), size=224)
+        pale = scale_saturation(rgb, 0.5)
+        before = detect_leukocytes(pale)[0]
+        assert before, "the pale field is scaled and its cells found"
+        free = [(x, y) for x in range(10, 215, 5) for y in range(10, 215, 5) if all(_box_distance(c.box, x, y) > 10 for c in before)]
+        assert free, "no free spot for a platelet"
+        with_platelet = pale.copy()
+        cv2.circle(with_platelet, free[len(free) // 2], 2, (150, 40, 170), -1)  # 5 px across, far below a nucleus' area
+        after = detect_leukocytes(with_platelet)[0]
+        changed += [c.box for c in before] != [c.box for c in after]
+    assert changed == 0, f"{changed} of 8 fields changed their cells"

@@ -11,6 +11,7 @@ from leukoscope.data.shifts import (
     gamma,
     grey,
     jpeg,
+    magnified_box,
     magnify,
     random_acquisition,
     resolution,
@@ -83,6 +84,17 @@ def test_magnification_scales_what_is_seen_about_the_centre_and_keeps_the_frame(
     assert (xs.mean(), ys.mean()) == pytest.approx((111.5, 111.5), abs=1.5)
     if factor < 1:  # shrunk: the margin is the field's plasma colour, where no cell can appear
         assert (shifted[:50] == (236, 231, 230)).all()
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0, 3.0])
+def test_a_magnified_box_lands_on_the_magnified_disc_or_is_dropped_outside_the_frame(factor):
+    disc = np.full((200, 240, 3), (236, 231, 230), np.uint8)
+    cv2.rectangle(disc, (100, 80), (129, 109), (120, 75, 165), -1)  # box (100, 80, 130, 110), exclusive
+    ys, xs = np.nonzero(magnify(disc, factor)[..., 1] < 150)
+    moved = magnified_box((100, 80, 130, 110), disc.shape, factor)
+    assert moved == pytest.approx((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), abs=1.5)
+    corner = magnified_box((0, 0, 20, 20), disc.shape, factor)
+    assert (corner is None) == (factor > 1)  # a corner leaves an enlarged field's frame and stays in a shrunk one
 
 
 def test_grey_drops_colour_and_every_shift_keeps_the_frame(field):

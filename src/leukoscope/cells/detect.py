@@ -32,7 +32,11 @@ REFERENCE_SIZE = 224  # parameters below are in pixels of a 224 px field
 @dataclass(frozen=True)
 class DetectionConfig:
     min_score: float = 30.0  # absolute floor of the stain threshold, on a field of `reference_peak`
-    reference_peak: float = 75.0  # a paler field's scores are scaled up to this peak (~5th percentile of the development fields)
+    # a field's stain level: the highest score under which a disc of this many px (at 224) fits; a nucleus
+    # (7-10 um, 14-20 px on the development fields) holds one, a platelet (2-3 um) does not
+    peak_disc: float = 11.0
+    reference_peak: float = 57.0  # a paler field's stain level is scaled up to this (~5th percentile of the development fields)
+    gain_floor: float = 22.0  # a field below this stain level is not scaled up: its peak is a platelet's, not a nucleus'
     peak_fraction: float = 0.5  # a nucleus is the region above this share of its own peak score
     step: float = 4.0  # threshold increment while separating blobs
     relative: float = 0.6  # a blob's median score must reach this share of the field's most stained blob
@@ -60,17 +64,28 @@ def smoothed_stain_score(rgb: np.ndarray, config: DetectionConfig = DetectionCon
 
     A pale or desaturated stain, or a camera that renders purple bluer, scales every score down,
     and the absolute floor then loses the cells (saturation x0.6 halved the strongest scores; a hue
-    rotation of -30 degrees found no cell in 18 of 100 fields). So a field whose strongest score,
-    outside the annotation box, lies between the floor and `reference_peak` is scaled up to that
-    peak. A field with nothing above the floor is left as it is: red cells alone, or no colour at all,
-    must not become leukocytes.
+    rotation of -30 degrees found no cell in 18 of 100 fields). So a paler field is scaled until its
+    stain level (`_stain_level`) reaches `reference_peak`. A field is left as it is when no
+    pixel reaches the floor (red cells alone, or no colour at all, must not become leukocytes) or
+    when its stain covers no nucleus-sized disc above `gain_floor` (the peak is a platelet's).
     """
     scale = max(rgb.shape[:2]) / REFERENCE_SIZE
     score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
-    peak = _peak_outside_annotation_box(score)
-    if config.min_score <= peak < config.reference_peak:
-        score *= config.reference_peak / peak
+    level = _stain_level(score, scale, config)
+    if _peak_outside_annotation_box(score) >= config.min_score and config.gain_floor <= level < config.reference_peak:
+        score *= config.reference_peak / level
     return score, scale
+
+
+def _stain_level(score: np.ndarray, scale: float, config: DetectionConfig) -> float:
+    """The highest score under which a disc of `peak_disc` px fits, outside the annotation box.
+
+    A platelet or a speck of stain is too small to hold it. (The field's single highest pixel did:
+    pasted onto another background without its platelets, a field's gain rose from 1.03 to 1.57.)
+    """
+    side = int(round(config.peak_disc * scale)) | 1
+    opened = cv2.morphologyEx(score, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    return _peak_outside_annotation_box(opened)
 
 
 def _peak_outside_annotation_box(score: np.ndarray) -> float:

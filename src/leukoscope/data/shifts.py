@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -52,16 +53,28 @@ def magnify(rgb: np.ndarray, factor: float) -> np.ndarray:
     """The field seen at `factor` x the magnification, same pixel size: enlarged and centre-cropped,
     or shrunk and padded with the field's median (plasma) colour, which holds no cell."""
     h, w = rgb.shape[:2]
-    nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
+    nh, nw, dy, dx = _magnified_frame(h, w, factor)
     resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
     if factor >= 1:
-        y, x = (nh - h) // 2, (nw - w) // 2
-        return np.ascontiguousarray(resized[y : y + h, x : x + w])
+        return np.ascontiguousarray(resized[-dy : -dy + h, -dx : -dx + w])
     out = np.empty_like(rgb)
     out[:] = np.median(rgb.reshape(-1, 3), axis=0).astype(np.uint8)
-    y, x = (h - nh) // 2, (w - nw) // 2
-    out[y : y + nh, x : x + nw] = resized
+    out[dy : dy + nh, dx : dx + nw] = resized
     return out
+
+
+def magnified_box(box: tuple[int, int, int, int], shape: tuple[int, ...], factor: float) -> tuple[float, float, float, float] | None:
+    """Where `magnify` puts a box (x0, y0, x1, y1) of a field of `shape`; None when it leaves the frame."""
+    h, w = shape[:2]
+    nh, nw, dy, dx = _magnified_frame(h, w, factor)
+    x0, y0, x1, y1 = box[0] * nw / w + dx, box[1] * nh / h + dy, box[2] * nw / w + dx, box[3] * nh / h + dy
+    return (x0, y0, x1, y1) if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h else None
+
+
+def _magnified_frame(h: int, w: int, factor: float) -> tuple[int, int, int, int]:
+    """The resized field's height and width, and the offset of its top-left corner in the output frame."""
+    nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
+    return nh, nw, (h - nh) // 2 if factor < 1 else -((nh - h) // 2), (w - nw) // 2 if factor < 1 else -((nw - w) // 2)
 
 
 def resolution(rgb: np.ndarray, factor: float) -> np.ndarray:
@@ -75,6 +88,8 @@ def grey(rgb: np.ndarray) -> np.ndarray:
     """Luminance in all three channels: the shape of a colour image, none of its hues."""
     return cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
+
+MAGNIFICATIONS = {"magnification x0.5": 0.5, "magnification x2": 2.0, "magnification x3": 3.0}  # the shifts that move the cells
 
 DOMAIN_SHIFTS: dict[str, Shift] = {
     "hue -30°": lambda x: rotate_hue(x, -30),
@@ -91,9 +106,7 @@ DOMAIN_SHIFTS: dict[str, Shift] = {
     "blur sigma 2": lambda x: blur(x, 2.0),
     "JPEG quality 60": lambda x: jpeg(x, 60),
     "JPEG quality 30": lambda x: jpeg(x, 30),
-    "magnification x0.5": lambda x: magnify(x, 0.5),
-    "magnification x2": lambda x: magnify(x, 2.0),
-    "magnification x3": lambda x: magnify(x, 3.0),
+    **{name: partial(magnify, factor=factor) for name, factor in MAGNIFICATIONS.items()},
     "grey": grey,
 }
 
