@@ -57,3 +57,20 @@ def test_default_is_the_papers_full_width_model():
     convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 16 and convs[-1].out_channels == 512
     assert model.attention.attn.heads == 8
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_a_gelu_head_passes_gradient_to_the_trunk_where_a_relu_head_has_died(activation):
+    torch.manual_seed(0)
+    model = create_model("vgg19_bn_mhsa", 4, width=0.125, heads=4, attention_after=4, input_size=64, head_activation=activation)
+    assert type(create_model("vgg19_bn_mhsa", 4, **model.model_args).head[2]) is type(model.head[2])  # a bundle rebuilds it
+    with torch.no_grad():
+        model.head[1].bias.fill_(-3.0)  # every hidden unit of the head below zero
+    model(torch.randn(8, 3, 64, 64)).logsumexp(1).sum().backward()
+    trunk_grad = sum(p.grad.abs().sum() for p in model.features.parameters() if p.grad is not None)
+    assert (trunk_grad > 0) == (activation == "gelu")
+
+
+def test_an_unknown_head_activation_is_refused():
+    with pytest.raises(ValueError, match="head_activation"):
+        create_model("vgg19_bn_mhsa", 4, width=0.125, head_activation="tanh")

@@ -11,6 +11,12 @@ from leukoscope.models.attention import SpatialAttentionBlock
 from leukoscope.models.base import LeukoscopeModel
 
 
+# the head's hidden activation. A ReLU head can die: in the training runs that stalled, 3-52 % of the
+# 128 hidden units ever fired on test crops (91-97 % where training went well), so the trunk got almost
+# no gradient. A negative GELU unit still passes gradient, so it can come back.
+HEAD_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
 def _scaled_cfg(width: float) -> list[int | str]:
     """torchvision's VGG19 layer list ("E") with channels scaled by `width`, kept multiples of 8."""
     return [v if v == "M" else max(8, int(round(v * width / 8)) * 8) for v in VGG_CFGS["E"]]
@@ -35,12 +41,15 @@ class VGGMHSA(LeukoscopeModel):
         head_hidden: int = 256,
         head_dropout: float = 0.5,
         input_size: int = 224,
+        head_activation: str = "relu",
     ) -> None:
         super().__init__()
         if not 1 <= attention_after <= 5:
             raise ValueError(f"attention_after must be a VGG block between 1 and 5, got {attention_after}")
         if pool not in ("mean", "cls"):
             raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
+        if head_activation not in HEAD_ACTIVATIONS:
+            raise ValueError(f"head_activation must be one of {', '.join(HEAD_ACTIVATIONS)}, got {head_activation!r}")
         if pool == "cls" and attention_after != 5:
             raise ValueError("pool='cls' needs the attention after the last block (attention_after=5)")
         cfg = _scaled_cfg(width)
@@ -60,13 +69,14 @@ class VGGMHSA(LeukoscopeModel):
         self.head = nn.Sequential(
             nn.Dropout(head_dropout),
             nn.Linear(self.feature_dim, head_hidden),
-            nn.ReLU(inplace=True),
+            HEAD_ACTIVATIONS[head_activation](),
             nn.Dropout(head_dropout),
             nn.Linear(head_hidden, num_classes),
         )
         self.model_args = dict(
             width=width, batch_norm=batch_norm, heads=heads, attn_dropout=attn_dropout, mlp_ratio=mlp_ratio,
             attention_after=attention_after, pool=pool, head_hidden=head_hidden, head_dropout=head_dropout, input_size=input_size,
+            head_activation=head_activation,
         )  # fmt: skip
         self._init_weights()
 
