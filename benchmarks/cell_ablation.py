@@ -33,8 +33,9 @@ AS_IMAGED = ["cells.stain=as imaged", *DENOISED, *CLAHE, *MEAN, *UNCAPPED]  # th
 CAP_24 = ["cells.source_px=24"]  # every crop through at most 24 px of detail, so its sharpness no longer tells the cell's size
 BLUR = ["augment.blur=0.5", "augment.blur_sigma=[0.3,4.5]"]  # half the crops blurred in training, about a field blur of sigma 0-2 px
 WARMUP = ["augment.blur_warmup_epochs=3"]  # no blur in the first epoch, then a third of it more each epoch
-# cells.yaml's own augmentation, stated: rows measured before the blur kept the cell's outline stay comparable
-UNBLURRED = ["augment.blur=0", "augment.blur_sigma=[0.3,1.5]", "augment.blur_warmup_epochs=0"]
+RELU_HEAD = ["model.kwargs.head_activation=relu"]  # the head's ReLU units can die, and training then stalls
+# cells.yaml before it blurred crops in training (and before its GELU head): rows measured then stay comparable
+UNBLURRED = ["augment.blur=0", "augment.blur_sigma=[0.3,1.5]", "augment.blur_warmup_epochs=0", *RELU_HEAD]
 BENIGN_FIRST = ["loss.class_weight=0", "loss.malignancy_weight=1", "loss.subtype_weight=1", "eval.call=benign_first"]
 RECIPES = {
     "as imaged (cells.yaml before issue 17)": UNBLURRED + AS_IMAGED,
@@ -46,7 +47,7 @@ RECIPES = {
     "stain normalised, not denoised, blur/JPEG augmentation": UNBLURRED + CLAHE + MEAN + ACQUISITION + UNCAPPED,
     "stain normalised, not denoised, no CLAHE": UNBLURRED + MEAN + UNCAPPED,
     "stain normalised, not denoised, no CLAHE, attention pooling": UNBLURRED + UNCAPPED,
-    "+ crops capped at 48 px of detail, abstention on benign vs malignant (cells.yaml)": UNBLURRED,
+    "+ crops capped at 48 px of detail, abstention on benign vs malignant (cells.yaml until the training blur)": UNBLURRED,
     # each training field also cut from one random other acquisition; 6 epochs over the doubled crops cost what 10 did
     "unblurred cells.yaml + acquisition copies": UNBLURRED + ["cells.acquisition_copies=1", "train.max_epochs=6"],
     "unblurred cells.yaml + a benign-vs-malignant loss term": UNBLURRED + ["loss.malignancy_weight=1"],
@@ -55,8 +56,10 @@ RECIPES = {
     "unblurred cells.yaml + crops blurred in training from the first epoch": UNBLURRED + BLUR,
     "unblurred cells.yaml with 24 px of detail": UNBLURRED + CAP_24,
     "unblurred cells.yaml with 24 px of detail + crops blurred in training from the first epoch": UNBLURRED + CAP_24 + BLUR,
-    "cells.yaml + crops blurred in training inside their outline, warmed up over 3 epochs": BLUR + WARMUP,
-    "cells.yaml with 24 px of detail + crops blurred inside their outline, warmed up": CAP_24 + BLUR + WARMUP,
+    "crops blurred in training inside their outline, warmed up over 3 epochs, ReLU head": BLUR + WARMUP + RELU_HEAD,
+    "the same with 24 px of detail": CAP_24 + BLUR + WARMUP + RELU_HEAD,
+    "the same with 48 px, learning rate 0.001": BLUR + WARMUP + RELU_HEAD + ["train.lr=0.001"],
+    "cells.yaml: crops blurred inside their outline, warmed up, GELU head": BLUR + WARMUP,
 }
 
 

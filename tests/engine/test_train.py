@@ -75,6 +75,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
         ("loss.name=hinge", "loss.name"),
         ("data.root=/no/such/folder", "/no/such/folder"),
         ("model.kwargs={depth: 3}", "depth"),
+        ("model.kwargs.head_activation=tanh", "head_activation"),
         ("eval.target_sensitivity=1.5", "eval.target_sensitivity"),
         ("cells.acquisition_copies=-1", "cells.acquisition_copies"),
         ("augment.blur_warmup_epochs=2", "augment.blur_warmup_epochs"),  # and no blur to warm up

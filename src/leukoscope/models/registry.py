@@ -74,7 +74,7 @@ def create_model(name: str, num_classes: int, weights: str | Path | None = None,
     builder, arch = _REGISTRY[name]
     try:
         model = builder(num_classes, **kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # an argument the model does not take, or a value it refuses
         raise ConfigError(f"model {name}: {exc}") from None
     model.model_name = name
     if weights:
