@@ -74,7 +74,9 @@ def magnified_box(box: tuple[int, int, int, int], shape: tuple[int, ...], factor
 def _magnified_frame(h: int, w: int, factor: float) -> tuple[int, int, int, int]:
     """The resized field's height and width, and the offset of its top-left corner in the output frame."""
     nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
-    return nh, nw, (h - nh) // 2 if factor < 1 else -((nh - h) // 2), (w - nw) // 2 if factor < 1 else -((nw - w) // 2)
+    if factor < 1:  # padded around
+        return nh, nw, (h - nh) // 2, (w - nw) // 2
+    return nh, nw, -((nh - h) // 2), -((nw - w) // 2)  # centre-cropped
 
 
 def resolution(rgb: np.ndarray, factor: float) -> np.ndarray:
