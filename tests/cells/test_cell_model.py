@@ -41,7 +41,10 @@ def test_background_swap_barely_moves_the_cell_model(cell_bundle):
     fields = [synth_field(c, np.random.default_rng([20, i]), size=160)[0] for i, c in enumerate(["Benign", "Early", "Pre", "Pro"] * 5)]
     swapped = [swap_background(f, fields[(i + 1) % len(fields)]) for i, f in enumerate(fields)]
     a, b = predictor.predict_rgbs(fields), predictor.predict_rgbs(swapped)
-    assert np.abs(a.probs - b.probs).max() < 0.35
+    moved = np.abs(a.probs - b.probs).max(1)
+    # a model that read the background would move every field; one field's cells may be found differently
+    # on the swapped field (a small cell beside a pale blob the swap removes: p moved 0.35-0.41, the rest < 0.01)
+    assert (moved > 0.05).sum() <= 1, np.round(moved, 3)
     # a call is only held to account where the model preferred one class: a near tie flips on any change
     # of a crop, and the cells are found again on the swapped field, where a split may fall differently
     top2 = np.sort(a.probs, axis=1)[:, -2:]

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from leukoscope.errors import ConfigError
 from leukoscope.models import create_model
 from leukoscope.models.attention import MultiHeadSelfAttention
 
@@ -72,5 +73,5 @@ def test_a_gelu_head_passes_gradient_to_the_trunk_where_a_relu_head_has_died(act
 
 
 def test_an_unknown_head_activation_is_refused():
-    with pytest.raises(ValueError, match="head_activation"):
+    with pytest.raises(ConfigError, match="head_activation"):
         create_model("vgg19_bn_mhsa", 4, width=0.125, head_activation="tanh")
