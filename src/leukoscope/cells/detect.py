@@ -82,16 +82,21 @@ def _stain_level(score: np.ndarray, scale: float, config: DetectionConfig) -> fl
 
     A platelet or a speck of stain is too small to hold it. (The field's single highest pixel did:
     pasted onto another background without its platelets, a field's gain rose from 1.03 to 1.57.)
+    This is the peak of the score's opening by the disc; the opening's dilation only spreads each
+    eroded value over a disc, so the eroded score's peak, over the region the disc reaches from outside
+    the box, is the same number at half the cost (the opening took 1.2 s of a 2000-px field's 8.4 s
+    detection; the erosion alone 0.6 s).
     """
     side = int(round(config.peak_disc * scale)) | 1
-    opened = cv2.morphologyEx(score, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
-    return _peak_outside_annotation_box(opened)
+    eroded = cv2.erode(score, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    return _peak_outside_annotation_box(eroded, reach=side // 2)
 
 
-def _peak_outside_annotation_box(score: np.ndarray) -> float:
-    """The highest score outside the annotation box (the red scale-bar text scores high), and at least 0."""
+def _peak_outside_annotation_box(score: np.ndarray, reach: int = 0) -> float:
+    """The highest score outside the annotation box (the red scale-bar text scores high), and at least 0;
+    `reach` px of the box's top and left edges count as outside."""
     h, w = score.shape
-    return float(max(score[: int(h * ANNOTATION_BOX[0])].max(initial=0), score[:, : int(w * ANNOTATION_BOX[1])].max(initial=0)))
+    return float(max(score[: int(h * ANNOTATION_BOX[0]) + reach].max(initial=0), score[:, : int(w * ANNOTATION_BOX[1]) + reach].max(initial=0)))
 
 
 def _in_annotation_box(x: float, y: float, shape: tuple[int, ...]) -> bool:
