@@ -1,7 +1,7 @@
 """How far does each bundle's accuracy move when the fields look as if another lab had made them?
 
 Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta]
-       [--source-px N|none] [--cells-fixed] [--every N] [--out results.json]
+       [--source-px N|none] [--cells-fixed] [--pixel-scale] [--every N] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
 (hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts
@@ -11,7 +11,12 @@ share flagged for review (and, in the JSON, the screening call's sensitivity and
 the worst shift. `--source-px` replaces a cell bundle's crop detail cap (cells.source_px) at
 inference only: the cap's effect on the shifts, the weights unchanged. `--cells-fixed` also predicts
 each shifted field with its cells found on the unshifted one (shifts that keep the geometry): what
-moves a call then is the classifier, not the detector. `--every N` keeps every Nth field.
+moves a call then is the classifier, not the detector. `--pixel-scale` also predicts each shifted set
+as `predict --pixel-size auto` does: at the pixel scale its red cells give, measured over the whole
+shifted set (one microscope). Under a magnification above 1 the frame shows fewer cells, so each such
+shift is also measured on its "same view": the part of the field it shows, unmagnified (padded with
+the field's median colour), which separates the loss of cells from the change of scale. `--every N`
+keeps every Nth field.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
@@ -47,8 +53,31 @@ def figures(pred_labels: np.ndarray, truth: np.ndarray, benign: int) -> dict[str
     return {"accuracy": float((pred_labels == truth).mean()), "malignant_sensitivity": sensitivity, "benign_specificity": specificity}
 
 
+def same_view(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """The part of the field that `magnify(rgb, factor)` shows (factor > 1), at its own scale, padded with the field's median colour."""
+    h, w = rgb.shape[:2]
+    vh, vw = round(h / factor), round(w / factor)
+    y0, x0 = (h - vh) // 2, (w - vw) // 2
+    out = np.empty_like(rgb)
+    out[:] = np.median(rgb.reshape(-1, 3), axis=0).astype(np.uint8)
+    out[y0 : y0 + vh, x0 : x0 + vw] = rgb[y0 : y0 + vh, x0 : x0 + vw]
+    return out
+
+
+def _line(name: str, r: dict[str, float], seconds: float | None = None) -> str:
+    took = f"  ({seconds:.0f} s)" if seconds is not None else ""
+    return (f"  {name:40} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  spec {100 * r['benign_specificity']:5.1f} %"
+            f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %{took}")  # fmt: skip
+
+
 def run(
-    bundle_path: str, images: list[np.ndarray], truth_names: list[str], tta: bool = False, source_px: str | None = None, cells_fixed: bool = False
+    bundle_path: str,
+    images: list[np.ndarray],
+    truth_names: list[str],
+    tta: bool = False,
+    source_px: str | None = None,
+    cells_fixed: bool = False,
+    pixel_scale: bool = False,
 ) -> dict[str, dict[str, float]]:
     bundle = load_bundle(bundle_path)
     predictor = Predictor(bundle, tta=tta)
@@ -59,6 +88,12 @@ def run(
     benign = bundle.classes.index(BENIGN_CLASS)
     out: dict[str, dict[str, float]] = {}
     reference = None
+
+    def scored(rgbs: list[np.ndarray]) -> dict[str, float]:
+        """Figures of the unshifted fields' cells predicted on `rgbs`, against the unshifted calls."""
+        p = predictor.predict_units([predictor.units(x) for x in rgbs])
+        return {**figures(p.labels, truth, benign), "changed": float((p.labels != reference).mean()), "flagged": float(p.abstain.mean())}
+
     for name, shift in {"none": lambda x: x, **DOMAIN_SHIFTS}.items():
         started = time.perf_counter()
         shifted = [shift(rgb) for rgb in images]
@@ -68,12 +103,18 @@ def run(
         out[name] = {**figures(labels, truth, benign), "changed": float((labels != reference).mean()), "flagged": float(pred.abstain.mean())}
         if pred.screen is not None:  # the screening call at the bundle's validated cut
             out[name]["screening_sensitivity"], out[name]["screening_specificity"] = sensitivity_specificity(pred.screen, truth != benign)
-        r = out[name]
-        print(
-            f"  {name:40} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  spec {100 * r['benign_specificity']:5.1f} %"
-            f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %  ({time.perf_counter() - started:.0f} s)",
-            flush=True,
-        )
+        print(_line(name, out[name], time.perf_counter() - started), flush=True)
+
+        if MAGNIFICATIONS.get(name, 1.0) > 1:
+            out[name]["same_view"] = scored([same_view(rgb, MAGNIFICATIONS[name]) for rgb in images])
+            print(_line("  the same view, unmagnified", out[name]["same_view"]), flush=True)
+        if pixel_scale and predictor.cell_level:
+            estimate = estimate_pixel_scale([measure_red_cells(x) for x in shifted], bundle.training_red_cell_px)
+            if estimate is not None:
+                predictor.pixel_scale = estimate.pixel_scale
+                out[name]["at_pixel_scale"] = {**scored(shifted), "pixel_scale": estimate.pixel_scale}
+                predictor.pixel_scale = None
+                print(_line(f"  at pixel scale {estimate.pixel_scale:.2f} (measured)", out[name]["at_pixel_scale"]), flush=True)
         if cells_fixed and predictor.cell_level and name != "none" and name not in MAGNIFICATIONS:
             fixed = predictor.predict_units([predictor.units(x, detect_on=rgb) for x, rgb in zip(shifted, images)])
             out[name]["cells_fixed"] = figures(fixed.labels, truth, benign)
@@ -93,6 +134,7 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="predict as `predict --tta` does: the mean over 8 flips and rotations")
     parser.add_argument("--source-px", help="a cell bundle's crop detail cap at inference (a number of pixels, or none), in place of its own")
     parser.add_argument("--cells-fixed", action="store_true", help="also predict each shifted field with the cells found on the unshifted one")
+    parser.add_argument("--pixel-scale", action="store_true", help="also predict each shifted set at the pixel scale its red cells give (predict --pixel-size auto)")
     parser.add_argument("--every", type=int, default=1, help="keep every Nth field (a quicker look)")
     parser.add_argument("--out", help="write every figure as JSON")
     args = parser.parse_args()
@@ -103,7 +145,7 @@ def main() -> None:
     results = {}
     for b in args.bundles:
         print(b)
-        results[b] = run(b, images, truth, args.tta, args.source_px, args.cells_fixed)
+        results[b] = run(b, images, truth, args.tta, args.source_px, args.cells_fixed, args.pixel_scale)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -53,6 +53,19 @@ port = _bounded(int, lambda v: 1 <= v <= 65535, "a TCP port is 1-65535")
 positive_float = _bounded(float, lambda v: v > 0, "must be above 0")
 fraction = _bounded(float, lambda v: 0 < v < 1, "must lie in (0, 1)")
 fraction_or_zero = _bounded(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
+_micrometres = _bounded(float, lambda v: 0.005 <= v <= 20, "a microscope image's pixel is 0.005-20 µm across")
+
+
+def pixel_size(text: str) -> str | float:
+    """An argparse type: 'auto', or a pixel size in µm."""
+    return text if text == "auto" else _micrometres(text)
+
+
+PIXEL_SIZE_HELP = (
+    "the images' pixel size in µm, or 'auto' (measured on their red cells; the images must share one microscope): "
+    "cells are then detected and cropped at the training fields' pixel size (cell-level bundles; default: each image "
+    "taken to show a training field's field of view)"
+)
 
 
 def _parent_is_a_file(text: str) -> None:
@@ -299,6 +312,7 @@ def _print_metrics(m: dict) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
+    from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
     from leukoscope.scoring.predictions import ood_reason_counts
 
@@ -307,11 +321,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.paths)
     if not paths:
         raise LeukoscopeError("no images found in the given paths")
-    predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta)
+    pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size, bundle, paths)
+    if scale_note:
+        print(scale_note)
+    predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta, pixel_scale=pixel_scale)
     rows, failures = predictor.predict_paths(paths)
     for f in failures:
         print(f"not predicted: {f['path']}: {f['reason']}", file=sys.stderr)
-    out = write_predictions(with_error_rows(paths, rows, failures), args.out, bundle.classes)
+    out = write_predictions(with_error_rows(paths, rows, failures), args.out, bundle.classes, ["pixel_scale"] if pixel_scale else [])
     flagged = sum(r["abstain"] for r in rows)
     screened = sum(r.get("screen") == "malignant" for r in rows)
     screening = f"{screened} screen malignant, " if any("screen" in r for r in rows) else ""
@@ -341,6 +358,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_case(args: argparse.Namespace) -> int:
     from leukoscope.case.analyse import Case, read_field
     from leukoscope.case.report import write_case
+    from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, expand_inputs
     from leukoscope.scoring.bundle import load_bundle
     from leukoscope.workers import parallel_map
@@ -350,7 +368,10 @@ def cmd_case(args: argparse.Namespace) -> int:
     if not paths:
         raise LeukoscopeError("no images found in the given paths")
     name = args.name or Path(args.out).name
-    case = Case(name, Predictor(bundle), min_reliable=args.min_cells)
+    pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size, bundle, paths)
+    if scale_note:
+        print(scale_note)
+    case = Case(name, Predictor(bundle, pixel_scale=pixel_scale), min_reliable=args.min_cells)
     case.add(parallel_map(lambda p: read_field(p, bundle.pipeline.config.max_pixels), paths, 2, "reading fields"))
     out = write_case(case, args.out)
     for f in case.fields:
@@ -570,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM and attention overlays beside each image and its prediction")
@@ -585,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=folder_out, required=True, help="output folder")
     p.add_argument("--name", help="case identifier shown in the report (default: the output folder's name)")
     p.add_argument("--min-cells", type=positive, default=5, help="reliable cells needed for a case call; fewer: refer (default 5)")
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP)
     p.set_defaults(func=cmd_case)
 
     p = sub.add_parser("export", help="export a bundle to ONNX or TorchScript, checked against PyTorch")

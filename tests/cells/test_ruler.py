@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from leukoscope.cells.crops import CropConfig, field_crops
-from leukoscope.cells.ruler import measure_red_cells
+from leukoscope.cells.ruler import SCALE_TOLERANCE, estimate_pixel_scale, measure_red_cells
 from leukoscope.data.synth import RED_CELL_DIAMETER, synth_field
 
 
@@ -54,3 +54,25 @@ def test_ruler_crops_of_one_cell_at_two_magnifications_agree_and_keep_its_size()
     assert big_share > 2 * small_share
     own = CropConfig(size=64, scale="cell")  # sized by its own diameter, every cell fills its crop alike
     assert _cell_share(field_crops(rgb, own).crops[0]) == pytest.approx(_cell_share(field_crops(small, own).crops[0]), rel=0.25)
+
+
+@pytest.mark.parametrize("magnification", [0.6, 2.0])
+def test_a_set_of_fields_gives_the_pixel_scale_of_its_objective(magnification):
+    """Fields drawn with every cell `magnification` x as large, in the same frame: another objective."""
+    rulers = [measure_red_cells(synth_field(label, np.random.default_rng([6, i]), size=224, magnification=magnification)[0]) for i, label in enumerate(["Benign", "Early", "Pre", "Pro"] * 2)]
+    estimate = estimate_pixel_scale(rulers, reference_px=RED_CELL_DIAMETER)
+    assert estimate is not None and estimate.measured >= 6
+    assert estimate.pixel_scale == pytest.approx(magnification, rel=0.08)  # 0.61 and 1.92 measured
+    assert estimate_pixel_scale([None, None, rulers[0]]) is None  # too few measured to say
+
+
+def test_a_pixel_scale_within_the_sessions_spread_cuts_the_cells_as_a_field_of_view_does():
+    rgb, _ = synth_field("Pre", np.random.default_rng(12), size=224)
+    config = CropConfig(size=64)
+    plain = field_crops(rgb, config)
+    near = field_crops(rgb, config, pixel_scale=SCALE_TOLERANCE * 0.97)
+    assert plain.pixel_scale is None and near.pixel_scale is None  # not resampled
+    assert all(np.array_equal(a, b) for a, b in zip(plain.crops, near.crops)) and len(plain.crops) == len(near.crops) > 0
+    double = cv2.resize(rgb, (448, 448), interpolation=cv2.INTER_CUBIC)  # the same view at twice the pixels: its own field of view
+    assert field_crops(double, config, pixel_scale=2.0 * SCALE_TOLERANCE * 0.97).pixel_scale is None
+    assert field_crops(rgb, config, pixel_scale=2.0).pixel_scale == 2.0  # another objective: resampled

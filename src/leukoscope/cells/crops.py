@@ -19,8 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes
-from leukoscope.cells.ruler import measure_red_cells, plausible
+from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes, field_scale
+from leukoscope.cells.ruler import SCALE_TOLERANCE, measure_red_cells, plausible
 from leukoscope.cells.stain import StainTarget
 
 SUPPRESS_MODES = ("constant", "noise", "none")
@@ -107,10 +107,15 @@ class FieldCrops:
     single: bool  # handled as a single-cell image
     scaled_by: str = "cell diameter"  # or "red cells"
     red_cell_px: float | None = None  # the field's red-cell diameter, when it was measured
+    pixel_scale: float | None = None  # the pixel scale it was resampled from, when it was (its pixels per training pixel)
 
 
 def field_crops(
-    rgb: np.ndarray, crop: CropConfig = CropConfig(), detection: DetectionConfig = DetectionConfig(), detect_on: np.ndarray | None = None
+    rgb: np.ndarray,
+    crop: CropConfig = CropConfig(),
+    detection: DetectionConfig = DetectionConfig(),
+    detect_on: np.ndarray | None = None,
+    pixel_scale: float | None = None,
 ) -> FieldCrops:
     """All cell crops of a field, with their cells, and whether the image is a single-cell image.
 
@@ -118,10 +123,43 @@ def field_crops(
     a small image) is handled as one cell centred in the frame, so it never fails detection.
     `detect_on` (same size) finds the cells on another image and cuts them from `rgb`: the
     background swap uses it to judge the classifier apart from the detector.
+
+    `pixel_scale` is the image's pixels per pixel of a 224 px development field, measured by the
+    red-cell ruler or known from the microscope (`cells.ruler`). Beyond SCALE_TOLERANCE of the field of
+    view's own (`field_scale`, what None means), the image is resampled to the development fields'
+    pixel size, its cells are found and cut there, and their outlines are mapped back: the crops then
+    carry the detail that training crops carried, neither an oil objective's sharper chromatin nor a
+    low-power objective's few pixels upsampled.
     """
     if detect_on is not None and detect_on.shape != rgb.shape:
         raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
-    cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection)
+    if pixel_scale is not None and not 1 / SCALE_TOLERANCE <= pixel_scale / field_scale(rgb.shape) <= SCALE_TOLERANCE:
+        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale)
+    return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape))
+
+
+def _at_training_pixel_size(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, pixel_scale: float) -> FieldCrops:
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w / pixel_scale)), max(1, round(h / pixel_scale)))
+    interpolation = cv2.INTER_AREA if pixel_scale > 1 else cv2.INTER_CUBIC
+
+    def resampled(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, size, interpolation=interpolation)
+
+    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), 1.0)
+    sx, sy = w / size[0], h / size[1]
+    cells = [
+        Cell((c.x + 0.5) * sx - 0.5, (c.y + 0.5) * sy - 0.5, c.radius * np.sqrt(sx * sy), (int(c.box[0] * sx), int(c.box[1] * sy), int(np.ceil(c.box[2] * sx)), int(np.ceil(c.box[3] * sy))), int(round(c.area * sx * sy)))
+        for c in found.cells
+    ]  # fmt: skip
+    labels = cv2.resize(found.labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    red_cell_px = None if found.red_cell_px is None else found.red_cell_px * pixel_scale
+    return FieldCrops(found.crops, cells, labels, found.single, found.scaled_by, red_cell_px, pixel_scale)
+
+
+def _field_crops(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, scale: float) -> FieldCrops:
+    """`field_crops` with the cells detected at `scale` (the image's pixels per development-field pixel)."""
+    cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection, scale)
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     ruler = measure_red_cells(rgb if detect_on is None else detect_on, labels > 0) if crop.scale == "red_cell" else None

@@ -29,6 +29,12 @@ from leukoscope.config import ANNOTATION_BOX
 REFERENCE_SIZE = 224  # parameters below are in pixels of a 224 px field
 
 
+def field_scale(shape: tuple[int, ...]) -> float:
+    """An image's pixels per pixel of a 224 px development field, when nothing better is known: its
+    field of view taken to be theirs (a 2000 px field then has finer pixels, not larger cells)."""
+    return max(shape[:2]) / REFERENCE_SIZE
+
+
 @dataclass(frozen=True)
 class DetectionConfig:
     min_score: float = 30.0  # absolute floor of the stain threshold, on a field of `reference_peak`
@@ -59,8 +65,9 @@ def stain_score(rgb: np.ndarray) -> np.ndarray:
     return (f[..., 0] + f[..., 2]) / 2 - f[..., 1]
 
 
-def smoothed_stain_score(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) -> tuple[np.ndarray, float]:
-    """The stain score blurred in proportion to the field's size, and that size relative to 224 px.
+def smoothed_stain_score(rgb: np.ndarray, config: DetectionConfig = DetectionConfig(), scale: float | None = None) -> tuple[np.ndarray, float]:
+    """The stain score blurred in proportion to the image's pixel scale, and that scale: its pixels per
+    pixel of a 224 px development field (`field_scale` when None; the red-cell ruler can measure it).
 
     A pale or desaturated stain, or a camera that renders purple bluer, scales every score down,
     and the absolute floor then loses the cells (saturation x0.6 halved the strongest scores; a hue
@@ -69,7 +76,7 @@ def smoothed_stain_score(rgb: np.ndarray, config: DetectionConfig = DetectionCon
     pixel reaches the floor (red cells alone, or no colour at all, must not become leukocytes) or
     when its stain covers no nucleus-sized disc above `gain_floor` (the peak is a platelet's).
     """
-    scale = max(rgb.shape[:2]) / REFERENCE_SIZE
+    scale = field_scale(rgb.shape) if scale is None else scale
     score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
     level = _stain_level(score, scale, config)
     if _peak_outside_annotation_box(score) >= config.min_score and config.gain_floor <= level < config.reference_peak:
@@ -103,9 +110,10 @@ def _in_annotation_box(x: float, y: float, shape: tuple[int, ...]) -> bool:
     return y >= shape[0] * ANNOTATION_BOX[0] and x >= shape[1] * ANNOTATION_BOX[1]
 
 
-def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) -> tuple[list[Cell], np.ndarray]:
-    """Cells and an int32 label image (0 = background, i + 1 = cell i)."""
-    score, scale = smoothed_stain_score(rgb, config)
+def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig(), scale: float | None = None) -> tuple[list[Cell], np.ndarray]:
+    """Cells and an int32 label image (0 = background, i + 1 = cell i); `scale`: the image's pixels per
+    pixel of a 224 px development field (`field_scale` when None)."""
+    score, scale = smoothed_stain_score(rgb, config, scale)
     nuclei = nuclei_by_own_peak(score, config).astype(np.uint8)
     k = max(3, int(round(3 * scale)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))

@@ -18,9 +18,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from leukoscope.cells.detect import REFERENCE_SIZE, leukocyte_pixels
+from leukoscope.cells.detect import REFERENCE_SIZE, field_scale, leukocyte_pixels
 
 RED_CELL_UM = 7.5
+# the median red-cell diameter this ruler measures on the development fields (224 px; 2824 of 2856 measured):
+# what the pixel scale of a bundle trained on them refers to, when the bundle does not record its own. The
+# sessions differ: per class 10.8 (Benign), 16.2 (Early), 16.7 (Pre) and 13.9 px (Pro)
+DEVELOPMENT_RED_CELL_PX = 15.0
+MIN_IMAGES = 3  # images with a measured ruler needed for a pixel scale
+# a pixel scale this close to a field of view's is that field of view: the development sessions' own red cells
+# span -28 % to +11 % around their median, and the model learnt across them. (Re-cutting the same cells at
+# pixel scale 1.01 changed 29 % of a model's subtype calls: the extra interpolation alone.)
+SCALE_TOLERANCE = 1.3
 MIN_DISCS = 3  # isolated round discs needed for the median
 MIN_ROUNDNESS = 0.8  # 4 pi area / perimeter^2 of an isolated disc
 LEUKOCYTE_SPAN = (0.8, 4.0)  # a leukocyte is 1-3 red cells across: a ruler that disagrees measured something else
@@ -95,3 +104,52 @@ def plausible(ruler: Ruler | None, leukocyte_diameters: list[float]) -> bool:
         return False
     span = float(np.median(leukocyte_diameters)) / ruler.red_cell_px
     return LEUKOCYTE_SPAN[0] <= span <= LEUKOCYTE_SPAN[1]
+
+
+def training_red_cell_px(paths: list[str], most: int = 200, max_pixels: int | None = None) -> tuple[float, int, int] | None:
+    """The median red-cell diameter over up to `most` training fields (evenly spaced), in the pixels of a
+    224 px field, with how many fields were measured and looked at; None when fewer than MIN_IMAGES measured."""
+    from leukoscope.data.images import read_rgb
+
+    chosen = sorted(set(paths))
+    chosen = chosen[:: max(1, len(chosen) // most)][:most]
+    diameters = []
+    for path in chosen:
+        rgb = read_rgb(path, max_pixels=max_pixels)
+        ruler = measure_red_cells(rgb)
+        if ruler is not None:
+            diameters.append(ruler.red_cell_px / field_scale(rgb.shape))
+    if len(diameters) < MIN_IMAGES:
+        return None
+    return float(np.median(diameters)), len(diameters), len(chosen)
+
+
+@dataclass(frozen=True)
+class ScaleEstimate:
+    """One microscope's pixel scale, measured on a set of its images."""
+
+    pixel_scale: float  # the images' pixels per pixel of the training fields (at 224 px)
+    red_cell_px: float  # the median red-cell diameter over the images, in their pixels
+    measured: int  # images whose red cells could be measured
+    images: int
+
+    def describe(self) -> str:
+        return (f"pixel scale {self.pixel_scale:.2f} x the training fields' (red cells {self.red_cell_px:.1f} px across, "
+                f"the median over {self.measured} of {self.images} images)")  # fmt: skip
+
+
+def estimate_pixel_scale(rulers: list[Ruler | None], reference_px: float = DEVELOPMENT_RED_CELL_PX) -> ScaleEstimate | None:
+    """The pixel scale shared by images from one microscope and camera (one ruler per image, None where
+    unmeasured): the median red-cell diameter against the training fields' `reference_px`. One field's
+    ruler is too noisy to rescale it by (measured/true 0.73-1.65, 10th-90th percentile, at magnification
+    x0.5); the median over many is not. None when fewer than MIN_IMAGES are measured."""
+    diameters = [r.red_cell_px for r in rulers if r is not None]
+    if len(diameters) < MIN_IMAGES:
+        return None
+    median = float(np.median(diameters))
+    return ScaleEstimate(median / reference_px, median, len(diameters), len(rulers))
+
+
+def pixel_scale_from_size(um_per_px: float, reference_px: float = DEVELOPMENT_RED_CELL_PX) -> float:
+    """The pixel scale of images of a known pixel size (µm per pixel), red cells being RED_CELL_UM across."""
+    return RED_CELL_UM / reference_px / um_per_px

@@ -258,6 +258,18 @@ def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
     return list(order), [ds.images[idx] for idx in order.values()], np.array([ds.labels[idx[0]] for idx in order.values()])
 
 
+def training_pixel_scale(field_paths: list[str], max_pixels: int | None) -> dict[str, Any] | None:
+    """What a pixel scale refers to: the training fields' red-cell diameter (cells.ruler), so that `predict
+    --pixel-size` can bring another microscope's images to the pixel size the model learnt from."""
+    from leukoscope.cells.ruler import training_red_cell_px
+
+    measured = training_red_cell_px(field_paths, max_pixels=max_pixels)
+    if measured is None:
+        return None
+    red_cell_px, fields_measured, fields = measured
+    return {"red_cell_px": round(red_cell_px, 3), "fields_measured": fields_measured, "fields": fields}
+
+
 def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:
     """Calibrate on validation, set OOD and abstention thresholds, score val and test per image, write the bundle."""
     from leukoscope.scoring.bundle import load_bundle, update_bundle_meta
@@ -284,6 +296,8 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         "calibration": calib,
         "training": {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "git_commit": git_commit()},
     }
+    if cfg.cells.enabled:
+        extra["pixel_scale"] = training_pixel_scale(train_paths, cfg.preprocess.max_pixels)
     image_ood = ImageStatsOOD.fit(train_images)
     mil, mil_temperature = None, 1.0
     if cfg.cells.enabled and cfg.cells.aggregate == "attention":

@@ -67,8 +67,12 @@ class Predictor:
     way, an image with no leukocyte found is flagged (abstain and out-of-distribution), not guessed.
     """
 
-    def __init__(self, bundle: Bundle, backend: str = "torch", batch_size: int = 32, tta: bool = False) -> None:
+    def __init__(self, bundle: Bundle, backend: str = "torch", batch_size: int = 32, tta: bool = False, pixel_scale: float | None = None) -> None:
+        """`pixel_scale`: the images' pixels per pixel of the bundle's training fields (cells.ruler:
+        `estimate_pixel_scale`, `pixel_scale_from_size`); None takes each image to show a training
+        field's field of view. Cell-level bundles only: a whole-field model sees the field as it is."""
         self.bundle = bundle
+        self.pixel_scale = pixel_scale
         self.batch_size = batch_size
         self.tta = tta
         self.backend = backend
@@ -87,6 +91,10 @@ class Predictor:
             self._onnx = OnnxRunner.for_bundle(bundle)
         elif backend != "torch":
             raise DataError(f"unknown backend {backend!r}; choose torch or onnx")
+        if pixel_scale is not None and not self.cell_level:
+            raise DataError(f"{bundle.path}: a pixel scale applies to cell-level bundles only; this one sees whole fields as they are")
+        if pixel_scale is not None and not 0.05 <= pixel_scale <= 50:
+            raise DataError(f"pixel scale {pixel_scale:g} is outside 0.05-50 x the training fields': check the pixel size")
 
     def units(self, rgb: np.ndarray, require_cells: bool = True, detect_on: np.ndarray | None = None) -> np.ndarray:
         """The preprocessed model inputs of one RGB image: the field, or its cell crops.
@@ -110,7 +118,7 @@ class Predictor:
         from leukoscope.cells.cache import preprocessed_stack
         from leukoscope.cells.crops import field_crops
 
-        found = field_crops(rgb, self.crop_config, detect_on=detect_on)
+        found = field_crops(rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale)
         return preprocessed_stack(self.bundle.pipeline, found.crops), found
 
     def logits_and_features(self, images: np.ndarray, onnx: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +228,8 @@ class Predictor:
                 row["screen"] = "malignant" if pred.screen[i] else "benign"
             for k, name in enumerate(classes):
                 row[f"p_{name}"] = round(float(pred.probs[i, k]), 6)
+            if self.pixel_scale is not None:
+                row["pixel_scale"] = round(self.pixel_scale, 4)
             if self.cell_level:
                 row["cells"] = int(pred.units[i])
                 if pred.unit_attention is not None:  # which cells drove the call, in the order they were found

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from leukoscope import __version__
+from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX
 from leukoscope.config import BENIGN_CLASS, PreprocessConfig, config_from_dict
 from leukoscope.errors import LeukoscopeError
 from leukoscope.io_utils import file_sha256
@@ -85,6 +86,13 @@ class Bundle:
         """Whether each plain call is right on what abstention vouches for."""
         return abstain_correct(called, truth, self._vouched_benign)
 
+    @property
+    def training_red_cell_px(self) -> float:
+        """The training fields' red-cell diameter (in pixels of a 224 px field) that pixel scales refer to;
+        a bundle that does not record it is taken to have been trained on the development fields."""
+        recorded = (self.meta.get("pixel_scale") or {}).get("red_cell_px")
+        return float(recorded) if recorded else DEVELOPMENT_RED_CELL_PX
+
     @functools.cached_property
     def weights_sha256(self) -> str:
         """SHA-256 of model.safetensors: names exactly which trained weights gave a result."""
@@ -92,7 +100,7 @@ class Bundle:
 
     def card(self) -> dict[str, Any]:
         """What a user may know about the model: classes, metrics, intended use, data, limitations."""
-        keys = ("model", "classes", "input_size", "metrics", "data", "calibration", "call", "abstain", "screening", "intended_use", "limitations", "created", "leukoscope_version")
+        keys = ("model", "classes", "input_size", "metrics", "data", "pixel_scale", "calibration", "call", "abstain", "screening", "intended_use", "limitations", "created", "leukoscope_version")
         return {k: self.meta.get(k) for k in keys if k in self.meta}
 
 

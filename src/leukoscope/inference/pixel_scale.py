@@ -1,0 +1,48 @@
+"""How large the input's pixels are against the training fields': `--pixel-size auto | µm per pixel`.
+
+A cell-level model learnt its cells at one pixel size. Another objective or camera enlarges or shrinks
+them, and that alone moved its calls: magnified x4 (as a 100x oil single-cell image shows a cell), the
+cells of benign fields were called malignant 86 % of the time instead of 46 % (BENCHMARKS.md, issue 17,
+"The training pixel size"). With the pixel scale known, detection and cropping work at the training
+fields' pixel size, and the cells keep the detail training saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from leukoscope.cells.ruler import MIN_IMAGES, Ruler, ScaleEstimate, estimate_pixel_scale, measure_red_cells, pixel_scale_from_size
+from leukoscope.data.images import read_rgb
+from leukoscope.errors import DataError, ImageError
+from leukoscope.scoring.bundle import Bundle
+from leukoscope.workers import parallel_map
+
+AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
+
+
+def measured_scale(paths: Sequence[str], reference_px: float, max_pixels: int | None = None) -> ScaleEstimate | None:
+    """The pixel scale shared by these images (one microscope), from their red cells; unreadable ones are skipped."""
+
+    def ruler(path: str) -> Ruler | None:
+        try:
+            return measure_red_cells(read_rgb(path, max_pixels=max_pixels))
+        except ImageError:
+            return None
+
+    return estimate_pixel_scale(parallel_map(ruler, list(paths), 2, "measuring red cells"), reference_px)
+
+
+def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, paths: Sequence[str]) -> tuple[float | None, str]:
+    """The pixel scale to predict with, and a line saying where it came from (None: each image's field of view)."""
+    if pixel_size is None:
+        return None, ""
+    reference = bundle.training_red_cell_px
+    if pixel_size == AUTO:
+        estimate = measured_scale(paths, reference, bundle.pipeline.config.max_pixels)
+        if estimate is None:
+            raise DataError(
+                f"--pixel-size auto: red cells could be measured in fewer than {MIN_IMAGES} of the {len(paths)} image(s); give the pixel size in µm"
+            )
+        return estimate.pixel_scale, estimate.describe()
+    scale = pixel_scale_from_size(float(pixel_size), reference)
+    return scale, f"pixel scale {scale:.2f} x the training fields' ({pixel_size:g} µm per pixel given; the training fields' red cells are {reference:.1f} px across)"

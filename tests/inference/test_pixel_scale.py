@@ -1,0 +1,72 @@
+"""`predict --pixel-size`: another microscope's images detected and cropped at the training fields' pixel size."""
+
+import csv
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from leukoscope.cells.ruler import RED_CELL_UM
+from leukoscope.data.synth import synth_field
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
+
+
+VIEW = 160 / 224  # the pixel scale of a 160 px field that shows a 224 px training field's view
+
+
+def _write_fields(folder, magnification, n=8):
+    folder.mkdir()
+    for i in range(n):
+        rgb, _ = synth_field(("Benign", "Early", "Pre", "Pro")[i % 4], np.random.default_rng([41, i]), size=160, magnification=magnification)
+        cv2.imwrite(str(folder / f"field-{i}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def _rows(path):
+    return list(csv.DictReader(open(path)))
+
+
+def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_changes_nothing_at_the_training_one(tmp_path, cell_run, cell_bundle):
+    bundle = str(cell_run / "bundle")
+    assert cell_bundle.meta["pixel_scale"]["fields_measured"] >= 3  # training recorded its fields' red cells
+    same = _write_fields(tmp_path / "same", 1.0)
+    res = _cli("predict", bundle, str(same), "--pixel-size", "auto", "--out", str(tmp_path / "auto.csv"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "red cells" in res.stdout and "of 8 images" in res.stdout
+    assert _cli("predict", bundle, str(same), "--out", str(tmp_path / "plain.csv")).returncode == 0
+    auto, plain = _rows(tmp_path / "auto.csv"), _rows(tmp_path / "plain.csv")
+    assert float(auto[0]["pixel_scale"]) == pytest.approx(VIEW, rel=0.1)
+    # within the training sessions' own spread the fields are cut exactly as without a pixel size
+    assert [r["p_Benign"] for r in auto] == [r["p_Benign"] for r in plain] and "pixel_scale" not in plain[0]
+
+    magnified = _write_fields(tmp_path / "x2.5", 2.5)
+    res = _cli("predict", bundle, str(magnified), "--pixel-size", "auto", "--out", str(tmp_path / "x2.5.csv"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = _rows(tmp_path / "x2.5.csv")
+    assert len(rows) == 8 and float(rows[0]["pixel_scale"]) == pytest.approx(2.5 * VIEW, rel=0.1)
+    # a stated pixel size gives the scale the training fields' red cells imply
+    um = RED_CELL_UM / cell_bundle.training_red_cell_px / (2.5 * VIEW)
+    assert _cli("predict", bundle, str(magnified), "--pixel-size", f"{um:.6f}", "--out", str(tmp_path / "um.csv")).returncode == 0
+    assert float(_rows(tmp_path / "um.csv")[0]["pixel_scale"]) == pytest.approx(2.5 * VIEW, rel=1e-3)
+
+
+def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, tiny_run):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(plain / f"{i}.png"), np.full((160, 160, 3), 230, np.uint8))  # no red cell to measure
+    cases = [
+        (str(cell_run / "bundle"), "auto", "red cells could be measured in fewer than 3 of the 3 image(s)"),
+        (str(cell_run / "bundle"), "0", "a microscope image's pixel is 0.005-20 µm across"),
+        (str(tiny_run / "bundle"), "0.1", "a pixel scale applies to cell-level bundles only"),
+    ]
+    for bundle, value, message in cases:
+        res = _cli("predict", bundle, str(plain), "--pixel-size", value, "--out", str(tmp_path / "p.csv"))
+        assert res.returncode != 0 and message in res.stderr.strip().splitlines()[-1], res.stderr[-1000:]  # argparse prints its usage above
+        assert "Traceback" not in res.stderr
+        assert not (tmp_path / "p.csv").exists()
