@@ -57,14 +57,14 @@ _micrometres = _bounded(float, lambda v: 0.005 <= v <= 20, "a microscope image's
 
 
 def pixel_size(text: str) -> str | float:
-    """An argparse type: 'auto', or a pixel size in µm."""
-    return text if text == "auto" else _micrometres(text)
+    """An argparse type: 'auto', 'field', or a pixel size in µm."""
+    return text if text in ("auto", "field") else _micrometres(text)
 
 
 PIXEL_SIZE_HELP = (
-    "the images' pixel size in µm, or 'auto' (measured on their red cells; the images must share one microscope): "
-    "cells are then detected and cropped at the training fields' pixel size (cell-level bundles; default: each image "
-    "taken to show a training field's field of view)"
+    "the images' pixel size in µm, 'auto' (measured on their red cells: the images must share one microscope) or 'field' "
+    "(each image taken to show a training field's field of view): cells are detected and cropped at the training fields' "
+    "pixel size (cell-level bundles)"
 )
 
 
@@ -368,7 +368,7 @@ def cmd_case(args: argparse.Namespace) -> int:
     if not paths:
         raise LeukoscopeError("no images found in the given paths")
     name = args.name or Path(args.out).name
-    pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size, bundle, paths)
+    pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size or "auto", bundle, paths, required=args.pixel_size is not None)
     if scale_note:
         print(scale_note)
     case = Case(name, Predictor(bundle, pixel_scale=pixel_scale), min_reliable=args.min_cells)
@@ -591,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
-    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP)
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM and attention overlays beside each image and its prediction")
@@ -607,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=folder_out, required=True, help="output folder")
     p.add_argument("--name", help="case identifier shown in the report (default: the output folder's name)")
     p.add_argument("--min-cells", type=positive, default=5, help="reliable cells needed for a case call; fewer: refer (default 5)")
-    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP)
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: auto (a case's fields share a microscope), or field where red cells cannot be measured")
     p.set_defaults(func=cmd_case)
 
     p = sub.add_parser("export", help="export a bundle to ONNX or TorchScript, checked against PyTorch")

@@ -82,20 +82,20 @@ def test_crops_cut_through_one_detail_cap_do_not_tell_the_cells_size_by_their_sh
 
 
 def test_an_oil_objective_s_view_at_its_pixel_scale_gives_the_cells_and_crops_of_the_training_field():
-    """Fields seen through an objective with 3 x the magnification: a smaller view (480 px showing 160
+    """Fields seen through an objective with 3 x the magnification: a smaller view (384 px showing 128
     development px), with grain at the finer pixel. At pixel scale 3 each cell is found where the 1 x field
-    has it and cut like its 1 x crop; taken as a 224-px field of view (scale 2.1), cells split."""
+    has it and cut like its 1 x crop; taken as a 224-px field of view (scale 1.7), cells split."""
     config = CropConfig(size=64, source_px=48)
     offsets, view_offsets, diffs = [], [], []
-    for seed in range(6):
+    for seed in range(10):
         rgb, _ = synth_field("Pre", np.random.default_rng([3, seed]), size=224, n_cells=3)
         fine = cv2.resize(rgb, (672, 672), interpolation=cv2.INTER_CUBIC).astype(float)
-        fine = np.clip(fine + np.random.default_rng(0).normal(0, 40, fine.shape), 0, 255).astype(np.uint8)[96:576, 96:576]
+        fine = np.clip(fine + np.random.default_rng(0).normal(0, 40, fine.shape), 0, 255).astype(np.uint8)[144:528, 144:528]
         at_1x, at_scale, as_view = field_crops(rgb, config), field_crops(fine, config, pixel_scale=3.0), field_crops(fine, config)
         assert at_scale.pixel_scale == 3.0 and at_scale.labels.shape == fine.shape[:2] and as_view.pixel_scale is None
         for i, cell in enumerate(at_1x.cells):
-            x, y = 3 * cell.x + 1 - 96, 3 * cell.y + 1 - 96  # where the 1 x cell lies in the 3 x view
-            if not (60 < x < 420 and 60 < y < 420):
+            x, y = 3 * cell.x + 1 - 144, 3 * cell.y + 1 - 144  # where the 1 x cell lies in the 3 x view
+            if not (60 < x < 324 and 60 < y < 324):
                 continue
             for found, into in ((at_scale, offsets), (as_view, view_offsets)):
                 j = int(np.argmin([np.hypot(x - c.x, y - c.y) for c in found.cells]))
@@ -103,8 +103,8 @@ def test_an_oil_objective_s_view_at_its_pixel_scale_gives_the_cells_and_crops_of
                 if found is at_scale:
                     diffs.append(np.abs(at_1x.crops[i].astype(float) - found.crops[j]).mean())
                     assert at_scale.labels[int(found.cells[j].y), int(found.cells[j].x)] == j + 1  # outlines mapped back
-    assert len(offsets) >= 8 and max(offsets) < 3 and max(diffs) < 8  # 1.6 px and 5.7 measured
-    assert max(view_offsets) > 3  # 17.5 px: a cell split in two
+    assert len(offsets) >= 5 and max(offsets) < 3 and max(diffs) < 8  # 1.35 px and 5.7 measured
+    assert max(view_offsets) > 3  # 20.8 px: a cell split in two
 
 
 def test_outside_of_the_cell_is_suppressed():

@@ -70,3 +70,20 @@ def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, 
         assert res.returncode != 0 and message in res.stderr.strip().splitlines()[-1], res.stderr[-1000:]  # argparse prints its usage above
         assert "Traceback" not in res.stderr
         assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_case_measures_its_fields_pixel_scale_unless_told_otherwise(tmp_path, cell_run):
+    import json
+
+    magnified = _write_fields(tmp_path / "x2.5", 2.5)
+    res = _cli("case", str(cell_run / "bundle"), str(magnified), "--out", str(tmp_path / "P-1"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((tmp_path / "P-1" / "case.json").read_text())["pixel_scale"] == pytest.approx(2.5 * VIEW, rel=0.1)
+    res = _cli("case", str(cell_run / "bundle"), str(magnified), "--pixel-size", "field", "--out", str(tmp_path / "P-2"))
+    assert res.returncode == 0 and json.loads((tmp_path / "P-2" / "case.json").read_text())["pixel_scale"] is None
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(plain / f"{i}.png"), np.full((160, 160, 3), 230, np.uint8))
+    res = _cli("case", str(cell_run / "bundle"), str(plain), "--out", str(tmp_path / "P-3"))  # nothing to measure: the default gives way
+    assert res.returncode == 0 and "each image is taken to show a training field's field of view" in res.stdout

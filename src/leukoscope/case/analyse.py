@@ -188,6 +188,7 @@ class Case:
             },
             "leukoscope_version": __version__,
             "intended_use": bundle.meta.get("intended_use", ""),
+            "pixel_scale": self.predictor.pixel_scale,  # the fields' pixels per training pixel (None: each taken as a field of view)
             "review_choices": review_choices(self.classes),
             "summary": self.summary(),
             "fields": self.fields,

@@ -18,6 +18,7 @@ from leukoscope.scoring.bundle import Bundle
 from leukoscope.workers import parallel_map
 
 AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
+FIELD_OF_VIEW = "field"  # --pixel-size field: each image taken to show a training field's field of view
 
 
 def measured_scale(paths: Sequence[str], reference_px: float, max_pixels: int | None = None) -> ScaleEstimate | None:
@@ -32,17 +33,20 @@ def measured_scale(paths: Sequence[str], reference_px: float, max_pixels: int | 
     return estimate_pixel_scale(parallel_map(ruler, list(paths), 2, "measuring red cells"), reference_px)
 
 
-def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, paths: Sequence[str]) -> tuple[float | None, str]:
-    """The pixel scale to predict with, and a line saying where it came from (None: each image's field of view)."""
-    if pixel_size is None:
+def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, paths: Sequence[str], required: bool = True) -> tuple[float | None, str]:
+    """The pixel scale to predict with, and a line saying where it came from (None: each image taken as a
+    field of view). `required=False` (a default, not the user's request) falls back to the field of view
+    where the pixel scale cannot be measured, or the bundle sees whole fields."""
+    if pixel_size is None or pixel_size == FIELD_OF_VIEW or (not required and not bundle.meta.get("config", {}).get("cells", {}).get("enabled")):
         return None, ""
     reference = bundle.training_red_cell_px
     if pixel_size == AUTO:
         estimate = measured_scale(paths, reference, bundle.pipeline.config.max_pixels)
         if estimate is None:
-            raise DataError(
-                f"--pixel-size auto: red cells could be measured in fewer than {MIN_IMAGES} of the {len(paths)} image(s); give the pixel size in µm"
-            )
+            why = f"red cells could be measured in fewer than {MIN_IMAGES} of the {len(paths)} image(s)"
+            if not required:
+                return None, f"pixel scale: {why}; each image is taken to show a training field's field of view"
+            raise DataError(f"--pixel-size auto: {why}; give the pixel size in µm")
         return estimate.pixel_scale, estimate.describe()
     scale = pixel_scale_from_size(float(pixel_size), reference)
     return scale, f"pixel scale {scale:.2f} x the training fields' ({pixel_size:g} µm per pixel given; the training fields' red cells are {reference:.1f} px across)"

@@ -1,0 +1,118 @@
+"""Single-cell images as another laboratory sends them: does a cell bundle call a cell alike in its field and alone, magnified?
+
+Usage: python benchmarks/single_cell_images.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test]
+       [--every 5] [--window 90] [--magnification 4] [--jpeg 80]
+
+Every detected cell of the test fields (every Nth field) whose `--window` px square lies inside its field
+becomes one image: that square, with the cell and whatever neighbours and red cells share it,
+enlarged `--magnification` x (bicubic, as an oil objective shows a cell) and JPEG-recompressed. Each
+bundle predicts the image three ways: taken as a training field's field of view (what `predict` does
+without `--pixel-size`), at the known pixel scale, and at the pixel scale its red cells give over the
+whole set (`predict --pixel-size auto`). Printed per way: the share of the cells of malignant fields,
+and of benign fields, that are called malignant (p(Benign) < 0.5 for the cell under the image's centre),
+against the same cells' calls in their own fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
+from leukoscope.config import BENIGN_CLASS
+from leukoscope.data.images import read_rgb
+from leukoscope.data.shifts import jpeg
+from leukoscope.evaluation.evaluate import labelled_paths
+from leukoscope.inference.predictor import Predictor
+from leukoscope.scoring.bundle import load_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
+
+
+def p_malignant(predictor: Predictor, units: np.ndarray) -> np.ndarray:
+    """Each cell's probability of not being Benign, from its own logits (calibrated by the bundle's temperature)."""
+    logits, _ = predictor.logits_and_features(units)
+    logits = logits / predictor.bundle.temperature
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    return 1 - probs[:, predictor.bundle.classes.index(BENIGN_CLASS)]
+
+
+def single_cell_images(predictor: Predictor, fields: list[np.ndarray], window: int, magnification: float, quality: int) -> list[tuple[int, float, np.ndarray]]:
+    """(field index, the cell's p(malignant) in its field, its single-cell image) for every cell whose window fits its field."""
+    side = int(round(window * magnification))
+    out = []
+    for k, rgb in enumerate(fields):
+        units, found = predictor.cell_units(rgb)
+        if not len(units):
+            continue
+        in_field = p_malignant(predictor, units)
+        h, w = rgb.shape[:2]
+        for i, cell in enumerate(found.cells):
+            x0, y0 = int(round(cell.x - window / 2)), int(round(cell.y - window / 2))
+            if x0 < 0 or y0 < 0 or x0 + window > w or y0 + window > h:
+                continue
+            enlarged = cv2.resize(rgb[y0 : y0 + window, x0 : x0 + window], (side, side), interpolation=cv2.INTER_CUBIC)
+            out.append((k, float(in_field[i]), jpeg(enlarged, quality)))
+    return out
+
+
+def centre_cell_p_malignant(predictor: Predictor, image: np.ndarray) -> float | None:
+    """p(malignant) of the detected cell under the image's centre; None when no cell covers it."""
+    units, found = predictor.cell_units(image)
+    if not len(units):
+        return None
+    h, w = image.shape[:2]
+    distances = [np.hypot(c.x - w / 2, c.y - h / 2) for c in found.cells]
+    j = int(np.argmin(distances))
+    return float(p_malignant(predictor, units)[j]) if distances[j] < found.cells[j].radius else None
+
+
+def run(bundle_path: str, fields: list[np.ndarray], malignant: np.ndarray, window: int, magnification: float, quality: int) -> None:
+    predictor = Predictor(load_bundle(bundle_path))
+    images = single_cell_images(predictor, fields, window, magnification, quality)
+    estimate = estimate_pixel_scale([measure_red_cells(img) for _, _, img in images], predictor.bundle.training_red_cell_px)
+    print(f"{bundle_path}: {len(images)} single-cell images, {magnification:g} x; measured: {estimate.describe() if estimate else 'no pixel scale'}")
+    ways = {"as a field of view": None, "at the known pixel scale": magnification}
+    if estimate is not None:
+        ways["at the measured pixel scale"] = estimate.pixel_scale
+    for name, scale in ways.items():
+        started = time.perf_counter()
+        predictor.pixel_scale = scale
+        alone = [centre_cell_p_malignant(predictor, img) for _, _, img in images]
+        for group, wanted in (("malignant", True), ("benign", False)):
+            rows = [(p_field, p) for (k, p_field, _), p in zip(images, alone) if malignant[k] == wanted]
+            found = [p for _, p in rows if p is not None]
+            print(
+                f"  {name:28} cells of {group} fields called malignant: in their field {100 * np.mean([p > 0.5 for p, _ in rows]):5.1f} %, "
+                f"alone {100 * np.mean(np.array(found) > 0.5):5.1f} % ({len(found)} of {len(rows)} found under the centre)"
+            )
+        print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--splits", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--every", type=int, default=5, help="keep every Nth field")
+    parser.add_argument("--window", type=int, default=90, help="the single-cell image's side in field pixels (about 6 red cells)")
+    parser.add_argument("--magnification", type=float, default=4.0, help="how much the window is enlarged")
+    parser.add_argument("--jpeg", type=int, default=80, help="JPEG quality of the single-cell images")
+    args = parser.parse_args()
+    paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
+    paths, truth = paths[:: args.every], truth[:: args.every]
+    fields = [read_rgb(p) for p in paths]
+    malignant = np.array([t != BENIGN_CLASS for t in truth])
+    for bundle in args.bundles:
+        run(bundle, fields, malignant, args.window, args.magnification, args.jpeg)
+
+
+if __name__ == "__main__":
+    main()
