@@ -33,7 +33,8 @@ def _rows(path):
 
 def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_changes_nothing_at_the_training_one(tmp_path, cell_run, cell_bundle):
     bundle = str(cell_run / "bundle")
-    assert cell_bundle.meta["pixel_scale"]["fields_measured"] >= 3  # training recorded its fields' red cells
+    recorded = cell_bundle.meta["pixel_scale"]  # training recorded its fields' red cells and the scale their cells were cut at
+    assert recorded["measured"] >= 3 and recorded["field_scale"] == pytest.approx(VIEW, abs=1e-3) == cell_bundle.training_field_scale
     same = _write_fields(tmp_path / "same", 1.0)
     res = _cli("predict", bundle, str(same), "--pixel-size", "auto", "--out", str(tmp_path / "auto.csv"))
     assert res.returncode == 0, res.stderr[-2000:]

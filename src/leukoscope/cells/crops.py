@@ -116,6 +116,7 @@ def field_crops(
     detection: DetectionConfig = DetectionConfig(),
     detect_on: np.ndarray | None = None,
     pixel_scale: float | None = None,
+    training_scale: float = 1.0,
 ) -> FieldCrops:
     """All cell crops of a field, with their cells, and whether the image is a single-cell image.
 
@@ -126,34 +127,37 @@ def field_crops(
 
     `pixel_scale` is the image's pixels per pixel of a 224 px development field, measured by the
     red-cell ruler or known from the microscope (`cells.ruler`). Beyond SCALE_TOLERANCE of the field of
-    view's own (`field_scale`, what None means), the image is resampled to the development fields'
-    pixel size, its cells are found and cut there, and their outlines are mapped back: the crops then
-    carry the detail that training crops carried, neither an oil objective's sharper chromatin nor a
-    low-power objective's few pixels upsampled.
+    view's own (`field_scale`, what None means), the image is resampled to the training fields' pixel
+    size (`training_scale`: theirs, 1 for the development fields), its cells are found and cut there,
+    and their outlines are mapped back: the crops then carry the detail that training crops carried,
+    neither an oil objective's sharper chromatin nor a low-power objective's few pixels upsampled.
     """
     if detect_on is not None and detect_on.shape != rgb.shape:
         raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
     if pixel_scale is not None and not 1 / SCALE_TOLERANCE <= pixel_scale / field_scale(rgb.shape) <= SCALE_TOLERANCE:
-        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale)
+        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale)
     return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape))
 
 
-def _at_training_pixel_size(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, pixel_scale: float) -> FieldCrops:
+def _at_training_pixel_size(
+    rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, pixel_scale: float, training_scale: float
+) -> FieldCrops:
     h, w = rgb.shape[:2]
-    size = (max(1, round(w / pixel_scale)), max(1, round(h / pixel_scale)))
-    interpolation = cv2.INTER_AREA if pixel_scale > 1 else cv2.INTER_CUBIC
+    factor = pixel_scale / training_scale
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    interpolation = cv2.INTER_AREA if factor > 1 else cv2.INTER_CUBIC
 
     def resampled(image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, size, interpolation=interpolation)
 
-    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), 1.0)
+    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), training_scale)
     sx, sy = w / size[0], h / size[1]
     cells = [
         Cell((c.x + 0.5) * sx - 0.5, (c.y + 0.5) * sy - 0.5, c.radius * np.sqrt(sx * sy), (int(c.box[0] * sx), int(c.box[1] * sy), int(np.ceil(c.box[2] * sx)), int(np.ceil(c.box[3] * sy))), int(round(c.area * sx * sy)))
         for c in found.cells
     ]  # fmt: skip
     labels = cv2.resize(found.labels, (w, h), interpolation=cv2.INTER_NEAREST)
-    red_cell_px = None if found.red_cell_px is None else found.red_cell_px * pixel_scale
+    red_cell_px = None if found.red_cell_px is None else found.red_cell_px * factor
     return FieldCrops(found.crops, cells, labels, found.single, found.scaled_by, red_cell_px, pixel_scale)
 
 

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from leukoscope.cells.detect import REFERENCE_SIZE, field_scale, leukocyte_pixels
+from leukoscope.data.images import read_rgb
 
 RED_CELL_UM = 7.5
 # the median red-cell diameter this ruler measures on the development fields (224 px; 2824 of 2856 measured):
@@ -107,22 +108,30 @@ def plausible(ruler: Ruler | None, leukocyte_diameters: list[float]) -> bool:
     return LEUKOCYTE_SPAN[0] <= span <= LEUKOCYTE_SPAN[1]
 
 
-def training_red_cell_px(paths: list[str], most: int = 200, max_pixels: int | None = None) -> tuple[float, int, int] | None:
-    """The median red-cell diameter over up to `most` training fields (evenly spaced), in the pixels of a
-    224 px field, with how many fields were measured and looked at; None when fewer than MIN_IMAGES measured."""
-    from leukoscope.data.images import read_rgb
+@dataclass(frozen=True)
+class TrainingScale:
+    """What pixel scales refer to: the training fields' red cells, and the scale their cells were found at."""
 
+    red_cell_px: float  # median red-cell diameter, in pixels of a 224 px field
+    field_scale: float  # median `field_scale` of the training fields (1 for 224 px fields)
+    measured: int  # fields whose red cells could be measured
+    fields: int  # fields looked at
+
+
+def training_scale(paths: list[str], most: int = 200, max_pixels: int | None = None) -> TrainingScale | None:
+    """The training fields' scale from up to `most` of them (evenly spaced); None when fewer than MIN_IMAGES are measured."""
     chosen = sorted(set(paths))
     chosen = chosen[:: max(1, len(chosen) // most)][:most]
-    diameters = []
+    diameters, scales = [], []
     for path in chosen:
         rgb = read_rgb(path, max_pixels=max_pixels)
+        scales.append(field_scale(rgb.shape))
         ruler = measure_red_cells(rgb)
         if ruler is not None:
-            diameters.append(ruler.red_cell_px / field_scale(rgb.shape))
+            diameters.append(ruler.red_cell_px / scales[-1])
     if len(diameters) < MIN_IMAGES:
         return None
-    return float(np.median(diameters)), len(diameters), len(chosen)
+    return TrainingScale(float(np.median(diameters)), float(np.median(scales)), len(diameters), len(chosen))
 
 
 @dataclass(frozen=True)

@@ -259,15 +259,14 @@ def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
 
 
 def training_pixel_scale(field_paths: list[str], max_pixels: int | None) -> dict[str, Any] | None:
-    """What a pixel scale refers to: the training fields' red-cell diameter (cells.ruler), so that `predict
-    --pixel-size` can bring another microscope's images to the pixel size the model learnt from."""
-    from leukoscope.cells.ruler import training_red_cell_px
+    """What a pixel scale refers to: the training fields' red-cell diameter and field scale (cells.ruler), so
+    that `predict --pixel-size` can bring another microscope's images to the pixel size the model learnt from."""
+    from dataclasses import asdict
 
-    measured = training_red_cell_px(field_paths, max_pixels=max_pixels)
-    if measured is None:
-        return None
-    red_cell_px, fields_measured, fields = measured
-    return {"red_cell_px": round(red_cell_px, 3), "fields_measured": fields_measured, "fields": fields}
+    from leukoscope.cells.ruler import training_scale
+
+    measured = training_scale(field_paths, max_pixels=max_pixels)
+    return None if measured is None else {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(measured).items()}
 
 
 def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:

@@ -2,8 +2,9 @@
 
 A cell-level model learnt its cells at one pixel size. Another objective or camera enlarges or shrinks
 them, and that alone moved its calls: magnified x4 (as a 100x oil single-cell image shows a cell), the
-cells of benign fields were called malignant 86 % of the time instead of 46 % (BENCHMARKS.md, issue 17,
-"The training pixel size"). With the pixel scale known, detection and cropping work at the training
+cells of benign fields were called malignant 60.6-81.8 % of the time, against 38.2-47.1 % in their own
+fields, and 37.3-43.3 % at the training pixel size (three seeds; BENCHMARKS.md, issue 17, "The
+training pixel size"). With the pixel scale known, detection and cropping work at the training
 fields' pixel size, and the cells keep the detail training saw.
 """
 

@@ -118,7 +118,7 @@ class Predictor:
         from leukoscope.cells.cache import preprocessed_stack
         from leukoscope.cells.crops import field_crops
 
-        found = field_crops(rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale)
+        found = field_crops(rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale, training_scale=self.bundle.training_field_scale)
         return preprocessed_stack(self.bundle.pipeline, found.crops), found
 
     def logits_and_features(self, images: np.ndarray, onnx: Any = None) -> tuple[np.ndarray, np.ndarray]:

@@ -93,6 +93,12 @@ class Bundle:
         recorded = (self.meta.get("pixel_scale") or {}).get("red_cell_px")
         return float(recorded) if recorded else DEVELOPMENT_RED_CELL_PX
 
+    @property
+    def training_field_scale(self) -> float:
+        """The pixel scale its training fields' cells were found and cut at (1 for the 224 px development fields)."""
+        recorded = (self.meta.get("pixel_scale") or {}).get("field_scale")
+        return float(recorded) if recorded else 1.0
+
     @functools.cached_property
     def weights_sha256(self) -> str:
         """SHA-256 of model.safetensors: names exactly which trained weights gave a result."""
