@@ -1,9 +1,9 @@
 """Single-cell images as another laboratory sends them: does a cell bundle call a cell alike in its field and alone, magnified?
 
-Usage: python benchmarks/single_cell_images.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test]
+Usage: python benchmarks/single_cell_images.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA]
        [--every 5] [--window 90] [--magnification 4] [--jpeg 80]
 
-Every detected cell of the test fields (every Nth field) whose `--window` px square lies inside its field
+Every detected cell of the test split's fields (every Nth field) whose `--window` px square lies inside its field
 becomes one image: that square, with the cell and whatever neighbours and red cells share it,
 enlarged `--magnification` x (bicubic, as an oil objective shows a cell) and JPEG-recompressed. Each
 bundle predicts the image three ways: taken as a training field's field of view (what `predict` does
@@ -100,13 +100,12 @@ def main() -> None:
     parser.add_argument("bundles", nargs="+")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--splits", required=True)
-    parser.add_argument("--split", default="test")
     parser.add_argument("--every", type=int, default=5, help="keep every Nth field")
     parser.add_argument("--window", type=int, default=90, help="the single-cell image's side in field pixels (about 6 red cells)")
     parser.add_argument("--magnification", type=float, default=4.0, help="how much the window is enlarged")
     parser.add_argument("--jpeg", type=int, default=80, help="JPEG quality of the single-cell images")
     args = parser.parse_args()
-    paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
+    paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, "test")
     paths, truth = paths[:: args.every], truth[:: args.every]
     fields = [read_rgb(p) for p in paths]
     malignant = np.array([t != BENIGN_CLASS for t in truth])
