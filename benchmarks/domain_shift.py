@@ -90,7 +90,7 @@ def run(
     reference = None
 
     def scored(rgbs: list[np.ndarray]) -> dict[str, float]:
-        """Figures of the unshifted fields' cells predicted on `rgbs`, against the unshifted calls."""
+        """The bundle's figures on `rgbs` (the test fields, altered), and the share of calls that differ from the unshifted ones."""
         p = predictor.predict_units([predictor.units(x) for x in rgbs])
         return {**figures(p.labels, truth, benign), "changed": float((p.labels != reference).mean()), "flagged": float(p.abstain.mean())}
 
@@ -104,7 +104,6 @@ def run(
         if pred.screen is not None:  # the screening call at the bundle's validated cut
             out[name]["screening_sensitivity"], out[name]["screening_specificity"] = sensitivity_specificity(pred.screen, truth != benign)
         print(_line(name, out[name], time.perf_counter() - started), flush=True)
-
         if MAGNIFICATIONS.get(name, 1.0) > 1:
             out[name]["same_view"] = scored([same_view(rgb, MAGNIFICATIONS[name]) for rgb in images])
             print(_line("  the same view, unmagnified", out[name]["same_view"]), flush=True)
