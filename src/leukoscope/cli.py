@@ -345,10 +345,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
     from leukoscope.explain.overlays import explain_files
+    from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import expand_inputs
 
     bundle = load_bundle(args.bundle)
-    written, failures = explain_files(bundle, expand_inputs(args.images), args.out, args.method)
+    paths = expand_inputs(args.images)
+    pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size, bundle, paths)
+    if scale_note:
+        print(scale_note)
+    written, failures = explain_files(bundle, paths, args.out, args.method, pixel_scale)
     for f in failures:
         print(f"not explained: {f['path']}: {f['reason']}", file=sys.stderr)
     print(f"{len(written)} explanation overlay(s) written to {args.out}/, one row per input in {Path(args.out) / 'explain.csv'}")
@@ -599,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", type=folder_out, required=True, help="output folder for PNG overlays")
     p.add_argument("--method", choices=["gradcam", "attention", "both"], default="both")
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("case", help="a patient's fields as one case: case.json, a crop per cell, case.html (gallery and summary)")

@@ -134,3 +134,20 @@ def test_gradcam_highlights_the_leukocyte(tiny_bundle):
     assert heat.shape == (64, 64) and 0 <= heat.min() and heat.max() <= 1
     att = attention_map(tiny_bundle, image)
     assert att.shape == (64, 64) and att.max() == pytest.approx(1.0)
+
+
+def test_an_explanation_at_a_pixel_scale_shows_what_predict_calls_at_it(cell_bundle):
+    """Fields of an objective 2.5 x the training one's: explained at their pixel scale, the call and its
+    confidence are `predict --pixel-size`'s, not those of the same fields taken as a field of view."""
+    from leukoscope.data.synth import synth_field
+
+    scale = 2.5 * 160 / 224  # the cell model's training fields are 160 px
+    moved = 0
+    for i in range(4):
+        rgb, _ = synth_field(("Benign", "Early", "Pre", "Pro")[i], np.random.default_rng([41, i]), size=160, magnification=2.5)
+        at_scale = Predictor(cell_bundle, pixel_scale=scale).predict_rgbs([rgb])
+        info = explanation_panel(cell_bundle, rgb, "gradcam", pixel_scale=scale)[1]
+        assert info["confidence"] == pytest.approx(float(at_scale.confidence[0]), abs=1e-6)
+        assert info["cells"] == int(at_scale.units[0])
+        moved += abs(info["confidence"] - explanation_panel(cell_bundle, rgb, "gradcam")[1]["confidence"]) > 0.01
+    assert moved >= 2  # 4 of 4 measured: the pixel scale reaches the explanation

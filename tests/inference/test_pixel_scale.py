@@ -71,6 +71,9 @@ def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, 
         assert res.returncode != 0 and message in res.stderr.strip().splitlines()[-1], res.stderr[-1000:]  # argparse prints its usage above
         assert "Traceback" not in res.stderr
         assert not (tmp_path / "p.csv").exists()
+    res = _cli("explain", str(tiny_run / "bundle"), str(plain / "0.png"), "--pixel-size", "0.1", "--out", str(tmp_path / "overlays"))
+    assert res.returncode != 0 and "a pixel scale applies to cell-level bundles only" in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "overlays").exists()
 
 
 def test_a_case_measures_its_fields_pixel_scale_unless_told_otherwise(tmp_path, cell_run):

@@ -47,16 +47,17 @@ def _overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.nda
     return cv2.addWeighted(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), 1 - alpha, colour, alpha, 0)
 
 
-def explanation_panel(bundle: Bundle, rgb: np.ndarray, method: str = "both") -> tuple[np.ndarray, dict]:
+def explanation_panel(bundle: Bundle, rgb: np.ndarray, method: str = "both", pixel_scale: float | None = None) -> tuple[np.ndarray, dict]:
     """BGR panel for one RGB image: input | Grad-CAM | attention, headed by the predicted class.
 
     A cell-level bundle shows the field with each detected leukocyte outlined and labelled with its
-    own predicted class, beside the Grad-CAM of the most confident cell.
+    own predicted class, beside the Grad-CAM of the most confident cell; `pixel_scale` as `Predictor`'s,
+    so the cells explained are the cells `predict --pixel-size` classifies.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose {', '.join(METHODS)}")
     if bundle.meta.get("config", {}).get("cells", {}).get("enabled"):
-        return _cell_panel(bundle, rgb, method)
+        return _cell_panel(bundle, rgb, method, pixel_scale)
     predictor = Predictor(bundle)
     units = predictor.units(rgb)
     verdict = predictor.predict_units([units])
@@ -112,8 +113,8 @@ def _compose(tiles: list[tuple[str, np.ndarray]], title: str, size: int, review:
     return panel
 
 
-def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str) -> tuple[np.ndarray, dict]:
-    predictor = Predictor(bundle)
+def _cell_panel(bundle: Bundle, rgb: np.ndarray, method: str, pixel_scale: float | None = None) -> tuple[np.ndarray, dict]:
+    predictor = Predictor(bundle, pixel_scale=pixel_scale)
     units, found = predictor.cell_units(rgb)
     field = predictor.predict_units([units])
     vis = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
@@ -145,7 +146,9 @@ def png_bytes(panel: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def explain_files(bundle: Bundle, paths: list[str], out: str | Path, method: str = "both") -> tuple[dict[str, str], list[dict[str, str]]]:
+def explain_files(
+    bundle: Bundle, paths: list[str], out: str | Path, method: str = "both", pixel_scale: float | None = None
+) -> tuple[dict[str, str], list[dict[str, str]]]:
     """Write OUT/<stem>_explain.png per image and OUT/explain.csv, a row per input (status, error,
     overlay); returns {path: png} and the failures."""
     import csv
@@ -162,7 +165,7 @@ def explain_files(bundle: Bundle, paths: list[str], out: str | Path, method: str
         except ImageError as exc:
             failures.append({"path": path, "reason": exc.reason})
             continue
-        panel, _ = explanation_panel(bundle, rgb, method)
+        panel, _ = explanation_panel(bundle, rgb, method, pixel_scale)
         target = out / f"{Path(path).stem}_explain.png"
         with atomic_write(target, "wb") as fh:
             fh.write(png_bytes(panel))

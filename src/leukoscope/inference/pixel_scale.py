@@ -38,8 +38,12 @@ def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, paths: S
     """The pixel scale to predict with, and a line saying where it came from (None: each image taken as a
     field of view). `required=False` (a default, not the user's request) falls back to the field of view
     where the pixel scale cannot be measured, or the bundle sees whole fields."""
-    if pixel_size is None or pixel_size == FIELD_OF_VIEW or (not required and not bundle.meta.get("config", {}).get("cells", {}).get("enabled")):
+    if pixel_size is None or pixel_size == FIELD_OF_VIEW:
         return None, ""
+    if not bundle.meta.get("config", {}).get("cells", {}).get("enabled"):
+        if not required:
+            return None, ""
+        raise DataError(f"{bundle.path}: a pixel scale applies to cell-level bundles only; this one sees whole fields as they are")
     reference = bundle.training_red_cell_px
     if pixel_size == AUTO:
         estimate = measured_scale(paths, reference, bundle.pipeline.config.max_pixels)
