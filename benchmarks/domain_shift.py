@@ -87,22 +87,22 @@ def run(
     truth = np.array([bundle.classes.index(t) for t in truth_names])
     benign = bundle.classes.index(BENIGN_CLASS)
     out: dict[str, dict[str, float]] = {}
-    reference = None
+    reference = None  # the unshifted fields' calls
 
     def scored(rgbs: list[np.ndarray]) -> dict[str, float]:
         """The bundle's figures on `rgbs` (the test fields, altered), and the share of calls that differ from the unshifted ones."""
-        p = predictor.predict_units([predictor.units(x) for x in rgbs])
-        return {**figures(p.labels, truth, benign), "changed": float((p.labels != reference).mean()), "flagged": float(p.abstain.mean())}
+        nonlocal reference
+        pred = predictor.predict_units([predictor.units(x) for x in rgbs])
+        reference = pred.labels if reference is None else reference
+        r = {**figures(pred.labels, truth, benign), "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
+        if pred.screen is not None:  # the screening call at the bundle's validated cut
+            r["screening_sensitivity"], r["screening_specificity"] = sensitivity_specificity(pred.screen, truth != benign)
+        return r
 
     for name, shift in {"none": lambda x: x, **DOMAIN_SHIFTS}.items():
         started = time.perf_counter()
         shifted = [shift(rgb) for rgb in images]
-        pred = predictor.predict_units([predictor.units(x) for x in shifted])
-        labels = pred.labels
-        reference = labels if reference is None else reference
-        out[name] = {**figures(labels, truth, benign), "changed": float((labels != reference).mean()), "flagged": float(pred.abstain.mean())}
-        if pred.screen is not None:  # the screening call at the bundle's validated cut
-            out[name]["screening_sensitivity"], out[name]["screening_specificity"] = sensitivity_specificity(pred.screen, truth != benign)
+        out[name] = scored(shifted)
         print(_line(name, out[name], time.perf_counter() - started), flush=True)
         if MAGNIFICATIONS.get(name, 1.0) > 1:
             out[name]["same_view"] = scored([same_view(rgb, MAGNIFICATIONS[name]) for rgb in images])

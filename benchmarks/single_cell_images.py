@@ -29,6 +29,7 @@ from leukoscope.data.shifts import jpeg
 from leukoscope.evaluation.evaluate import labelled_paths
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
+from leukoscope.scoring.calibration import softmax
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
@@ -37,9 +38,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 def p_malignant(predictor: Predictor, units: np.ndarray) -> np.ndarray:
     """Each cell's probability of not being Benign, from its own logits (calibrated by the bundle's temperature)."""
     logits, _ = predictor.logits_and_features(units)
-    logits = logits / predictor.bundle.temperature
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = softmax(logits, predictor.bundle.temperature)
     return 1 - probs[:, predictor.bundle.classes.index(BENIGN_CLASS)]
 
 

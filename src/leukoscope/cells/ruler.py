@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from leukoscope.cells.detect import REFERENCE_SIZE, field_scale, leukocyte_pixels
+from leukoscope.cells.detect import field_scale, leukocyte_pixels
 from leukoscope.data.images import read_rgb
 
 RED_CELL_UM = 7.5
@@ -53,7 +53,7 @@ def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> np.n
     leukocytes). `leukocytes` is the detector's mask (detected when None)."""
     if leukocytes is None:
         leukocytes = leukocyte_pixels(rgb)
-    scale = max(rgb.shape[:2]) / REFERENCE_SIZE
+    scale = field_scale(rgb.shape)
     k = max(3, int(round(9 * scale)) | 1)
     stained = cv2.dilate(leukocytes.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
     green = cv2.GaussianBlur(rgb[..., 1], (0, 0), 1.0)

@@ -56,7 +56,7 @@ def explanation_panel(bundle: Bundle, rgb: np.ndarray, method: str = "both", pix
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose {', '.join(METHODS)}")
-    if bundle.meta.get("config", {}).get("cells", {}).get("enabled"):
+    if bundle.cell_level:
         return _cell_panel(bundle, rgb, method, pixel_scale)
     predictor = Predictor(bundle)
     units = predictor.units(rgb)

@@ -22,6 +22,12 @@ AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
 FIELD_OF_VIEW = "field"  # --pixel-size field: each image taken to show a training field's field of view
 
 
+def refuse_whole_field(bundle: Bundle) -> None:
+    """A pixel scale sizes leukocyte crops: a whole-field bundle has none to size."""
+    if not bundle.cell_level:
+        raise DataError(f"{bundle.path}: a pixel scale applies to cell-level bundles only; this one sees whole fields as they are")
+
+
 def measured_scale(paths: Sequence[str], reference_px: float, max_pixels: int | None = None) -> ScaleEstimate | None:
     """The pixel scale shared by these images (one microscope), from their red cells; unreadable ones are skipped."""
 
@@ -40,10 +46,9 @@ def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, paths: S
     where the pixel scale cannot be measured, or the bundle sees whole fields."""
     if pixel_size is None or pixel_size == FIELD_OF_VIEW:
         return None, ""
-    if not bundle.meta.get("config", {}).get("cells", {}).get("enabled"):
-        if not required:
-            return None, ""
-        raise DataError(f"{bundle.path}: a pixel scale applies to cell-level bundles only; this one sees whole fields as they are")
+    if not bundle.cell_level and not required:
+        return None, ""
+    refuse_whole_field(bundle)
     reference = bundle.training_red_cell_px
     if pixel_size == AUTO:
         estimate = measured_scale(paths, reference, bundle.pipeline.config.max_pixels)

@@ -13,6 +13,7 @@ import numpy as np
 
 from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
 from leukoscope.errors import DataError, ImageError
+from leukoscope.inference.pixel_scale import refuse_whole_field
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.predictions import Predictions, score_units
 from leukoscope.scoring.runner import run_model
@@ -77,22 +78,21 @@ class Predictor:
         self.tta = tta
         self.backend = backend
         self._onnx = None
-        cells = bundle.meta.get("config", {}).get("cells", {})
-        self.cell_level = bool(cells.get("enabled"))
+        self.cell_level = bundle.cell_level
         self.crop_config = None
         if self.cell_level:
             from leukoscope.cells.cache import crop_config
             from leukoscope.config import config_from_dict
 
-            self.crop_config = crop_config(config_from_dict({"cells": cells}).cells)
+            self.crop_config = crop_config(config_from_dict({"cells": bundle.meta["config"]["cells"]}).cells)
         if backend == "onnx":
             from leukoscope.inference.export import OnnxRunner
 
             self._onnx = OnnxRunner.for_bundle(bundle)
         elif backend != "torch":
             raise DataError(f"unknown backend {backend!r}; choose torch or onnx")
-        if pixel_scale is not None and not self.cell_level:
-            raise DataError(f"{bundle.path}: a pixel scale applies to cell-level bundles only; this one sees whole fields as they are")
+        if pixel_scale is not None:
+            refuse_whole_field(bundle)
         if pixel_scale is not None and not 0.05 <= pixel_scale <= 50:
             raise DataError(f"pixel scale {pixel_scale:g} is outside 0.05-50 x the training fields': check the pixel size")
 

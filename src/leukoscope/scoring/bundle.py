@@ -87,6 +87,11 @@ class Bundle:
         return abstain_correct(called, truth, self._vouched_benign)
 
     @property
+    def cell_level(self) -> bool:
+        """Whether the model classifies leukocyte crops (cells.enabled), not whole fields."""
+        return bool(self.meta.get("config", {}).get("cells", {}).get("enabled"))
+
+    @property
     def training_red_cell_px(self) -> float:
         """The training fields' red-cell diameter (in pixels of a 224 px field) that pixel scales refer to;
         a bundle that does not record it is taken to have been trained on the development fields."""
