@@ -53,12 +53,16 @@ port = _bounded(int, lambda v: 1 <= v <= 65535, "a TCP port is 1-65535")
 positive_float = _bounded(float, lambda v: v > 0, "must be above 0")
 fraction = _bounded(float, lambda v: 0 < v < 1, "must lie in (0, 1)")
 fraction_or_zero = _bounded(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
-_micrometres = _bounded(float, lambda v: 0.005 <= v <= 20, "a microscope image's pixel is 0.005-20 µm across")
 
 
 def pixel_size(text: str) -> str | float:
     """An argparse type: 'auto', 'field', or a pixel size in µm."""
-    return text if text in ("auto", "field") else _micrometres(text)
+    from leukoscope.inference.pixel_scale import parse_pixel_size
+
+    try:
+        return parse_pixel_size(text)
+    except LeukoscopeError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("pixel size: ")) from None
 
 
 PIXEL_SIZE_HELP = (
@@ -376,7 +380,7 @@ def cmd_case(args: argparse.Namespace) -> int:
     pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size or "auto", bundle, paths, required=args.pixel_size is not None)
     if scale_note:
         print(scale_note)
-    case = Case(name, Predictor(bundle, pixel_scale=pixel_scale), min_reliable=args.min_cells)
+    case = Case(name, Predictor(bundle, pixel_scale=pixel_scale), min_reliable=args.min_cells, pixel_scale_note=scale_note)
     case.add(parallel_map(lambda p: read_field(p, bundle.pipeline.config.max_pixels), paths, 2, "reading fields"))
     out = write_case(case, args.out)
     for f in case.fields:

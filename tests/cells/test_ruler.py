@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from leukoscope.cells.crops import CropConfig, field_crops
-from leukoscope.cells.ruler import SCALE_TOLERANCE, estimate_pixel_scale, measure_red_cells
+from leukoscope.cells.ruler import SCALE_TOLERANCE, Ruler, estimate_pixel_scale, local_thickness, measure_red_cells
 from leukoscope.data.synth import RED_CELL_DIAMETER, synth_field
 
 
@@ -56,13 +56,32 @@ def test_ruler_crops_of_one_cell_at_two_magnifications_agree_and_keep_its_size()
     assert _cell_share(field_crops(rgb, own).crops[0]) == pytest.approx(_cell_share(field_crops(small, own).crops[0]), rel=0.25)
 
 
+def test_local_thickness_gives_every_pixel_of_a_disc_its_diameter_when_discs_overlap_or_the_frame_cuts_them():
+    mask = np.zeros((200, 200), np.uint8)
+    for centre in [(60, 60), (90, 70), (190, 150)]:  # two overlapping discs, and one the frame cuts in half
+        cv2.circle(mask, centre, 20, 1, -1)
+    thickness = local_thickness(mask)
+    assert np.all(thickness[mask == 0] == 0)
+    for centre in [(60, 60), (90, 70), (190, 150)]:
+        disc = np.zeros_like(mask)
+        cv2.circle(disc, centre, 18, 1, -1)  # the disc less its outline's rasterisation
+        values = thickness[(disc > 0)]
+        assert np.median(values) == pytest.approx(41, rel=0.05) and np.percentile(values, 5) > 0.85 * 41
+
+
 @pytest.mark.parametrize("magnification", [0.6, 2.0])
 def test_a_set_of_fields_gives_the_pixel_scale_of_its_objective(magnification):
     """Fields drawn with every cell `magnification` x as large, in the same frame: another objective."""
-    rulers = [measure_red_cells(synth_field(label, np.random.default_rng([6, i]), size=224, magnification=magnification)[0]) for i, label in enumerate(["Benign", "Early", "Pre", "Pro"] * 2)]
+    rulers = [measure_red_cells(synth_field(label, np.random.default_rng([6, i]), size=224, magnification=magnification)[0]) for i, label in enumerate(["Benign", "Early", "Pre", "Pro"] * 8)]
     estimate = estimate_pixel_scale(rulers, reference_px=RED_CELL_DIAMETER)
-    assert estimate is not None and estimate.measured >= 6
-    assert estimate.pixel_scale == pytest.approx(magnification, rel=0.08)  # 0.61 and 1.92 measured
+    assert estimate is not None and estimate.measured >= 30
+    assert estimate.pixel_scale == pytest.approx(magnification, rel=0.05)  # 1.031 and 1.035 x measured
+
+
+def test_a_set_s_scale_counts_each_image_by_its_red_cells_area():
+    """At an oil objective most views show a part of one red cell; one shows only a speck (a scale bar)."""
+    rulers = [Ruler(80.0, 0.4), Ruler(76.0, 0.5), Ruler(84.0, 0.3), Ruler(6.0, 3.0), Ruler(6.0, 3.0)]
+    assert estimate_pixel_scale(rulers, reference_px=20.0).pixel_scale == pytest.approx(4.0, rel=0.05)
     assert estimate_pixel_scale([None, None, rulers[0]]) is None  # too few measured to say
 
 

@@ -1,6 +1,7 @@
 """`predict --pixel-size`: another microscope's images detected and cropped at the training fields' pixel size."""
 
 import csv
+import dataclasses
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from leukoscope.cells.ruler import RED_CELL_UM
+from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, RED_CELL_UM, RULER
 from leukoscope.data.synth import synth_field
 
 
@@ -35,6 +36,9 @@ def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_change
     bundle = str(cell_run / "bundle")
     recorded = cell_bundle.meta["pixel_scale"]  # training recorded its fields' red cells and the scale their cells were cut at
     assert recorded["measured"] >= 3 and recorded["field_scale"] == pytest.approx(VIEW, abs=1e-3) == cell_bundle.training_field_scale
+    assert recorded["ruler"] == RULER and cell_bundle.training_red_cell_px == recorded["red_cell_px"] != DEVELOPMENT_RED_CELL_PX
+    older = dataclasses.replace(cell_bundle, meta={**cell_bundle.meta, "pixel_scale": {**recorded, "ruler": "isolated discs"}})
+    assert older.training_red_cell_px == DEVELOPMENT_RED_CELL_PX  # another ruler's diameters are not comparable: the development fields'
     same = _write_fields(tmp_path / "same", 1.0)
     res = _cli("predict", bundle, str(same), "--pixel-size", "auto", "--out", str(tmp_path / "auto.csv"))
     assert res.returncode == 0, res.stderr[-2000:]

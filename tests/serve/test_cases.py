@@ -1,6 +1,7 @@
 """The Case tab and /v1/cases, against a real server around a cell-level bundle."""
 
 import csv
+import html
 import io
 import os
 import time
@@ -98,3 +99,48 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
     assert (row["case"], row["model_label"], row["reviewed_label"], row["reviewer"]) == ("P-77", model_label, target, "AB")
     assert row["field"] in {f.name for f in fields} and len(row["field_sha256"]) == 64 and row["time"].endswith("Z")
     assert sum(bool(r["reviewed_label"]) for r in rows) == 1
+
+
+def _magnified_fields(magnification, n=8):
+    """Fields of a 160 px camera behind an objective `magnification` x the training one's, as uploads."""
+    import cv2
+    import numpy as np
+
+    from leukoscope.data.synth import synth_field
+
+    uploads = []
+    for i in range(n):
+        rgb, _ = synth_field(("Benign", "Early", "Pre", "Pro")[i % 4], np.random.default_rng([43, i]), size=160, magnification=magnification)
+        uploads.append(("files", (f"field-{i}.png", cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes(), "image/png")))
+    return uploads
+
+
+def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(cell_server):
+    view = 160 / 224  # a 160 px field showing a training field's view
+    fields = _magnified_fields(2.5)
+    plain = httpx.post(f"{cell_server}/v1/predict", files=fields, timeout=120).json()
+    auto = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "auto"}, timeout=120).json()
+    assert "pixel_scale" not in plain[0] and all(r["pixel_scale"] == pytest.approx(2.5 * view, rel=0.1) for r in auto)
+    assert [r["cells"] for r in auto] != [r["cells"] for r in plain]  # cut at the training pixel size, the cells are other crops
+    bad = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "large"}, timeout=60)
+    assert bad.status_code == 422 and bad.json()["error"].endswith("pixel_size: expected auto, field or a number of µm, got 'large'")
+
+    case = httpx.post(f"{cell_server}/v1/cases", files=fields[:6], data={"name": "P-x2.5"}, timeout=120).json()
+    assert case["pixel_scale"] == pytest.approx(2.5 * view, rel=0.1) and "red cells" in case["pixel_scale_note"]
+    grown = httpx.post(f"{cell_server}/v1/cases/{case['id']}/fields", files=fields[6:], timeout=120).json()
+    assert grown["pixel_scale"] == case["pixel_scale"] and len(grown["fields"]) == 8  # one patient, one microscope
+    assert html.escape(case["pixel_scale_note"]) in httpx.get(f"{cell_server}/v1/cases/{case['id']}/report.html").text
+    as_view = httpx.post(f"{cell_server}/v1/cases", files=fields[:6], data={"pixel_size": "field"}, timeout=120).json()
+    assert as_view["pixel_scale"] is None
+    blank = [("files", (f"{i}.png", cv2_png_of_plasma(), "image/png")) for i in range(3)]
+    fallback = httpx.post(f"{cell_server}/v1/cases", files=blank, timeout=60).json()  # nothing to measure: the field of view, said so
+    assert fallback["pixel_scale"] is None and "fewer than 3" in fallback["pixel_scale_note"]
+    refused = httpx.post(f"{cell_server}/v1/cases", files=blank, data={"pixel_size": "auto"}, timeout=60)
+    assert refused.status_code == 422 and "give the pixel size in µm" in refused.json()["error"]
+
+
+def cv2_png_of_plasma():
+    import cv2
+    import numpy as np
+
+    return cv2.imencode(".png", np.full((160, 160, 3), 230, np.uint8))[1].tobytes()

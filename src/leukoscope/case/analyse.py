@@ -64,6 +64,7 @@ class Case:
     name: str
     predictor: Predictor
     min_reliable: int = DEFAULT_MIN_RELIABLE
+    pixel_scale_note: str = ""  # where the predictor's pixel scale came from (measured, given, or why neither)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     fields: list[dict[str, Any]] = field(default_factory=list)
     cells: list[dict[str, Any]] = field(default_factory=list)
@@ -189,6 +190,7 @@ class Case:
             "leukoscope_version": __version__,
             "intended_use": bundle.meta.get("intended_use", ""),
             "pixel_scale": self.predictor.pixel_scale,  # the fields' pixels per training pixel (None: each taken as a field of view)
+            "pixel_scale_note": self.pixel_scale_note,
             "review_choices": review_choices(self.classes),
             "summary": self.summary(),
             "fields": self.fields,

@@ -75,6 +75,7 @@ def render_html(case: Case) -> str:
 {note}
 {call_html}
 <table>
+<tr><td>Pixel scale</td><td>{escape(doc["pixel_scale_note"] or ("each field taken to show a training field's view" if case.level == "cell" else "whole fields, as they are"))}</td></tr>
 <tr><td>Fields</td><td>{s["fields"]} ({s["fields_unreadable"]} unreadable, {s["fields_without_leukocytes"]} without a leukocyte)</td></tr>
 <tr><td>Leukocytes found</td><td>{s["leukocytes"]} ({s["reliable"]} reliable, {s["leukocytes"] - s["reliable"]} to review)</td></tr>
 <tr><td>Blast-like {unit}</td><td>{blast["n"]} of {s["leukocytes"]}: {_pct(blast["share"])} (95 % CI {_pct(blast["ci"][0])}–{_pct(blast["ci"][1])})</td></tr>
@@ -110,7 +111,7 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
             continue
         verdict = f'{escape(f["label"])} {_pct(f["confidence"])}' if f["cells"] else "no leukocyte found"
         fields.append(
-            f'<div class="field"><img alt="{escape(f["file"])}" src="{_data_uri(overview, "image/jpeg")}"><b>{escape(Path(f["file"]).name)}</b>: {f["cells"]} {unit if case.level == "cell" else "unit"}(s), {verdict}</div>'
+            f'<div class="field"><img alt="{escape(f["file"])}" src="{_data_uri(overview, "image/jpeg")}"><b>{escape(Path(f["file"]).name)}</b>: {f["cells"]} {"leukocyte(s)" if case.level == "cell" else "unit(s)"}, {verdict}</div>'
         )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>leukoscope case {escape(case.name)}</title><style>{STYLE}</style></head>

@@ -5,10 +5,12 @@ Red cells absorb green light: they are the darker, unstained discs on the pale p
 red-cell mask is its green channel below Otsu's threshold, leukocytes and their surroundings left
 out (as the detector finds them: an absolute stain threshold takes a warm stain's red cells for
 nuclei), and so are regions a leukocyte's margin cuts; central pallor is filled. Colour is not
-used: the red cells of the development data are grey-blue, not pink. The ruler is the median
-diameter of the isolated round discs (most red cells overlap, and a pair would read large); with
-too few of them, of the distance transform's peaks; and None when the field shows no measurable
-red cell.
+used: the red cells of the development data are grey-blue, not pink. The ruler is the median local
+thickness of that mask: most red cells overlap, many are cut by the frame or by a leukocyte, and the
+largest disc that fits a pixel's cell measures each alike. An earlier ruler (the median isolated
+round disc, else the distance transform's peaks) measured a set of development fields magnified
+0.5-4x 8-19 % short, as specks passed for discs and cut cells were left out; this one, 0-3 % short
+(one field: 2-9 %; BENCHMARKS.md). None when the mask holds fewer than MIN_RED_CELLS red cells.
 """
 
 from __future__ import annotations
@@ -22,26 +24,33 @@ from leukoscope.cells.detect import field_scale, leukocyte_pixels
 from leukoscope.data.images import read_rgb
 
 RED_CELL_UM = 7.5
-# the median red-cell diameter this ruler measures on the development fields (224 px; 2824 of 2856 measured):
+# the median red-cell diameter this ruler measures on the development fields (224 px; 2855 of 2856 measured):
 # what the pixel scale of a bundle trained on them refers to, when the bundle does not record its own. The
-# sessions differ: per class 10.8 (Benign), 16.2 (Early), 16.7 (Pre) and 13.9 px (Pro)
-DEVELOPMENT_RED_CELL_PX = 15.0
+# sessions differ: per class 13.9 (Benign), 15.7 (Early), 16.6 (Pre) and 13.1 px (Pro)
+DEVELOPMENT_RED_CELL_PX = 15.1
 MIN_IMAGES = 3  # images with a measured ruler needed for a pixel scale
 # a pixel scale this close to a field of view's is that field of view: the model learnt across the development
-# sessions, whose red cells measure 0.72-1.11 x their pooled median (per class), so a set within that spread is
-# cut as training cut it. (Re-cutting the same cells through a resampling at pixel scale 1.01 changed 29 % of one
-# model's subtype calls, though none of its benign/malignant calls: the extra interpolation alone.)
+# sessions, whose red cells measure 0.87-1.10 x their pooled median (per class; 0.72-1.11 by the earlier ruler),
+# and a set's scale is measured to within 3 % (x0.5-4 of the development fields), so a set this near is cut as
+# training cut it. (Re-cutting the same cells through a resampling at pixel scale 1.01 changed 29 % of one model's
+# subtype calls, though none of its benign/malignant calls: the extra interpolation alone.)
 SCALE_TOLERANCE = 1.45
-MIN_DISCS = 3  # isolated round discs needed for the median
-MIN_ROUNDNESS = 0.8  # 4 pi area / perimeter^2 of an isolated disc
+RULER = "local thickness"  # recorded with a bundle's training scale: a scale measured by another ruler is not comparable
+MIN_RED_CELLS = 0.25  # a quarter of a red cell's area is needed for a ruler: an oil objective's view may show no more than part of one
+THICKNESS_STEP = 1.02  # ratio between successive disc diameters: the ruler's resolution
+MAX_RADIUS_PX = 24  # larger red cells are measured on a shrunk mask (their radius, 90th percentile of the ridge)
 LEUKOCYTE_SPAN = (0.8, 4.0)  # a leukocyte is 1-3 red cells across: a ruler that disagrees measured something else
 
 
 @dataclass(frozen=True)
 class Ruler:
     red_cell_px: float  # median red-cell diameter in this image's pixels
-    discs: int  # how many discs it was measured on
-    method: str  # "isolated discs" or "distance peaks"
+    red_cells: float  # the red-cell mask's area, in red cells of that diameter
+
+    @property
+    def area_px(self) -> float:
+        """The red-cell mask's area in pixels."""
+        return self.red_cells * np.pi / 4 * self.red_cell_px**2
 
     @property
     def um_per_px(self) -> float:
@@ -74,30 +83,39 @@ def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> np.n
     return filled.astype(bool)
 
 
+def local_thickness(mask: np.ndarray) -> np.ndarray:
+    """Each mask pixel's local thickness (Hildebrand & Rüegsegger 1997): the diameter of the largest disc
+    inside the mask that covers it; 0 outside. Every pixel of a red cell gets that cell's diameter, whether
+    the cell lies alone, overlaps others or is cut by the frame, so the measure scales with magnification."""
+    mask = mask.astype(np.uint8)
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    ridge = dist[(dist == cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (dist > 0)]
+    if ridge.size == 0:
+        return np.zeros(mask.shape, np.float32)
+    shrink = min(1.0, MAX_RADIUS_PX / float(np.percentile(ridge, 90)))  # large cells: measured on a smaller mask
+    small = mask if shrink == 1.0 else (cv2.resize(mask.astype(np.float32), None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA) >= 0.5).astype(np.uint8)
+    dist = dist if shrink == 1.0 else cv2.distanceTransform(small, cv2.DIST_L2, 5)
+    thickness = np.zeros(small.shape, np.float32)
+    radius = 1.0
+    while radius <= dist.max():
+        side = int(2 * radius) | 1
+        covered = cv2.dilate((dist >= radius).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+        thickness[(covered > 0) & (small > 0)] = 2 * radius / shrink
+        radius *= THICKNESS_STEP
+    if shrink == 1.0:
+        return thickness
+    return np.where(mask > 0, cv2.resize(thickness, mask.shape[::-1], interpolation=cv2.INTER_NEAREST), 0).astype(np.float32)
+
+
 def measure_red_cells(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> Ruler | None:
     """The field's red-cell diameter in pixels, or None when no red cell can be measured."""
-    mask = red_cell_mask(rgb, leukocytes).astype(np.uint8)
-    h, w = mask.shape
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    min_area = max(12.0, 1e-4 * h * w)
-    diameters = []
-    for i in range(1, n):
-        x, y, bw, bh, area = stats[i]
-        if area < min_area or x == 0 or y == 0 or x + bw >= w or y + bh >= h:
-            continue  # specks, and discs the frame cuts
-        outline, _ = cv2.findContours((labels[y : y + bh, x : x + bw] == i).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        perimeter = cv2.arcLength(max(outline, key=cv2.contourArea), True)
-        if perimeter > 0 and 4 * np.pi * area / perimeter**2 >= MIN_ROUNDNESS:
-            diameters.append(2 * np.sqrt(area / np.pi))
-    if len(diameters) >= MIN_DISCS:
-        return Ruler(float(np.median(diameters)), len(diameters), "isolated discs")
-    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-    peaks = (dist == cv2.dilate(dist, np.ones((5, 5), np.uint8))) & (dist > 2)
-    if peaks.sum() < MIN_DISCS:
+    thickness = local_thickness(red_cell_mask(rgb, leukocytes))
+    values = thickness[thickness > 0]
+    if values.size == 0:
         return None
-    values = dist[peaks]
-    values = values[values >= 0.5 * values.max()]  # a cell's centre, not the saddles of overlaps
-    return Ruler(float(2 * np.median(values)), int(len(values)), "distance peaks")
+    diameter = float(np.median(values))
+    cells = values.size / (np.pi / 4 * diameter**2)  # the mask's area in red cells of that diameter
+    return Ruler(diameter, cells) if cells >= MIN_RED_CELLS else None
 
 
 def plausible(ruler: Ruler | None, leukocyte_diameters: list[float]) -> bool:
@@ -116,6 +134,7 @@ class TrainingScale:
     field_scale: float  # median `field_scale` of the training fields (1 for 224 px fields)
     measured: int  # fields whose red cells could be measured
     fields: int  # fields looked at
+    ruler: str = RULER  # what measured them
 
 
 def training_scale(paths: list[str], most: int = 200, max_pixels: int | None = None) -> TrainingScale | None:
@@ -150,14 +169,18 @@ class ScaleEstimate:
 
 def estimate_pixel_scale(rulers: list[Ruler | None], reference_px: float = DEVELOPMENT_RED_CELL_PX) -> ScaleEstimate | None:
     """The pixel scale shared by images from one microscope and camera (one ruler per image, None where
-    unmeasured): the median red-cell diameter against the training fields' `reference_px`. One field's
-    ruler is too noisy to rescale it by (measured/true 0.73-1.65, 10th-90th percentile, at magnification
-    x0.5); the median over many is not. None when fewer than MIN_IMAGES are measured."""
-    diameters = [r.red_cell_px for r in rulers if r is not None]
-    if len(diameters) < MIN_IMAGES:
+    unmeasured): the red-cell diameter over the images against the training fields' `reference_px`.
+    One field's ruler is too noisy to rescale it by (measured/true 0.74-1.08, 10th-90th percentile, at
+    magnification x0.5 of the development fields; 0.32-1.19 at x4, where a field shows one or two red
+    cells); the median over many is not. Each image counts by its red cells' area: at a high
+    magnification a field may show a speck and no whole red cell. None when fewer than MIN_IMAGES are
+    measured."""
+    measured = [r for r in rulers if r is not None]
+    if len(measured) < MIN_IMAGES:
         return None
-    median = float(np.median(diameters))
-    return ScaleEstimate(median / reference_px, median, len(diameters), len(rulers))
+    diameters, weights = [r.red_cell_px for r in measured], [r.area_px for r in measured]
+    median = float(np.quantile(diameters, 0.5, weights=weights, method="inverted_cdf"))
+    return ScaleEstimate(median / reference_px, median, len(measured), len(rulers))
 
 
 def pixel_scale_from_size(um_per_px: float, reference_px: float = DEVELOPMENT_RED_CELL_PX) -> float:

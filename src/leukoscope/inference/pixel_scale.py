@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from leukoscope.cells.ruler import MIN_IMAGES, Ruler, ScaleEstimate, estimate_pixel_scale, measure_red_cells, pixel_scale_from_size
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import DataError, ImageError
@@ -20,6 +22,20 @@ from leukoscope.workers import parallel_map
 
 AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
 FIELD_OF_VIEW = "field"  # --pixel-size field: each image taken to show a training field's field of view
+PIXEL_UM = (0.005, 20.0)  # the pixel sizes, in µm, a microscope image can have
+
+
+def parse_pixel_size(text: str) -> str | float:
+    """'auto', 'field', or a pixel size in µm; a DataError saying what is accepted otherwise."""
+    if text in (AUTO, FIELD_OF_VIEW):
+        return text
+    try:
+        um = float(text)
+    except ValueError:
+        raise DataError(f"pixel size: expected {AUTO}, {FIELD_OF_VIEW} or a number of µm, got {text!r}") from None
+    if not PIXEL_UM[0] <= um <= PIXEL_UM[1]:
+        raise DataError(f"pixel size: a microscope image's pixel is {PIXEL_UM[0]:g}-{PIXEL_UM[1]:g} µm across, got {um:g}")
+    return um
 
 
 def refuse_whole_field(bundle: Bundle) -> None:
@@ -28,20 +44,21 @@ def refuse_whole_field(bundle: Bundle) -> None:
         raise DataError(f"{bundle.path}: a pixel scale applies to cell-level bundles only; this one sees whole fields as they are")
 
 
-def measured_scale(paths: Sequence[str], reference_px: float, max_pixels: int | None = None) -> ScaleEstimate | None:
-    """The pixel scale shared by these images (one microscope), from their red cells; unreadable ones are skipped."""
+def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_pixels: int | None = None) -> ScaleEstimate | None:
+    """The pixel scale shared by these images (one microscope: files, or RGB arrays), from their red cells;
+    unreadable files are skipped."""
 
-    def ruler(path: str) -> Ruler | None:
+    def ruler(image: str | np.ndarray) -> Ruler | None:
         try:
-            return measure_red_cells(read_rgb(path, max_pixels=max_pixels))
+            return measure_red_cells(image if isinstance(image, np.ndarray) else read_rgb(image, max_pixels=max_pixels))
         except ImageError:
             return None
 
-    return estimate_pixel_scale(parallel_map(ruler, list(paths), 2, "measuring red cells"), reference_px)
+    return estimate_pixel_scale(parallel_map(ruler, list(images), 2, "measuring red cells"), reference_px)
 
 
-def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, paths: Sequence[str], required: bool = True) -> tuple[float | None, str]:
-    """The pixel scale to predict with, and a line saying where it came from (None: each image taken as a
+def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, images: Sequence[str | np.ndarray], required: bool = True) -> tuple[float | None, str]:
+    """The pixel scale to predict `images` (files or RGB arrays) with, and a line saying where it came from (None: each image taken as a
     field of view). `required=False` (a default, not the user's request) falls back to the field of view
     where the pixel scale cannot be measured, or the bundle sees whole fields."""
     if pixel_size is None or pixel_size == FIELD_OF_VIEW:
@@ -51,9 +68,9 @@ def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, paths: S
     refuse_whole_field(bundle)
     reference = bundle.training_red_cell_px
     if pixel_size == AUTO:
-        estimate = measured_scale(paths, reference, bundle.pipeline.config.max_pixels)
+        estimate = measured_scale(images, reference, bundle.pipeline.config.max_pixels)
         if estimate is None:
-            why = f"red cells could be measured in fewer than {MIN_IMAGES} of the {len(paths)} image(s)"
+            why = f"red cells could be measured in fewer than {MIN_IMAGES} of the {len(images)} image(s)"
             if not required:
                 return None, f"pixel scale: {why}; each image is taken to show a training field's field of view"
             raise DataError(f"--pixel-size auto: {why}; give the pixel size in µm")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import queue
 import threading
@@ -91,10 +92,20 @@ class Predictor:
             self._onnx = OnnxRunner.for_bundle(bundle)
         elif backend != "torch":
             raise DataError(f"unknown backend {backend!r}; choose torch or onnx")
-        if pixel_scale is not None:
-            refuse_whole_field(bundle)
-        if pixel_scale is not None and not 0.05 <= pixel_scale <= 50:
-            raise DataError(f"pixel scale {pixel_scale:g} is outside 0.05-50 x the training fields': check the pixel size")
+        self._check_pixel_scale()
+
+    def _check_pixel_scale(self) -> None:
+        if self.pixel_scale is not None:
+            refuse_whole_field(self.bundle)
+        if self.pixel_scale is not None and not 0.05 <= self.pixel_scale <= 50:
+            raise DataError(f"pixel scale {self.pixel_scale:g} is outside 0.05-50 x the training fields': check the pixel size")
+
+    def at_pixel_scale(self, pixel_scale: float | None) -> Predictor:
+        """This predictor, sharing its model, for images of another pixel scale (one request, one case)."""
+        other = copy.copy(self)
+        other.pixel_scale = pixel_scale
+        other._check_pixel_scale()
+        return other
 
     def units(self, rgb: np.ndarray, require_cells: bool = True, detect_on: np.ndarray | None = None) -> np.ndarray:
         """The preprocessed model inputs of one RGB image: the field, or its cell crops.

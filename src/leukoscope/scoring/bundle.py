@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from leukoscope import __version__
-from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX
+from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, RULER
 from leukoscope.config import BENIGN_CLASS, PreprocessConfig, config_from_dict
 from leukoscope.errors import LeukoscopeError
 from leukoscope.io_utils import file_sha256
@@ -93,10 +93,11 @@ class Bundle:
 
     @property
     def training_red_cell_px(self) -> float:
-        """The training fields' red-cell diameter (in pixels of a 224 px field) that pixel scales refer to;
-        a bundle that does not record it is taken to have been trained on the development fields."""
-        recorded = (self.meta.get("pixel_scale") or {}).get("red_cell_px")
-        return float(recorded) if recorded else DEVELOPMENT_RED_CELL_PX
+        """The training fields' red-cell diameter (in pixels of a 224 px field) that pixel scales refer to.
+        A bundle that does not record it, or recorded it with another ruler than today's, is taken to have
+        been trained on the development fields."""
+        recorded = self.meta.get("pixel_scale") or {}
+        return float(recorded["red_cell_px"]) if recorded.get("red_cell_px") and recorded.get("ruler") == RULER else DEVELOPMENT_RED_CELL_PX
 
     @property
     def training_field_scale(self) -> float:

@@ -21,7 +21,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from leukoscope.data.images import read_rgb
-from leukoscope.errors import ImageError
+from leukoscope.errors import DataError, ImageError
+from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, parse_pixel_size, resolve_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.serve.audit import AuditLog
@@ -93,6 +94,15 @@ def create_app(
             raise ApiError(413 if "too large" in exc.reason else 415, f"{name}: {exc.reason}") from None
         return name, rgb, data
 
+    def scaled_predictor(pixel_size: str | None, rgbs: list[np.ndarray], default: str) -> tuple[Predictor, str]:
+        """The predictor for one request's images at the pixel size asked for (`default` when none is:
+        measured by then only where it can be), and the line saying where the scale came from."""
+        try:
+            scale, note = resolve_pixel_scale(parse_pixel_size(pixel_size or default), bundle, rgbs, required=pixel_size is not None)
+        except DataError as exc:
+            raise ApiError(422, f"pixel_size: {str(exc).removeprefix('pixel size: ').removeprefix('--pixel-size auto: ')}") from None
+        return predictor.at_pixel_scale(scale), note
+
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Response:
         length = request.headers.get("content-length")
@@ -143,9 +153,10 @@ def create_app(
     # Handlers that decode or run the model are plain functions: FastAPI runs them on its thread pool,
     # so the event loop keeps answering (/healthz among them) while a request is being computed.
     @app.post("/v1/predict")
-    def predict(request: Request, files: list[UploadFile] = File(...)) -> list[dict[str, Any]]:
+    def predict(request: Request, files: list[UploadFile] = File(...), pixel_size: str | None = Form(None)) -> list[dict[str, Any]]:
         """One entry per upload, in order: a prediction, or status `error` with the reason. A batch
-        with some bad files answers 200; one in which every file is bad answers the first error."""
+        with some bad files answers 200; one in which every file is bad answers the first error.
+        `pixel_size` as `predict --pixel-size` (default field): auto measures the request's images."""
         if len(files) > max_files:
             raise ApiError(413, f"at most {max_files} files per request")
         audit = request.scope.setdefault("audit", {})
@@ -159,10 +170,12 @@ def create_app(
             good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
             if not good:
                 raise next(err for _, err in loaded)
-            units = [predictor.units(rgb) for _, rgb in good]
+            scaled, _ = scaled_predictor(pixel_size, [rgb for _, rgb in good], FIELD_OF_VIEW)
+            units = [scaled.units(rgb) for _, rgb in good]
         rows = iter(batcher.predict([name for name, _ in good], units))
+        at_scale = {} if scaled.pixel_scale is None else {"pixel_scale": round(scaled.pixel_scale, 4)}
         answer = [
-            {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {k: v for k, v in next(rows).items() if not k.startswith("_")}
+            {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {**{k: v for k, v in next(rows).items() if not k.startswith("_")}, **at_scale}
             for name, rgb in loaded
         ]
         audit["results"] = [{k: row[k] for k in AUDITED if k in row} for row in answer]
@@ -196,21 +209,28 @@ def create_app(
             raise ApiError(404, f"no case {case_id!r} (cases expire after {cases.max_age_s / 3600:.0f} h, or when {cases.max_cases} newer ones exist)")
         return case
 
-    def grow_case(case: Any, files: list[UploadFile], audit: dict[str, Any]) -> None:
+    def grow_case(case: Any, files: list[UploadFile], audit: dict[str, Any], fields: list[Any] | None = None) -> None:
         if len(case.fields) + len(files) > MAX_FIELDS_PER_CASE:
             raise ApiError(413, f"a case holds at most {MAX_FIELDS_PER_CASE} fields; it has {len(case.fields)}")
-        with preparing:
-            fields = case_fields(files, audit)
+        if fields is None:
+            with preparing:
+                fields = case_fields(files, audit)
         case.add(fields, model_lock=lock)
 
     @app.post("/v1/cases")
-    def new_case(request: Request, files: list[UploadFile] = File(...), name: str = Form("")) -> dict[str, Any]:
-        """A new case from many fields: case.json with the case's `id`; crops at /v1/cases/{id}/cells/{n}.png."""
+    def new_case(request: Request, files: list[UploadFile] = File(...), name: str = Form(""), pixel_size: str | None = Form(None)) -> dict[str, Any]:
+        """A new case from many fields: case.json with the case's `id`; crops at /v1/cases/{id}/cells/{n}.png.
+        `pixel_size` as `case --pixel-size` (default auto): the scale is measured on these first fields
+        and kept for the fields added later (one patient, one microscope)."""
         from leukoscope.case.analyse import Case
 
         audit = request.scope.setdefault("audit", {})
-        case = Case(name.strip()[:100] or "case", predictor)
-        grow_case(case, files, audit)
+        with preparing:
+            fields = case_fields(files, audit)
+            readable = [f.rgb for f in fields if f.rgb is not None]
+            scaled, note = scaled_predictor(pixel_size, readable, AUTO) if readable else (predictor, "")
+        case = Case(name.strip()[:100] or "case", scaled, pixel_scale_note=note)
+        grow_case(case, files, audit, fields)
         return case_answer(cases.add(case), case, audit)
 
     @app.post("/v1/cases/{case_id}/fields")
