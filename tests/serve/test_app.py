@@ -114,6 +114,10 @@ def test_api_errors_are_json(server, tmp_path):
     assert r.status_code == 413 and "error" in r.json()
     r = httpx.post(f"{server}/v1/predict", files={"files": ("../../etc/passwd", b"x", "image/jpeg")})
     assert r.status_code == 415 and "/etc" not in r.json()["error"]  # client paths are only display names
+    plain = io.BytesIO()
+    Image.new("RGB", (64, 64), (230, 225, 225)).save(plain, format="PNG")
+    r = httpx.post(f"{server}/v1/predict", files={"files": ("field.png", plain.getvalue(), "image/png")}, data={"pixel_size": "0.1"})
+    assert r.status_code == 422 and r.json()["error"].startswith("pixel_size: this service's model sees whole fields")
     r = httpx.post(f"{server}/v1/predict", data={"image": "x"})
     assert r.status_code == 422 and r.json() == {"error": "invalid request (files: field required); send images as multipart form data"}
     r = httpx.get(f"{server}/v1/nothing")

@@ -7,10 +7,14 @@ import os
 import time
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
+from leukoscope.cells.ruler import RED_CELL_UM
+from leukoscope.data.synth import synth_field
 from leukoscope.serve.cases import CaseStore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -103,11 +107,6 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
 
 def _magnified_fields(magnification, n=8):
     """Fields of a 160 px camera behind an objective `magnification` x the training one's, as uploads."""
-    import cv2
-    import numpy as np
-
-    from leukoscope.data.synth import synth_field
-
     uploads = []
     for i in range(n):
         rgb, _ = synth_field(("Benign", "Early", "Pre", "Pro")[i % 4], np.random.default_rng([43, i]), size=160, magnification=magnification)
@@ -132,15 +131,22 @@ def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(ce
     assert html.escape(case["pixel_scale_note"]) in httpx.get(f"{cell_server}/v1/cases/{case['id']}/report.html").text
     as_view = httpx.post(f"{cell_server}/v1/cases", files=fields[:6], data={"pixel_size": "field"}, timeout=120).json()
     assert as_view["pixel_scale"] is None
-    blank = [("files", (f"{i}.png", cv2_png_of_plasma(), "image/png")) for i in range(3)]
+    blank = [("files", (f"{i}.png", _plasma_png(), "image/png")) for i in range(3)]
     fallback = httpx.post(f"{cell_server}/v1/cases", files=blank, timeout=60).json()  # nothing to measure: the field of view, said so
     assert fallback["pixel_scale"] is None and "fewer than 3" in fallback["pixel_scale_note"]
     refused = httpx.post(f"{cell_server}/v1/cases", files=blank, data={"pixel_size": "auto"}, timeout=60)
     assert refused.status_code == 422 and "give the pixel size in µm" in refused.json()["error"]
 
 
-def cv2_png_of_plasma():
-    import cv2
-    import numpy as np
+def test_an_explanation_is_drawn_at_the_pixel_size_given(cell_server, cell_bundle):
+    field = _magnified_fields(2.5, n=1)[0][1]
+    um = RED_CELL_UM / cell_bundle.training_red_cell_px / (2.5 * 160 / 224)
+    plain = httpx.post(f"{cell_server}/v1/explain", files={"file": field}, timeout=120)
+    scaled = httpx.post(f"{cell_server}/v1/explain", files={"file": field}, data={"pixel_size": f"{um:.5f}"}, timeout=120)
+    assert plain.status_code == scaled.status_code == 200 and scaled.content[:4] == b"\x89PNG" and scaled.content != plain.content
+    one = httpx.post(f"{cell_server}/v1/explain", files={"file": field}, data={"pixel_size": "auto"}, timeout=60)
+    assert one.status_code == 422 and "fewer than 3 of the 1 image(s)" in one.json()["error"]
 
+
+def _plasma_png():
     return cv2.imencode(".png", np.full((160, 160, 3), 230, np.uint8))[1].tobytes()

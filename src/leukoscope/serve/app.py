@@ -97,6 +97,8 @@ def create_app(
     def scaled_predictor(pixel_size: str | None, rgbs: list[np.ndarray], default: str) -> tuple[Predictor, str]:
         """The predictor for one request's images at the pixel size asked for (`default` when none is:
         measured by then only where it can be), and the line saying where the scale came from."""
+        if pixel_size not in (None, FIELD_OF_VIEW) and not bundle.cell_level:
+            raise ApiError(422, "pixel_size: this service's model sees whole fields as they are; a pixel size applies to cell-level models only")
         try:
             scale, note = resolve_pixel_scale(parse_pixel_size(pixel_size or default), bundle, rgbs, required=pixel_size is not None)
         except DataError as exc:
@@ -266,15 +268,17 @@ def create_app(
         return render_html(stored_case(case_id))
 
     @app.post("/v1/explain")
-    def explain(request: Request, file: UploadFile = File(...), method: str = "both") -> Response:
+    def explain(request: Request, file: UploadFile = File(...), method: str = "both", pixel_size: str | None = Form(None)) -> Response:
+        """The explanation panel of one image; `pixel_size` as `/v1/predict`'s (auto needs 3 images: give µm)."""
         from leukoscope.explain.overlays import METHODS, explanation_panel, png_bytes
 
         if method not in METHODS:
             raise ApiError(422, f"method must be one of {', '.join(METHODS)}")
         audit = request.scope.setdefault("audit", {})
         _, rgb, _ = read_upload(file, audit)
+        scaled, _ = scaled_predictor(pixel_size, [rgb], FIELD_OF_VIEW)
         with lock:
-            panel, info = explanation_panel(bundle, rgb, method)
+            panel, info = explanation_panel(bundle, rgb, method, scaled.pixel_scale)
         audit["results"] = [{k: v for k, v in info.items() if k in AUDITED}]
         return Response(png_bytes(panel), media_type="image/png")
 
