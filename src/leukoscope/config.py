@@ -89,6 +89,8 @@ class AugmentConfig:
     blur_warmup_epochs: int = 0  # the blur's probability rises linearly from 0 over these first epochs
     jpeg: float = 0.0  # probability of JPEG recompression, quality drawn from jpeg_quality
     jpeg_quality: list[int] = field(default_factory=lambda: [30, 90])
+    resample: float = 0.0  # probability of seeing the image at a coarser pixel size, its factor drawn from resample_scale
+    resample_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
 
 
 @dataclass

@@ -137,3 +137,29 @@ def test_a_blurred_cell_crop_keeps_its_sharp_outline_as_a_blurred_field_s_crop_d
     assert (as_cell[~cell] == 128).all()  # the outline is where it was, as sharp as it was
     assert as_cell[cell].std() < 0.5 * crop[cell].std()  # the chromatin is blurred
     assert (as_field[~cell] != 128).any()  # a field has no outline to keep: everything is blurred
+
+
+def test_a_resampled_crop_has_the_detail_of_a_cell_seen_at_a_coarser_pixel_size_and_keeps_its_outline():
+    """What cutting a cell from an image at half the training resolution gives: its finest detail gone, its shape kept."""
+    import cv2
+
+    yy, xx = np.mgrid[:64, :64]
+    cell = (yy - 32) ** 2 + (xx - 32) ** 2 < 20**2
+    fine = np.where(((yy + xx) % 2 == 0)[..., None], 60, 180).astype(np.uint8).repeat(3, axis=2)  # 1-px chromatin
+    coarse = np.where((((yy // 16) + (xx // 16)) % 2 == 0)[..., None], 60, 180).astype(np.uint8).repeat(3, axis=2)  # 16-px clumps
+    half = AugmentConfig(**{**NO_AUGMENT.__dict__, "resample": 1.0, "resample_scale": [0.5, 0.5]})
+    for texture in (fine, coarse):
+        crop = np.full((64, 64, 3), 128, np.uint8)
+        crop[cell] = texture[cell]
+        out = build_augment(half, fill=128, outline_fill=128)(torch.from_numpy(crop).permute(2, 0, 1).contiguous()).permute(1, 2, 0).numpy()
+        reference = cv2.resize(cv2.resize(crop, (32, 32), interpolation=cv2.INTER_AREA), (64, 64), interpolation=cv2.INTER_CUBIC)
+        assert (out[~cell] == 128).all() and np.array_equal(out[cell], reference[cell])
+        inner = (yy - 32) ** 2 + (xx - 32) ** 2 < 16**2
+        kept = np.abs(out[inner].astype(int) - crop[inner]).mean()
+        if texture is fine:
+            assert out[inner].std() < 0.1 * crop[inner].std()  # averaged away
+        else:
+            assert kept < 12  # the clumps stay where they are (only their edges soften)
+    never = AugmentConfig(**{**NO_AUGMENT.__dict__, "resample": 0.0})
+    x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
+    assert torch.equal(build_augment(never)(x), x)

@@ -88,6 +88,29 @@ class RandomGaussianBlur(torch.nn.Module):
         return torch.from_numpy(blurred).permute(2, 0, 1).contiguous()
 
 
+class RandomResample(torch.nn.Module):
+    """The image seen at a coarser pixel size, with probability p: area-averaged down by a factor drawn from
+    U(scale) and brought back up (bicubic), as cutting cells at the training pixel size from another
+    objective's images does. A model whose subtype calls moved when the same cells were resampled once
+    (issue 17) has to have seen that. `outline_fill` as `RandomGaussianBlur`'s: the outline stays sharp."""
+
+    def __init__(self, p: float, scale: tuple[float, float], outline_fill: int | None = None) -> None:
+        super().__init__()
+        self.p, self.scale, self.outline_fill = p, scale, outline_fill
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.rand(1).item() >= self.p:
+            return x
+        factor = self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(1).item()
+        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+        h, w = hwc.shape[:2]
+        small = cv2.resize(hwc, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+        back = np.atleast_3d(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC))
+        if self.outline_fill is not None:
+            back[(hwc == self.outline_fill).all(axis=-1)] = self.outline_fill
+        return torch.from_numpy(back).permute(2, 0, 1).contiguous()
+
+
 def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None = None) -> v2.Compose:
     """uint8 CHW -> uint8 CHW random optical, geometric and stain-plausible colour changes; `fill` is
     what an affine move exposes at the border: slide glass for a field, the constant around a cell
@@ -98,6 +121,8 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
         ops.append(v2.RandomCrop(cfg.random_crop))
     if cfg.blur:
         ops.append(RandomGaussianBlur(cfg.blur, tuple(cfg.blur_sigma), outline_fill))
+    if cfg.resample:
+        ops.append(RandomResample(cfg.resample, tuple(cfg.resample_scale), outline_fill))
     if cfg.hflip:
         ops.append(v2.RandomHorizontalFlip())
     if cfg.vflip:
