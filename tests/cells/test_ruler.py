@@ -67,6 +67,10 @@ def test_local_thickness_gives_every_pixel_of_a_disc_its_diameter_when_discs_ove
         cv2.circle(disc, centre, 18, 1, -1)  # the disc less its outline's rasterisation
         values = thickness[(disc > 0)]
         assert np.median(values) == pytest.approx(41, rel=0.05) and np.percentile(values, 5) > 0.85 * 41
+    large = np.zeros((600, 600), np.uint8)  # an oil objective's red cells: measured on a shrunk mask, in these pixels
+    cv2.circle(large, (250, 300), 120, 1, -1)
+    cv2.circle(large, (450, 300), 120, 1, -1)
+    assert np.median(local_thickness(large)[large > 0]) == pytest.approx(241, rel=0.05)
 
 
 @pytest.mark.parametrize("magnification", [0.6, 2.0])
