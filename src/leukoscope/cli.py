@@ -62,7 +62,7 @@ def pixel_size(text: str) -> str | float:
     try:
         return parse_pixel_size(text)
     except LeukoscopeError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("pixel size: ")) from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 PIXEL_SIZE_HELP = (

@@ -26,15 +26,15 @@ PIXEL_UM = (0.005, 20.0)  # the pixel sizes, in µm, a microscope image can have
 
 
 def parse_pixel_size(text: str) -> str | float:
-    """'auto', 'field', or a pixel size in µm; a DataError saying what is accepted otherwise."""
+    """'auto', 'field', or a pixel size in µm; a DataError saying what is accepted otherwise (the caller names the option)."""
     if text in (AUTO, FIELD_OF_VIEW):
         return text
     try:
         um = float(text)
     except ValueError:
-        raise DataError(f"pixel size: expected {AUTO}, {FIELD_OF_VIEW} or a number of µm, got {text!r}") from None
+        raise DataError(f"expected {AUTO}, {FIELD_OF_VIEW} or a number of µm, got {text!r}") from None
     if not PIXEL_UM[0] <= um <= PIXEL_UM[1]:
-        raise DataError(f"pixel size: a microscope image's pixel is {PIXEL_UM[0]:g}-{PIXEL_UM[1]:g} µm across, got {um:g}")
+        raise DataError(f"a microscope image's pixel is {PIXEL_UM[0]:g}-{PIXEL_UM[1]:g} µm across, got {um:g}")
     return um
 
 

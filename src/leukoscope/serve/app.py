@@ -102,7 +102,7 @@ def create_app(
         try:
             scale, note = resolve_pixel_scale(parse_pixel_size(pixel_size or default), bundle, rgbs, required=pixel_size is not None)
         except DataError as exc:
-            raise ApiError(422, f"pixel_size: {str(exc).removeprefix('pixel size: ').removeprefix('--pixel-size auto: ')}") from None
+            raise ApiError(422, f"pixel_size: {str(exc).removeprefix('--pixel-size auto: ')}") from None
         return predictor.at_pixel_scale(scale), note
 
     @app.middleware("http")
