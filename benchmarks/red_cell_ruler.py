@@ -21,9 +21,8 @@ import numpy as np
 
 from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
 from leukoscope.data.images import read_rgb
-from leukoscope.data.manifest import build_manifest
 from leukoscope.data.shifts import magnify
-from leukoscope.data.split import load_splits, rows_for_split
+from leukoscope.data.split import split_rows
 from leukoscope.data.synth import RED_CELL_DIAMETER, SYNTH_CLASSES, synth_field
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,9 +32,7 @@ MAGNIFICATIONS = (0.5, 2.0, 3.0, 4.0)
 
 def development_fields(data: str, splits: str, every: int) -> list[np.ndarray]:
     """Every `every`th field of the splits file's test split."""
-    chosen = load_splits(splits)
-    rows = rows_for_split(build_manifest(data, variant=chosen.get("variant") or "Original"), chosen, "test")
-    return [read_rgb(r.path) for r in rows[::every]]
+    return [read_rgb(r.path) for r in split_rows(data, splits, "test")[::every]]
 
 
 def development_rows(images: list[np.ndarray]) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
-from leukoscope.data.synth import synth_dataset
+from leukoscope.data.synth import SYNTH_CLASSES, synth_dataset, synth_field
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "taleqani-all"
 
@@ -104,3 +107,14 @@ def cell_bundle(cell_run: Path):
 def case_fields(cell_data: Path) -> list[Path]:
     """Eight fields of one synthetic 'patient': the last two of each class."""
     return [p for c in ("Benign", "Early", "Pre", "Pro") for p in sorted((cell_data / c).glob("*.jpg"))[-2:]]
+
+
+@pytest.fixture(scope="session")
+def magnified_pngs() -> Callable[..., list[tuple[str, bytes]]]:
+    """(name, PNG bytes) of `n` synthetic 160 px fields seen through an objective `magnification` x the training one's."""
+
+    def make(magnification: float, n: int = 8, seed: int = 41) -> list[tuple[str, bytes]]:
+        fields = [synth_field(SYNTH_CLASSES[i % 4], np.random.default_rng([seed, i]), size=160, magnification=magnification)[0] for i in range(n)]
+        return [(f"field-{i}.png", cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()) for i, rgb in enumerate(fields)]
+
+    return make

@@ -6,7 +6,7 @@ import pytest
 
 from leukoscope.data.audit import audit_dataset
 from leukoscope.data.manifest import build_manifest
-from leukoscope.data.split import make_splits, rows_for_split
+from leukoscope.data.split import make_splits, rows_for_split, split_rows
 from leukoscope.errors import DataError
 
 
@@ -88,6 +88,18 @@ def test_split_is_deterministic_and_records_seed(synth_dir):
     assert make_splits(manifest, seed=8)["splits"] != a["splits"]
     rows = rows_for_split(manifest, a, "test")
     assert len(rows) == len(a["splits"]["test"]) and all(np.isscalar(r.width) for r in rows)
+
+
+def test_a_split_is_read_from_its_file_and_the_data_folder(tmp_path, synth_dir):
+    import json
+
+    manifest = build_manifest(synth_dir, workers=1)
+    doc = make_splits(manifest, seed=3)
+    (tmp_path / "splits.json").write_text(json.dumps(doc))
+    rows = split_rows(synth_dir, tmp_path / "splits.json", "val")
+    assert [manifest.relative_path(r) for r in rows] == doc["splits"]["val"] and len({r.label for r in rows}) == 4
+    with pytest.raises(DataError, match="splits file not found"):
+        split_rows(synth_dir, tmp_path / "none.json", "val")
 
 
 def test_split_leaves_bad_files_out(tmp_path, synth_dir):

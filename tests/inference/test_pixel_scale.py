@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, RED_CELL_UM, RULER
-from leukoscope.data.synth import synth_field
 
 
 def _cli(*args):
@@ -20,26 +19,31 @@ def _cli(*args):
 VIEW = 160 / 224  # the pixel scale of a 160 px field that shows a 224 px training field's view
 
 
-def _write_fields(folder, magnification, n=8):
-    folder.mkdir()
-    for i in range(n):
-        rgb, _ = synth_field(("Benign", "Early", "Pre", "Pro")[i % 4], np.random.default_rng([41, i]), size=160, magnification=magnification)
-        cv2.imwrite(str(folder / f"field-{i}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return folder
+@pytest.fixture
+def write_fields(magnified_pngs):
+    """A folder of synthetic fields through an objective `magnification` x the training one's."""
+
+    def write(folder, magnification):
+        folder.mkdir()
+        for name, png in magnified_pngs(magnification):
+            (folder / name).write_bytes(png)
+        return folder
+
+    return write
 
 
 def _rows(path):
     return list(csv.DictReader(open(path)))
 
 
-def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_changes_nothing_at_the_training_one(tmp_path, cell_run, cell_bundle):
+def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_changes_nothing_at_the_training_one(tmp_path, cell_run, cell_bundle, write_fields):
     bundle = str(cell_run / "bundle")
     recorded = cell_bundle.meta["pixel_scale"]  # training recorded its fields' red cells and the scale their cells were cut at
     assert recorded["measured"] >= 3 and recorded["field_scale"] == pytest.approx(VIEW, abs=1e-3) == cell_bundle.training_field_scale
     assert recorded["ruler"] == RULER and cell_bundle.training_red_cell_px == recorded["red_cell_px"] != DEVELOPMENT_RED_CELL_PX
     older = dataclasses.replace(cell_bundle, meta={**cell_bundle.meta, "pixel_scale": {**recorded, "ruler": "isolated discs"}})
     assert older.training_red_cell_px == DEVELOPMENT_RED_CELL_PX  # another ruler's diameters are not comparable: the development fields'
-    same = _write_fields(tmp_path / "same", 1.0)
+    same = write_fields(tmp_path / "same", 1.0)
     res = _cli("predict", bundle, str(same), "--pixel-size", "auto", "--out", str(tmp_path / "auto.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "red cells" in res.stdout and "of 8 images" in res.stdout
@@ -49,7 +53,7 @@ def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_change
     # within the training sessions' own spread the fields are cut exactly as without a pixel size
     assert [r["p_Benign"] for r in auto] == [r["p_Benign"] for r in plain] and "pixel_scale" not in plain[0]
 
-    magnified = _write_fields(tmp_path / "x2.5", 2.5)
+    magnified = write_fields(tmp_path / "x2.5", 2.5)
     res = _cli("predict", bundle, str(magnified), "--pixel-size", "auto", "--out", str(tmp_path / "x2.5.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
     rows = _rows(tmp_path / "x2.5.csv")
@@ -68,7 +72,7 @@ def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, 
     cases = [
         (str(cell_run / "bundle"), "auto", "red cells could be measured in fewer than 3 of the 3 image(s)"),
         (str(cell_run / "bundle"), "0", "a microscope image's pixel is 0.005-20 µm across"),
-        (str(tiny_run / "bundle"), "0.1", "a pixel scale applies to cell-level bundles only"),
+        (str(tiny_run / "bundle"), "0.1", "a pixel scale applies to cell-level models only"),
     ]
     for bundle, value, message in cases:
         res = _cli("predict", bundle, str(plain), "--pixel-size", value, "--out", str(tmp_path / "p.csv"))
@@ -76,14 +80,14 @@ def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, 
         assert "Traceback" not in res.stderr
         assert not (tmp_path / "p.csv").exists()
     res = _cli("explain", str(tiny_run / "bundle"), str(plain / "0.png"), "--pixel-size", "0.1", "--out", str(tmp_path / "overlays"))
-    assert res.returncode != 0 and "a pixel scale applies to cell-level bundles only" in res.stderr.strip().splitlines()[-1]
+    assert res.returncode != 0 and "a pixel scale applies to cell-level models only" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "overlays").exists()
 
 
-def test_a_case_measures_its_fields_pixel_scale_unless_told_otherwise(tmp_path, cell_run):
+def test_a_case_measures_its_fields_pixel_scale_unless_told_otherwise(tmp_path, cell_run, write_fields):
     import json
 
-    magnified = _write_fields(tmp_path / "x2.5", 2.5)
+    magnified = write_fields(tmp_path / "x2.5", 2.5)
     res = _cli("case", str(cell_run / "bundle"), str(magnified), "--out", str(tmp_path / "P-1"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads((tmp_path / "P-1" / "case.json").read_text())["pixel_scale"] == pytest.approx(2.5 * VIEW, rel=0.1)

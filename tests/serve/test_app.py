@@ -117,7 +117,8 @@ def test_api_errors_are_json(server, tmp_path):
     plain = io.BytesIO()
     Image.new("RGB", (64, 64), (230, 225, 225)).save(plain, format="PNG")
     r = httpx.post(f"{server}/v1/predict", files={"files": ("field.png", plain.getvalue(), "image/png")}, data={"pixel_size": "0.1"})
-    assert r.status_code == 422 and r.json()["error"].startswith("pixel_size: this service's model sees whole fields")
+    error = r.json()["error"]
+    assert r.status_code == 422 and error.startswith("pixel_size: a pixel scale applies to cell-level models only") and "bundle" not in error
     r = httpx.post(f"{server}/v1/predict", data={"image": "x"})
     assert r.status_code == 422 and r.json() == {"error": "invalid request (files: field required); send images as multipart form data"}
     r = httpx.get(f"{server}/v1/nothing")

@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 from leukoscope.cells.ruler import RED_CELL_UM
-from leukoscope.data.synth import synth_field
 from leukoscope.serve.cases import CaseStore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -105,18 +104,9 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
     assert sum(bool(r["reviewed_label"]) for r in rows) == 1
 
 
-def _magnified_fields(magnification, n=8):
-    """Fields of a 160 px camera behind an objective `magnification` x the training one's, as uploads."""
-    uploads = []
-    for i in range(n):
-        rgb, _ = synth_field(("Benign", "Early", "Pre", "Pro")[i % 4], np.random.default_rng([43, i]), size=160, magnification=magnification)
-        uploads.append(("files", (f"field-{i}.png", cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes(), "image/png")))
-    return uploads
-
-
-def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(cell_server):
+def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(cell_server, magnified_pngs):
     view = 160 / 224  # a 160 px field showing a training field's view
-    fields = _magnified_fields(2.5)
+    fields = [("files", (name, png, "image/png")) for name, png in magnified_pngs(2.5, seed=43)]
     plain = httpx.post(f"{cell_server}/v1/predict", files=fields, timeout=120).json()
     auto = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "auto"}, timeout=120).json()
     assert "pixel_scale" not in plain[0] and all(r["pixel_scale"] == pytest.approx(2.5 * view, rel=0.1) for r in auto)
@@ -138,8 +128,8 @@ def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(ce
     assert refused.status_code == 422 and "give the pixel size in µm" in refused.json()["error"]
 
 
-def test_an_explanation_is_drawn_at_the_pixel_size_given(cell_server, cell_bundle):
-    field = _magnified_fields(2.5, n=1)[0][1]
+def test_an_explanation_is_drawn_at_the_pixel_size_given(cell_server, cell_bundle, magnified_pngs):
+    field = ("field-0.png", magnified_pngs(2.5, n=1, seed=43)[0][1], "image/png")
     um = RED_CELL_UM / cell_bundle.training_red_cell_px / (2.5 * 160 / 224)
     plain = httpx.post(f"{cell_server}/v1/explain", files={"file": field}, timeout=120)
     scaled = httpx.post(f"{cell_server}/v1/explain", files={"file": field}, data={"pixel_size": f"{um:.5f}"}, timeout=120)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from leukoscope.data.manifest import Manifest, ManifestRow
+from leukoscope.data.manifest import Manifest, ManifestRow, build_manifest
 from leukoscope.errors import DataError
 
 SPLITS_FORMAT = "leukoscope-splits/1"
@@ -168,3 +168,9 @@ def rows_for_split(manifest: Manifest, splits: dict[str, Any], split: str, fold:
     if missing:
         raise DataError(f"{len(missing)} image(s) of split {split!r} are not in the data at {manifest.root} (first: {missing[0]})")
     return [by_rel[p] for p in wanted]
+
+
+def split_rows(data: str | Path, splits_file: str | Path, split: str) -> list[ManifestRow]:
+    """One split of a splits file, from the data folder read in the variant the splits were made on."""
+    splits = load_splits(splits_file)
+    return rows_for_split(build_manifest(data, variant=splits.get("variant") or "Original"), splits, split)

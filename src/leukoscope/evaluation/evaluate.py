@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from leukoscope.data.discover import discover
-from leukoscope.data.manifest import build_manifest
-from leukoscope.data.split import load_splits, rows_for_split
+from leukoscope.data.split import split_rows
 from leukoscope.errors import DataError
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
@@ -20,9 +19,7 @@ from leukoscope.scoring.predictions import ood_reason_counts
 def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | None, split: str) -> tuple[list[str], list[str]]:
     """(paths, true labels): one split of a splits file, or every image of a labelled dataset."""
     if splits_file:
-        splits = load_splits(splits_file)
-        manifest = build_manifest(data, variant=splits.get("variant") or "Original")
-        rows = rows_for_split(manifest, splits, split)
+        rows = split_rows(data, splits_file, split)
         return [r.path for r in rows], [r.label for r in rows]
     variant = bundle.meta.get("data", {}).get("variant") or "Original"
     found = discover(data, variant=variant)

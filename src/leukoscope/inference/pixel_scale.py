@@ -23,6 +23,7 @@ from leukoscope.workers import parallel_map
 AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
 FIELD_OF_VIEW = "field"  # --pixel-size field: each image taken to show a training field's field of view
 PIXEL_UM = (0.005, 20.0)  # the pixel sizes, in µm, a microscope image can have
+WHOLE_FIELD = "a pixel scale applies to cell-level models only; this one sees whole fields as they are"
 
 
 def parse_pixel_size(text: str) -> str | float:
@@ -41,7 +42,7 @@ def parse_pixel_size(text: str) -> str | float:
 def refuse_whole_field(bundle: Bundle) -> None:
     """A pixel scale sizes leukocyte crops: a whole-field bundle has none to size."""
     if not bundle.cell_level:
-        raise DataError(f"{bundle.path}: a pixel scale applies to cell-level bundles only; this one sees whole fields as they are")
+        raise DataError(f"{bundle.path}: {WHOLE_FIELD}")
 
 
 def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_pixels: int | None = None) -> ScaleEstimate | None:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import DataError, ImageError
-from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, parse_pixel_size, resolve_pixel_scale
+from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, WHOLE_FIELD, parse_pixel_size, resolve_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.serve.audit import AuditLog
@@ -98,7 +98,7 @@ def create_app(
         """The predictor for one request's images at the pixel size asked for (`default` when none is:
         measured by then only where it can be), and the line saying where the scale came from."""
         if pixel_size not in (None, FIELD_OF_VIEW) and not bundle.cell_level:
-            raise ApiError(422, "pixel_size: this service's model sees whole fields as they are; a pixel size applies to cell-level models only")
+            raise ApiError(422, f"pixel_size: {WHOLE_FIELD}")  # refused here: the bundle's path stays on the server
         try:
             scale, note = resolve_pixel_scale(parse_pixel_size(pixel_size or default), bundle, rgbs, required=pixel_size is not None)
         except DataError as exc:
