@@ -1,3 +1,6 @@
+import dataclasses
+
+import cv2
 import numpy as np
 import torch
 
@@ -8,6 +11,7 @@ from leukoscope.preprocess.augment import (
     build_train_transform,
     expand_offline,
     hwc_to_chw,
+    rotate_hue,
     set_blur_strength,
 )
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
@@ -44,6 +48,22 @@ def test_an_affine_move_fills_the_border_with_what_surrounds_the_image():
     cfg = AugmentConfig(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[0.6, 0.6], brightness=0, contrast=0, saturation=0, hue=0)
     assert (build_augment(cfg)(crop) == 255).any()
     assert (build_augment(cfg, fill=128)(crop) == 128).all()
+
+
+def test_the_hue_turns_as_torchvision_turns_it_and_only_within_the_range_asked():
+    import torchvision.transforms.v2.functional as F
+
+    crops = [hwc_to_chw(x) for x in _images(8)]
+    for shift in (-0.05, 0.013, 0.3):
+        for crop in crops:
+            assert (rotate_hue(crop, shift).int() - F.adjust_hue(crop, shift).int()).abs().max() <= 1
+    cfg = dataclasses.replace(NO_AUGMENT, hue=0.05)
+    pure_red = torch.zeros((3, 8, 8), dtype=torch.uint8)
+    pure_red[0] = 255
+    torch.manual_seed(0)
+    hues = [cv2.cvtColor(build_augment(cfg)(pure_red).permute(1, 2, 0).numpy()[:1, :1].astype(np.float32) / 255, cv2.COLOR_RGB2HSV)[0, 0, 0] for _ in range(200)]
+    turned = [(h + 180) % 360 - 180 for h in hues]  # degrees from red
+    assert max(abs(t) for t in turned) <= 0.05 * 360 + 1 and min(turned) < -9 and max(turned) > 9  # both ways, up to 18 degrees
 
 
 def test_offline_expansion_balances_classes_from_given_items_only():

@@ -24,6 +24,27 @@ class RandomRot90(torch.nn.Module):
         return torch.rot90(x, k, dims=(-2, -1)) if k else x
 
 
+def rotate_hue(x: torch.Tensor, shift: float) -> torch.Tensor:
+    """A uint8 RGB CHW image with its hue turned by `shift` of the colour circle, as torchvision's `adjust_hue`
+    (within one grey level), through OpenCV's float HSV: 0.11 ms on a 64-px crop, against torchvision's 0.52,
+    in a training step of 1.9 ms a crop (benchmarks/augment_throughput.py)."""
+    hsv = cv2.cvtColor(x.permute(1, 2, 0).numpy().astype(np.float32) / 255, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + 360 * shift) % 360
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return torch.from_numpy(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)).permute(2, 0, 1).contiguous()
+
+
+class RandomHue(torch.nn.Module):
+    """Hue turned by U(-hue, hue) of the colour circle: torchvision's ColorJitter hue, at a fifth of its cost."""
+
+    def __init__(self, hue: float) -> None:
+        super().__init__()
+        self.hue = hue
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rotate_hue(x, (2 * torch.rand(1).item() - 1) * self.hue)
+
+
 class RandomHEDJitter(torch.nn.Module):
     """Stain augmentation in haematoxylin-eosin-DAB space (scikit-image's colour deconvolution):
     each stain's optical density scaled by U(1 - s, 1 + s) and shifted by U(-s, s) of its own range,
@@ -140,8 +161,10 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
         )
     if cfg.stain_hed:
         ops.append(RandomHEDJitter(cfg.stain_hed))
-    if cfg.brightness or cfg.contrast or cfg.saturation or cfg.hue:
-        ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
+    if cfg.brightness or cfg.contrast or cfg.saturation:
+        ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation))
+    if cfg.hue:
+        ops.append(RandomHue(cfg.hue))
     if cfg.grey:
         ops.append(v2.RandomGrayscale(cfg.grey))
     if cfg.jpeg:
