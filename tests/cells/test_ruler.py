@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from leukoscope.cells.crops import CropConfig, field_crops
-from leukoscope.cells.ruler import SCALE_TOLERANCE, Ruler, estimate_pixel_scale, local_thickness, measure_red_cells
+from leukoscope.cells.ruler import SCALE_TOLERANCE, Ruler, estimate_pixel_scale, local_thickness, measure_red_cells, training_scale
 from leukoscope.data.synth import RED_CELL_DIAMETER, synth_field
 
 
@@ -67,6 +67,12 @@ def test_local_thickness_gives_every_pixel_of_a_disc_its_diameter_when_discs_ove
         cv2.circle(disc, centre, 18, 1, -1)  # the disc less its outline's rasterisation
         values = thickness[(disc > 0)]
         assert np.median(values) == pytest.approx(41, rel=0.05) and np.percentile(values, 5) > 0.85 * 41
+    edge = np.zeros((100, 100), np.uint8)
+    cv2.circle(edge, (50, 99), 20, 1, -1)  # its centre on the frame: half of it in view, measured whole
+    assert np.median(local_thickness(edge)[edge > 0]) == pytest.approx(41, rel=0.05)
+    sliver = np.zeros((100, 100), np.uint8)
+    cv2.circle(sliver, (50, 109), 20, 1, -1)  # its centre out of view: 11 px of it seen, measured about twice that
+    assert np.median(local_thickness(sliver)[sliver > 0]) == pytest.approx(22, rel=0.1)
     large = np.zeros((600, 600), np.uint8)  # an oil objective's red cells: measured on a shrunk mask, in these pixels
     cv2.circle(large, (250, 300), 120, 1, -1)
     cv2.circle(large, (450, 300), 120, 1, -1)
@@ -80,6 +86,17 @@ def test_a_set_of_fields_gives_the_pixel_scale_of_its_objective(magnification):
     estimate = estimate_pixel_scale(rulers, reference_px=RED_CELL_DIAMETER)
     assert estimate is not None and estimate.measured >= 30
     assert estimate.pixel_scale == pytest.approx(magnification, rel=0.05)  # 1.031 and 1.035 x measured
+
+
+def test_training_fields_are_read_and_measured_from_their_files(tmp_path):
+    paths = []
+    for i, label in enumerate(["Benign", "Early", "Pre", "Pro"] * 3):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(synth_field(label, np.random.default_rng([8, i]), size=224, magnification=1.5)[0], cv2.COLOR_RGB2BGR))
+        paths.append(str(path))
+    scale = training_scale(paths, most=6)
+    assert scale is not None and scale.fields == 6 and scale.measured >= 5 and scale.field_scale == 1.0
+    assert scale.red_cell_px == pytest.approx(1.5 * RED_CELL_DIAMETER, rel=0.08)
 
 
 def test_a_set_s_scale_counts_each_image_by_its_red_cells_area():

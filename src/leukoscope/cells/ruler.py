@@ -7,7 +7,9 @@ out (as the detector finds them: an absolute stain threshold takes a warm stain'
 nuclei), and so are regions a leukocyte's margin cuts; central pallor is filled. Colour is not
 used: the red cells of the development data are grey-blue, not pink. The ruler is the median local
 thickness of that mask: most red cells overlap, many are cut by the frame or by a leukocyte, and the
-largest disc that fits a pixel's cell measures each alike. An earlier ruler (the median isolated
+largest disc that fits a pixel's cell measures each alike (a cell the frame cuts, while its centre is in
+view: OpenCV's distance transform does not take the frame for background; a sliver measures about twice
+its visible height, which is why single-cell windows measure 7 % short). An earlier ruler (the median isolated
 round disc, else the distance transform's peaks) measured a set of development fields magnified
 0.5-4x 8-19 % short, as specks passed for discs and cut cells were left out; this one, 0-3 % short
 (one field: 2-9 %; BENCHMARKS.md). None when the mask holds fewer than MIN_RED_CELLS red cells.
@@ -21,7 +23,7 @@ import cv2
 import numpy as np
 
 from leukoscope.cells.detect import field_scale, leukocyte_pixels
-from leukoscope.data.images import read_rgb
+from leukoscope.data.images import DEFAULT_MAX_PIXELS, read_rgb
 
 RED_CELL_UM = 7.5
 # the median red-cell diameter this ruler measures on the development fields (224 px; 2855 of 2856 measured):
@@ -137,7 +139,7 @@ class TrainingScale:
     ruler: str = RULER  # what measured them
 
 
-def training_scale(paths: list[str], most: int = 200, max_pixels: int | None = None) -> TrainingScale | None:
+def training_scale(paths: list[str], most: int = 200, max_pixels: int = DEFAULT_MAX_PIXELS) -> TrainingScale | None:
     """The training fields' scale from up to `most` of them (evenly spaced); None when fewer than MIN_IMAGES are measured."""
     chosen = sorted(set(paths))
     chosen = chosen[:: max(1, len(chosen) // most)][:most]

@@ -258,7 +258,7 @@ def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
     return list(order), [ds.images[idx] for idx in order.values()], np.array([ds.labels[idx[0]] for idx in order.values()])
 
 
-def training_pixel_scale(field_paths: list[str], max_pixels: int | None) -> dict[str, Any] | None:
+def training_pixel_scale(field_paths: list[str], max_pixels: int) -> dict[str, Any] | None:
     """What a pixel scale refers to: the training fields' red-cell diameter and field scale (cells.ruler), so
     that `predict --pixel-size` can bring another microscope's images to the pixel size the model learnt from."""
     from dataclasses import asdict

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from leukoscope.cells.ruler import MIN_IMAGES, Ruler, ScaleEstimate, estimate_pixel_scale, measure_red_cells, pixel_scale_from_size
-from leukoscope.data.images import read_rgb
+from leukoscope.data.images import DEFAULT_MAX_PIXELS, read_rgb
 from leukoscope.errors import DataError, ImageError
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.workers import parallel_map
@@ -45,7 +45,7 @@ def refuse_whole_field(bundle: Bundle) -> None:
         raise DataError(f"{bundle.path}: {WHOLE_FIELD}")
 
 
-def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_pixels: int | None = None) -> ScaleEstimate | None:
+def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScaleEstimate | None:
     """The pixel scale shared by these images (one microscope: files, or RGB arrays), from their red cells;
     unreadable files are skipped."""
 
