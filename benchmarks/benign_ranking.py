@@ -4,7 +4,7 @@ Usage: python benchmarks/benign_ranking.py runs/gelu0/eval/predictions.csv runs/
 
 Each file is one model's `leukoscope evaluate` output on the same images. Printed for each model and
 for their ensemble (the geometric mean of the class probabilities, renormalised) over the images every
-model read: 4-class accuracy with its 95 % interval, and the benign specificity that the ranking by
+model read: 4-class accuracy (the most probable class) with its 95 % interval, and the benign specificity that the ranking by
 p(Benign) allows at 99 % malignant sensitivity, over all fields and over the fields with at least
 6 and 10 leukocytes (the `cells` column). Then the malignant fields ranked most benign by the
 ensemble. It asks whether the seed-to-seed spread hides a better model, without training one, and
