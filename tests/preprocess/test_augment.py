@@ -81,8 +81,6 @@ def test_offline_expansion_balances_classes_from_given_items_only():
 
 
 def test_invariance_augmentations_change_stain_colour_and_sharpness_but_not_the_cell():
-    import cv2
-
     from leukoscope.data.synth import synth_field
     from leukoscope.preprocess.augment import RandomHEDJitter, build_augment
 
@@ -161,13 +159,11 @@ def test_a_blurred_cell_crop_keeps_its_sharp_outline_as_a_blurred_field_s_crop_d
 
 def test_a_resampled_crop_has_the_detail_of_a_cell_seen_at_a_coarser_pixel_size_and_keeps_its_outline():
     """What cutting a cell from an image at half the training resolution gives: its finest detail gone, its shape kept."""
-    import cv2
-
     yy, xx = np.mgrid[:64, :64]
     cell = (yy - 32) ** 2 + (xx - 32) ** 2 < 20**2
     fine = np.where(((yy + xx) % 2 == 0)[..., None], 60, 180).astype(np.uint8).repeat(3, axis=2)  # 1-px chromatin
     coarse = np.where((((yy // 16) + (xx // 16)) % 2 == 0)[..., None], 60, 180).astype(np.uint8).repeat(3, axis=2)  # 16-px clumps
-    half = AugmentConfig(**{**NO_AUGMENT.__dict__, "resample": 1.0, "resample_scale": [0.5, 0.5]})
+    half = dataclasses.replace(NO_AUGMENT, resample=1.0, resample_scale=[0.5, 0.5])
     for texture in (fine, coarse):
         crop = np.full((64, 64, 3), 128, np.uint8)
         crop[cell] = texture[cell]
@@ -180,6 +176,6 @@ def test_a_resampled_crop_has_the_detail_of_a_cell_seen_at_a_coarser_pixel_size_
             assert out[inner].std() < 0.1 * crop[inner].std()  # averaged away
         else:
             assert kept < 12  # the clumps stay where they are (only their edges soften)
-    never = AugmentConfig(**{**NO_AUGMENT.__dict__, "resample": 0.0})
+    never = dataclasses.replace(NO_AUGMENT, resample=0.0)
     x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
     assert torch.equal(build_augment(never)(x), x)

@@ -7,6 +7,7 @@ Both act only on the training split: the data module builds evaluation datasets 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -82,6 +83,16 @@ class RandomJPEG(torch.nn.Module):
         return self.jpeg(x) if torch.rand(1).item() < self.p else x
 
 
+def inside_outline(x: torch.Tensor, optics: Callable[[np.ndarray], np.ndarray], outline_fill: int | None) -> torch.Tensor:
+    """`optics` (an OpenCV filter on HWC uint8) applied to a CHW image; the pixels of `outline_fill`, the
+    constant around a suppressed cell crop, stay as they were (None: a field, filtered everywhere)."""
+    hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+    out = np.atleast_3d(optics(hwc))
+    if outline_fill is not None:
+        out[(hwc == outline_fill).all(axis=-1)] = outline_fill
+    return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+
 class RandomGaussianBlur(torch.nn.Module):
     """A Gaussian blur of sigma drawn from U(sigma), with probability p. OpenCV's kernel spans +-3 sigma:
     torchvision's fixed 7-px kernel, used before, held every sigma under 2 px, and a wide enough one
@@ -102,11 +113,7 @@ class RandomGaussianBlur(torch.nn.Module):
         if torch.rand(1).item() >= self.p * float(self.strength):
             return x
         s = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * torch.rand(1).item()
-        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-        blurred = np.atleast_3d(cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101))
-        if self.outline_fill is not None:
-            blurred[(hwc == self.outline_fill).all(axis=-1)] = self.outline_fill
-        return torch.from_numpy(blurred).permute(2, 0, 1).contiguous()
+        return inside_outline(x, lambda hwc: cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101), self.outline_fill)
 
 
 class RandomResample(torch.nn.Module):
@@ -123,13 +130,13 @@ class RandomResample(torch.nn.Module):
         if torch.rand(1).item() >= self.p:
             return x
         factor = self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(1).item()
-        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-        h, w = hwc.shape[:2]
-        small = cv2.resize(hwc, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
-        back = np.atleast_3d(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC))
-        if self.outline_fill is not None:
-            back[(hwc == self.outline_fill).all(axis=-1)] = self.outline_fill
-        return torch.from_numpy(back).permute(2, 0, 1).contiguous()
+
+        def coarser(hwc: np.ndarray) -> np.ndarray:
+            h, w = hwc.shape[:2]
+            small = cv2.resize(hwc, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+            return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+        return inside_outline(x, coarser, self.outline_fill)
 
 
 def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None = None) -> v2.Compose:
