@@ -62,6 +62,7 @@ def test_bad_files_do_not_traceback(tmp_path):
         (["split", "data", "--test-fraction", "1.5"], "--test-fraction: must lie in (0, 1), got 1.5"),
         (["split", "data", "--val-fraction", "1"], "--val-fraction: must lie in [0, 1), got 1"),
         (["predict", "bundle", "x.jpg", "--out", "p.csv", "--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+        (["predict", "bundle", "x.jpg", "--out", "p.csv", "--min-leukocytes", "-1"], "--min-leukocytes: must be at least 0, got -1"),
         (["serve", "bundle", "--port", "99999"], "--port: a TCP port is 1-65535, got 99999"),
         (["cells", "data", "--out", "c", "--context", "0"], "--context: must be above 0, got 0"),
         (["cv", "--config", "smoke", "--folds", "1"], "--folds: must be at least 2, got 1"),

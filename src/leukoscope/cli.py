@@ -8,8 +8,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leukoscope.errors import LeukoscopeError, OutputError
+
+if TYPE_CHECKING:  # the stages are imported where a command runs, so that `--help` stays quick
+    from leukoscope.scoring.bundle import Bundle
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -248,13 +252,28 @@ def _check_paths(cfg) -> None:  # noqa: ANN001
 
 
 # --------------------------------------------------------------------------- evaluate / predict
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _load_bundle(path: str, min_leukocytes: int | None) -> Bundle:
+    """The bundle, with the leukocyte minimum given on the command line in place of its own."""
     from leukoscope.scoring.bundle import load_bundle
+    from leukoscope.scoring.predictions import min_leukocytes_problem
+
+    bundle = load_bundle(path)
+    if min_leukocytes is not None:
+        if problem := min_leukocytes_problem(min_leukocytes, bundle.cell_level):
+            raise LeukoscopeError(f"--min-leukocytes {min_leukocytes}: {problem}")
+        bundle.min_leukocytes = min_leukocytes
+    return bundle
+
+
+MIN_LEUKOCYTES_HELP = "a field with fewer leukocytes is flagged for review, too few to call (cell-level models; default: the bundle's own)"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from leukoscope.evaluation.evaluate import evaluate_paths, labelled_paths
     from leukoscope.inference.predictor import Predictor, with_error_rows, write_predictions
     from leukoscope.io_utils import write_json
 
-    bundle = load_bundle(args.bundle)
+    bundle = _load_bundle(args.bundle, args.min_leukocytes)
     if args.probe and not Path(args.probe).is_file():
         raise LeukoscopeError(f"{args.probe}: probe result not found")
     paths, truth = labelled_paths(bundle, args.data, args.splits, args.split)
@@ -303,8 +322,9 @@ def _print_metrics(m: dict) -> None:
     if m.get("accepted_error") is not None:
         on = "benign vs malignant" if m["abstain_on"] == "malignancy" else "the class"
         target = f" (target {100 * m['target_error']:.0f} %)" if m.get("target_error") is not None else ""
+        too_few = f", {m['too_few_leukocytes']} with fewer than {m['min_leukocytes']} leukocytes" if m.get("min_leukocytes") else ""
         print(
-            f"flagged for review: {m['abstained']} of {m['n']} ({100 * m['abstained'] / m['n']:.1f} %); "
+            f"flagged for review: {m['abstained']} of {m['n']} ({100 * m['abstained'] / m['n']:.1f} %{too_few}); "
             f"error of the {m['accepted']} calls not flagged, on {on}: {100 * m['accepted_error']:.1f} %{target}"
         )
     if m.get("per_class"):
@@ -315,13 +335,12 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from leukoscope.scoring.bundle import load_bundle
     from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
-    from leukoscope.scoring.predictions import ood_reason_counts
+    from leukoscope.scoring.predictions import TOO_FEW, ood_reason_counts
 
     check_predictions_path(args.out)
-    bundle = load_bundle(args.bundle)
+    bundle = _load_bundle(args.bundle, args.min_leukocytes)
     paths = expand_inputs(args.paths)
     if not paths:
         raise LeukoscopeError("no images found in the given paths")
@@ -343,6 +362,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     why = ood_reason_counts(rows)
     if why:
         print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.items()))
+    if too_few := sum(TOO_FEW in r["abstain_reason"] for r in rows):
+        print(f"{too_few} with {TOO_FEW} (fewer than {bundle.min_leukocytes})")
     return 0 if rows or not failures else 1
 
 
@@ -590,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
     p.add_argument("--bootstrap", type=positive, default=1000, help="bootstrap resamples for intervals")
+    p.add_argument("--min-leukocytes", type=count, help=MIN_LEUKOCYTES_HELP)
     p.add_argument("--out", type=folder_out, required=True, help="output folder")
     p.set_defaults(func=cmd_evaluate)
 
@@ -601,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
     p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field")
+    p.add_argument("--min-leukocytes", type=count, help=MIN_LEUKOCYTES_HELP)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM and attention overlays beside each image and its prediction")

@@ -178,6 +178,10 @@ class EvalConfig:
     abstain_bound: Literal["estimate", "upper"] = "estimate"
     # how probabilities become a call: the most probable class, or benign vs malignant first (scoring/calls.py)
     call: Literal["argmax", "benign_first"] = "argmax"
+    # a cell-level field's call needs at least this many leukocytes; a field with fewer abstains ("too few
+    # leukocytes to call"): a smear of a leukemic patient also holds normal cells, and two or three of them
+    # in view carry the slide's label but no blast to see (0: no minimum)
+    min_leukocytes: int = 0
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
     tta: bool = False

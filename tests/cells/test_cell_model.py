@@ -21,6 +21,18 @@ def test_cell_bundle_records_the_pipeline_and_aggregates_cells(cell_bundle):
     np.testing.assert_allclose(pred.probs[0], np.exp(mean_log) / np.exp(mean_log).sum(), atol=1e-6)
 
 
+def test_the_recipe_s_minimum_of_leukocytes_travels_with_the_bundle(cell_bundle):
+    from leukoscope.scoring.predictions import TOO_FEW
+
+    minimum = cell_bundle.meta["config"]["eval"]["min_leukocytes"]
+    assert minimum >= 2 and cell_bundle.min_leukocytes == minimum == cell_bundle.meta["abstain"]["min_leukocytes"]
+    fields = [synth_field("Pro", np.random.default_rng(5), size=160, n_cells=n)[0] for n in (minimum - 1, minimum)]
+    pred = Predictor(cell_bundle).predict_rgbs(fields)
+    assert list(pred.units) == [minimum - 1, minimum]
+    assert pred.abstain[0] and f"{TOO_FEW} ({minimum - 1} < {minimum})" in pred.abstain_reasons[0]
+    assert TOO_FEW not in pred.abstain_reasons[1]
+
+
 def test_single_cell_image_and_empty_field(cell_bundle):
     predictor = Predictor(cell_bundle)
     field, cells = synth_field("Early", np.random.default_rng(2), size=160, n_cells=1)

@@ -43,3 +43,23 @@ def test_evaluate_a_split_of_a_splits_file(tmp_path, tiny_run):
     m = json.loads((out / "metrics.json").read_text())
     assert m["n"] == len(splits["splits"]["test"])
     assert m["accuracy"] == pytest.approx(bundle.meta["metrics"]["test"]["accuracy"])
+
+
+def test_fields_with_too_few_leukocytes_are_flagged_at_the_minimum_given(tmp_path, cell_run, tiny_run):
+    out = tmp_path / "eval"
+    data = json.loads((cell_run / "splits.json").read_text())["root"]
+    args = ("--data", data, "--splits", str(cell_run / "splits.json"), "--split", "test", "--bootstrap", "20", "--min-leukocytes", "2")
+    res = _cli("evaluate", str(cell_run / "bundle"), *args, "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    few = [r for r in rows if r["cells"] == "1"]  # synthetic fields hold 1-3 leukocytes
+    assert few and all(r["abstain"] == "True" and "too few leukocytes to call (1 < 2)" in r["abstain_reason"] for r in few)
+    assert not any("too few" in r["abstain_reason"] for r in rows if r["cells"] != "1")
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["min_leukocytes"] == 2 and m["too_few_leukocytes"] == len(few) and m["abstained"] >= len(few)
+    assert f"{len(few)} with fewer than 2 leukocytes" in res.stdout
+    assert "too few leukocytes to call (fewer than 2)" in (out / "report.html").read_text()
+    predicted = _cli("predict", str(cell_run / "bundle"), *(r["path"] for r in few[:2]), "--min-leukocytes", "2", "--out", str(tmp_path / "p.csv"))
+    assert predicted.returncode == 0 and f"{len(few[:2])} with too few leukocytes to call (fewer than 2)" in predicted.stdout
+    whole = _cli("evaluate", str(tiny_run / "bundle"), *args, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 2 and "--min-leukocytes 2: a whole-field model counts no leukocytes" in whole.stderr

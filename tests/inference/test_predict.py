@@ -26,7 +26,8 @@ def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth
     assert "out of distribution: 1 no leukocyte found" in res.stdout
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 26 and rows[-1]["ood_reason"] == "no leukocyte found"
-    assert list(rows[0])[:10] == ["path", "status", "error", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason", "screen"]
+    assert list(rows[0])[:11] == ["path", "status", "error", "label", "confidence", "abstain", "abstain_reason", "ood", "ood_score", "ood_reason", "screen"]
+    assert all(bool(r["abstain_reason"]) == (r["abstain"] == "True") for r in rows if r["status"] == "ok")
     for r in rows[:-2]:  # the screening call is the plain call, or malignant where p(Benign) is below the bundle's cut
         cut = json.loads((tiny_run / "bundle" / "bundle.json").read_text())["screening"]["p_benign_below"]
         assert r["screen"] == ("benign" if r["label"] == "Benign" and float(r["p_Benign"]) >= cut else "malignant")

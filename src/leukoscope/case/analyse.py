@@ -125,6 +125,7 @@ class Case:
             "abstain": bool(pred.abstain[k]),
             "ood": bool(pred.ood[k]),
             "ood_reason": pred.ood_reasons[k],
+            "abstain_reason": pred.abstain_reasons[k],
         }
 
     def _cell(self, item: FieldInput, found: FieldCrops | None, pred: Predictions, unit: int, j: int, field_index: int) -> dict[str, Any]:

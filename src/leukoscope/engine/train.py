@@ -29,7 +29,7 @@ from leukoscope.scoring.calibration import calibration_errors, fit_temperature, 
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.scoring.screening import screening_threshold
-from leukoscope.scoring.predictions import score_units
+from leukoscope.scoring.predictions import min_leukocytes_problem, score_units
 from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import build_loss
@@ -172,6 +172,8 @@ def check_targets(cfg: Config) -> None:
         raise ConfigError(f"augment.blur_warmup_epochs={cfg.augment.blur_warmup_epochs}: a number of epochs >= 0, and it needs augment.blur > 0")
     if cfg.cells.acquisition_copies < 0:
         raise ConfigError(f"cells.acquisition_copies={cfg.cells.acquisition_copies}: a number of copies is 0 or more")
+    if problem := min_leukocytes_problem(cfg.eval.min_leukocytes, cfg.cells.enabled):
+        raise ConfigError(f"eval.min_leukocytes={cfg.eval.min_leukocytes}: {problem}")
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None:
@@ -348,7 +350,10 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         if cfg.cells.enabled:
             cell_labels = np.repeat(labels, pred.units)
             metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed, call_rule=cfg.eval.call)
-    abstain = {"threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound}
+    abstain = {
+        "threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound,
+        "min_leukocytes": cfg.eval.min_leukocytes,
+    }  # fmt: skip
     update_bundle_meta(folder, metrics=metrics, call={"rule": cfg.eval.call}, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)
     if "val" in metrics and (warning := chance_warning(metrics["val"], len(dm.classes))):

@@ -13,7 +13,7 @@ from leukoscope.errors import DataError
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.metrics import classification_metrics
-from leukoscope.scoring.predictions import ood_reason_counts
+from leukoscope.scoring.predictions import TOO_FEW, ood_reason_counts
 
 
 def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | None, split: str) -> tuple[list[str], list[str]]:
@@ -36,6 +36,7 @@ def accepted_error(bundle: Bundle, y: np.ndarray, probs: np.ndarray, abstain: np
         "accepted": int(kept.sum()),
         "accepted_error": float(wrong[kept].mean()) if kept.any() else None,
         "target_error": (bundle.meta.get("abstain") or {}).get("target_error"),
+        "min_leukocytes": bundle.min_leukocytes,
     }
 
 
@@ -57,6 +58,7 @@ def evaluate_paths(
     metrics = classification_metrics(y, probs, classes, bootstrap, seed, screen_threshold=predictor.bundle.screening_threshold, call_rule=predictor.bundle.call_rule)
     metrics["abstained"] = int(sum(r["abstain"] for r in rows))
     metrics.update(accepted_error(predictor.bundle, y, probs, np.array([r["abstain"] for r in rows], bool)))
+    metrics["too_few_leukocytes"] = int(sum(TOO_FEW in r["abstain_reason"] for r in rows))
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
     metrics["ood_reasons"] = ood_reason_counts(rows)
     metrics["unreadable"] = failures

@@ -127,6 +127,8 @@ def write_report(
     reasons = ", ".join(f"{n} {reason}" for reason, n in metrics.get("ood_reasons", {}).items())
     ood = f"{metrics.get('ood_flagged', 0)} ({reasons})" if reasons else metrics.get("ood_flagged", 0)
     summary += [["flagged for review (abstain or OOD)", metrics.get("abstained", 0)], ["out-of-distribution", ood]]
+    if metrics.get("min_leukocytes"):
+        summary.append([f"too few leukocytes to call (fewer than {metrics['min_leukocytes']})", metrics.get("too_few_leukocytes", 0)])
     if metrics.get("accepted_error") is not None:
         on = "benign vs malignant" if metrics.get("abstain_on") == "malignancy" else "class"
         target = f" (target {_pct(metrics['target_error'])}, chosen on validation)" if metrics.get("target_error") is not None else ""
@@ -150,6 +152,7 @@ def write_report(
                 ["call", "benign first: Benign when p(Benign) ≥ ½, else the most probable malignant class" if bundle.call_rule == "benign_first" else "the most probable class"],
                 ["abstain below confidence", f"{bundle.abstain_threshold:.3f}" + (" in benign vs malignant" if bundle.abstain_on == "malignancy" else "")
                  + (" (validation error's 95 % upper bound held to the target)" if (meta.get("abstain") or {}).get("bound") == "upper" else "")],
+                *([["leukocytes a field's call needs", bundle.min_leukocytes]] if bundle.min_leukocytes else []),
             ],
         )
     )

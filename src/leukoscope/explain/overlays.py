@@ -89,13 +89,12 @@ def _verdict(bundle: Bundle, pred: Predictions) -> dict:
         "abstain": bool(pred.abstain[0]),
         "ood": bool(pred.ood[0]),
         "ood_reason": pred.ood_reasons[0] if pred.ood_reasons else "",
+        "abstain_reason": pred.abstain_reasons[0] if pred.abstain_reasons else "",
     }
 
 
 def _review_line(info: dict) -> str | None:
-    if info["ood"]:
-        return f"review: {info['ood_reason']}"
-    return "review: confidence below the abstain threshold" if info["abstain"] else None
+    return f"review: {info['abstain_reason'] or 'confidence below the abstain threshold'}" if info["abstain"] else None
 
 
 HEADER = 66  # pixels above the tiles: title, review line, tile names

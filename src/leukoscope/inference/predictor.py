@@ -231,6 +231,7 @@ class Predictor:
                 "label": classes[int(pred.labels[i])],
                 "confidence": round(float(pred.confidence[i]), 6),
                 "abstain": bool(pred.abstain[i]),
+                "abstain_reason": pred.abstain_reasons[i] if pred.abstain_reasons is not None else "",
                 "ood": bool(pred.ood[i]),
                 "ood_score": round(float(pred.ood_score[i]), 4),
                 "ood_reason": pred.ood_reasons[i] if pred.ood_reasons is not None else "",
@@ -251,7 +252,7 @@ class Predictor:
 
 
 def prediction_columns(classes: Sequence[str]) -> list[str]:
-    return ["path", "status", "error", "label", "confidence", "abstain", "ood", "ood_score", "ood_reason", "screen"] + [f"p_{c}" for c in classes] + ["cells"]
+    return ["path", "status", "error", "label", "confidence", "abstain", "abstain_reason", "ood", "ood_score", "ood_reason", "screen"] + [f"p_{c}" for c in classes] + ["cells"]
 
 
 PREDICTION_FORMATS = (".csv", ".json")

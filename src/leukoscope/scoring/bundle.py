@@ -55,6 +55,7 @@ class Bundle:
     abstain_on: str = "class"  # the call the threshold vouches for: the class, or "malignancy" (benign vs malignant)
     call_rule: str = "argmax"  # how probabilities become a call (scoring/calls.py)
     screening_threshold: float | None = None  # a field screens malignant below this p(Benign) (None: the plain call)
+    min_leukocytes: int = 0  # a cell-level field with fewer leukocytes abstains: too few to call (0: no minimum)
     ood: MahalanobisOOD | None = None
     image_ood: ImageStatsOOD | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -271,6 +272,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         abstain_on=meta["abstain"].get("on", "class"),
         call_rule=(meta.get("call") or {}).get("rule", "argmax"),
         screening_threshold=(meta.get("screening") or {}).get("p_benign_below"),
+        min_leukocytes=int(meta["abstain"].get("min_leukocytes", 0)),
         ood=ood,
         image_ood=image_ood,
         meta=meta,

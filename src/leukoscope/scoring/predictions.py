@@ -35,6 +35,7 @@ class Predictions:
     unit_attention: np.ndarray | None = None  # each unit's weight in its image's call (attention pooling), None with the mean rule
     screen: np.ndarray | None = None  # whether each image screens malignant at the bundle's cut (None: no Benign class)
     called: np.ndarray | None = None  # each image's call by the bundle's rule (None: the most probable class)
+    abstain_reasons: list[str] | None = None  # why each image's call goes to review ("" when it does not)
 
     @property
     def labels(self) -> np.ndarray:
@@ -56,6 +57,30 @@ def ood_reason(no_cells: bool, unlike_stats: Sequence[str], far_score: float | N
         parts.append(f"{UNLIKE_STATS} ({', '.join(unlike_stats)})")
     if far_score is not None:
         parts.append(f"{FAR_FEATURES} (score {far_score:.3g} > {threshold:.3g})")
+    return "; ".join(parts)
+
+
+TOO_FEW, LOW_CONFIDENCE = "too few leukocytes to call", "confidence below the abstain threshold"
+
+
+def min_leukocytes_problem(minimum: int, cell_level: bool) -> str | None:
+    """What is wrong with a minimum of leukocytes for a model of this level; None when nothing is.
+    Callers name their own option before it."""
+    if minimum < 0:
+        return "a number of leukocytes is 0 or more"
+    if minimum and not cell_level:
+        return "a whole-field model counts no leukocytes; a minimum needs a cell-level model (cells.enabled)"
+    return None
+
+
+def abstain_reason(ood_reason: str, leukocytes: int, min_leukocytes: int, confidence: float | None, threshold: float) -> str:
+    """Why an image's call goes to review, in words; "" when it does not. `confidence` is None where
+    there is no call to be sure of (no leukocyte found)."""
+    parts = [ood_reason] if ood_reason else []
+    if 0 < leukocytes < min_leukocytes:
+        parts.append(f"{TOO_FEW} ({leukocytes} < {min_leukocytes})")
+    if confidence is not None and confidence < threshold:
+        parts.append(f"{LOW_CONFIDENCE} ({confidence:.3g} < {threshold:.3g})")
     return "; ".join(parts)
 
 
@@ -111,14 +136,19 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     unlike = np.array([bool(names) for names in unlike_stats], dtype=bool)
     far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
     ood = empty | unlike | far
-    abstain = (b.call_confidence(probs) < b.abstain_threshold) | ood
+    too_few = (np.asarray(counts) < b.min_leukocytes) & ~empty
+    confidence = b.call_confidence(probs)
+    abstain = (confidence < b.abstain_threshold) | ood | too_few
     threshold = b.ood.threshold if b.ood is not None else float("inf")
     reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
+    why = [
+        abstain_reason(reasons[i], counts[i], b.min_leukocytes, None if empty[i] else float(confidence[i]), b.abstain_threshold) for i in range(len(per_image))
+    ]
     if stacked is None:
         unit_probs, unit_ood, unit_stats_out = np.zeros((0, k)), np.zeros(0), np.zeros((0, 0), bool)
     attention = unit_attention if pooled is not None else None
     screen = screen_positive(probs, b.benign_index, b.screening_threshold, b.call_rule) if b.benign_index is not None else None
     return Predictions(
         logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1), attention, screen,
-        called=b.calls(probs),
+        called=b.calls(probs), abstain_reasons=why,
     )  # fmt: skip

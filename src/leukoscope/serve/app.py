@@ -30,7 +30,7 @@ from leukoscope.serve.batching import Batcher
 from leukoscope.serve.cases import CaseStore
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-AUDITED = ("path", "status", "error", "label", "confidence", "abstain", "ood", "ood_reason", "screen")  # what the audit log keeps of a result
+AUDITED = ("path", "status", "error", "label", "confidence", "abstain", "abstain_reason", "ood", "ood_reason", "screen")  # what the audit log keeps of a result
 DEFAULT_MAX_FILES = 64
 MAX_FIELDS_PER_CASE = 300
 
