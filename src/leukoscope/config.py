@@ -155,8 +155,10 @@ class CellsConfig:
     crop_size: int = 64
     context: float = 1.4  # crop side / cell diameter
     suppress: Literal["constant", "noise", "none"] = "constant"
-    scale: Literal["cell", "red_cell"] = "cell"  # crops sized by the cell's own diameter, or by the field's red cells
-    red_cell_span: float = 4.0  # with scale=red_cell: the crop side in red-cell diameters
+    # crops sized by the cell's own diameter, by the field's red cells, or by the training fields' red cells at the
+    # image's pixel size (the set's ruler: a field's own background cannot move its crops)
+    scale: Literal["cell", "red_cell", "pixel_size"] = "cell"
+    red_cell_span: float = 4.0  # with scale=red_cell or pixel_size: the crop side in red-cell diameters
     aggregate: Literal["mean_log_prob", "attention"] = "mean_log_prob"  # how a field's cells make its call: mean, or gated attention pooling
     # "reinhard": each field's leukocytes moved to one reference stain before cropping, so a session's stain cannot carry the class
     stain: Literal["as imaged", "reinhard"] = "as imaged"

@@ -56,6 +56,32 @@ def test_ruler_crops_of_one_cell_at_two_magnifications_agree_and_keep_its_size()
     assert _cell_share(field_crops(rgb, own).crops[0]) == pytest.approx(_cell_share(field_crops(small, own).crops[0]), rel=0.25)
 
 
+def test_pixel_size_crops_keep_the_cell_s_size_whatever_the_field_s_own_red_cells_show():
+    from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX
+
+    rgb, _ = synth_field("Pro", np.random.default_rng(11), size=224, n_cells=1)
+    config = CropConfig(size=64, scale="pixel_size")
+    one = field_crops(rgb, config)
+    assert one.scaled_by == "pixel size" and one.red_cell_px == DEVELOPMENT_RED_CELL_PX
+    double = field_crops(cv2.resize(rgb, (448, 448), interpolation=cv2.INTER_CUBIC), config)  # twice the view's pixels
+    assert double.red_cell_px == 2 * DEVELOPMENT_RED_CELL_PX
+    assert np.abs(one.crops[0].astype(int) - double.crops[0]).mean() < 4  # the same crop, up to resampling (1.3 measured)
+    # the field's red cells painted out: the field's ruler has nothing to measure, the pixel size still sizes the crop
+    no_red_cells = rgb.copy()
+    no_red_cells[(rgb.astype(int)[..., 0] - rgb[..., 2]) > 12] = (236, 231, 230)
+    assert field_crops(no_red_cells, CropConfig(size=64, scale="red_cell")).scaled_by == "cell diameter"
+    plain = field_crops(no_red_cells, config)
+    assert plain.scaled_by == "pixel size" and np.abs(plain.crops[0].astype(int) - one.crops[0]).mean() < 1
+    small, _ = synth_field("Benign", np.random.default_rng(11), size=224, n_cells=1)
+    assert _cell_share(one.crops[0]) > 2 * _cell_share(field_crops(small, config).crops[0])  # a hematogone stays smaller
+    # a single cell enlarged 4x, taken for a field of view, measures 9 training red cells across: cut by its own diameter
+    cell = one.cells[0]
+    r = int(cell.radius * 1.6)
+    window = rgb[max(0, int(cell.y) - r) : int(cell.y) + r, max(0, int(cell.x) - r) : int(cell.x) + r]
+    enlarged = cv2.resize(window, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    assert field_crops(enlarged, config).scaled_by == "cell diameter"
+
+
 def test_local_thickness_gives_every_pixel_of_a_disc_its_diameter_when_discs_overlap_or_the_frame_cuts_them():
     mask = np.zeros((200, 200), np.uint8)
     for centre in [(60, 60), (90, 70), (190, 150)]:  # two overlapping discs, and one the frame cuts in half

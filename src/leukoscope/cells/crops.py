@@ -4,8 +4,11 @@ The same cell gives the same crop at any magnification. With `scale="cell"` the 
 `context` x the cell's own diameter, so every cell fills its crop alike and its absolute size is
 lost. With `scale="red_cell"` the crop side is `red_cell_span` red-cell diameters (the red-cell
 ruler, cells/ruler.py): magnification is normalised and a lymphoblast stays larger than a small
-lymphocyte; a field without measurable red cells falls back to the cell's own diameter, and the
-crops record which was used. Pixels outside the (slightly grown) cell mask are suppressed so the
+lymphocyte. With `scale="pixel_size"` the red cell is the training fields', at the image's pixel
+size (the set's ruler, `--pixel-size`), not the field's own: a field's background cannot then move
+its crops. Either falls back to the cell's own diameter where the field's leukocytes do not measure
+0.8-4 red cells across on it (no red cell measured, or an image not at the pixel size assumed), and
+the crops record which was used. Pixels outside the (slightly grown) cell mask are suppressed so the
 background cannot carry the class. With a `stain_target` the field's leukocytes are first moved
 together to that stain (one Reinhard transfer per field, fitted on all its leukocyte pixels: the
 cells of a field share a session, and their differences are kept).
@@ -20,7 +23,7 @@ import cv2
 import numpy as np
 
 from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes, field_scale
-from leukoscope.cells.ruler import SCALE_TOLERANCE, measure_red_cells, plausible
+from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, SCALE_TOLERANCE, Ruler, measure_red_cells, plausible
 from leukoscope.cells.stain import StainTarget
 
 SUPPRESS_MODES = ("constant", "noise", "none")
@@ -34,7 +37,7 @@ class CropConfig:
     suppress: str = "constant"  # what replaces pixels outside the cell mask
     fill: int = 128
     single_cell_fraction: float = 0.25  # a detected cell this large a share of the image: a single-cell image
-    scale: str = "cell"  # what sizes the crop: the cell's own diameter, or the field's red cells
+    scale: str = "cell"  # what sizes the crop: the cell's own diameter, the field's red cells, or the training fields' at the image's pixel size
     red_cell_span: float = 4.0  # crop side in red-cell diameters (a lymphoblast is 1.5-3 across)
     stain_target: tuple[float, ...] | None = None  # LAB means and stds the field's leukocytes are moved to; None: as imaged
     source_px: int | None = None  # the most field pixels a crop's side keeps: finer detail is averaged away (None: all)
@@ -105,8 +108,8 @@ class FieldCrops:
     cells: list[Cell]
     labels: np.ndarray  # int32, 0 = background, i + 1 = cells[i]
     single: bool  # handled as a single-cell image
-    scaled_by: str = "cell diameter"  # or "red cells"
-    red_cell_px: float | None = None  # the field's red-cell diameter, when it was measured
+    scaled_by: str = "cell diameter"  # or "red cells", or "pixel size"
+    red_cell_px: float | None = None  # the red-cell diameter the crops were sized by, in the field's pixels
     pixel_scale: float | None = None  # the pixel scale it was resampled from, when it was (its pixels per training pixel)
 
 
@@ -166,11 +169,15 @@ def _field_crops(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, 
     cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection, scale)
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
-    ruler = measure_red_cells(rgb if detect_on is None else detect_on, labels > 0) if crop.scale == "red_cell" else None
+    ruler = None
+    if crop.scale == "red_cell":
+        ruler = measure_red_cells(rgb if detect_on is None else detect_on, labels > 0)
+    elif crop.scale == "pixel_size":
+        ruler = Ruler(DEVELOPMENT_RED_CELL_PX * scale, red_cells=0.0)
     if not plausible(ruler, [2 * c.radius for c in cells]):
         ruler = None
     half = crop.red_cell_span * ruler.red_cell_px / 2 if ruler is not None else None
-    scaled = {"scaled_by": "red cells", "red_cell_px": ruler.red_cell_px} if ruler is not None else {}
+    scaled = {"scaled_by": "red cells" if crop.scale == "red_cell" else "pixel size", "red_cell_px": ruler.red_cell_px} if ruler is not None else {}
     single = (len(cells) == 1 and bool(big)) or (not cells and max(h, w) <= 2 * crop.size)
     if single and not cells:
         cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]

@@ -36,7 +36,6 @@ def accepted_error(bundle: Bundle, y: np.ndarray, probs: np.ndarray, abstain: np
         "accepted": int(kept.sum()),
         "accepted_error": float(wrong[kept].mean()) if kept.any() else None,
         "target_error": (bundle.meta.get("abstain") or {}).get("target_error"),
-        "min_leukocytes": bundle.min_leukocytes,
     }
 
 
@@ -58,6 +57,7 @@ def evaluate_paths(
     metrics = classification_metrics(y, probs, classes, bootstrap, seed, screen_threshold=predictor.bundle.screening_threshold, call_rule=predictor.bundle.call_rule)
     metrics["abstained"] = int(sum(r["abstain"] for r in rows))
     metrics.update(accepted_error(predictor.bundle, y, probs, np.array([r["abstain"] for r in rows], bool)))
+    metrics["min_leukocytes"] = predictor.bundle.min_leukocytes
     metrics["too_few_leukocytes"] = int(sum(TOO_FEW in r["abstain_reason"] for r in rows))
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
     metrics["ood_reasons"] = ood_reason_counts(rows)

@@ -58,10 +58,13 @@ def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_
     return estimate_pixel_scale(parallel_map(ruler, list(images), 2, "measuring red cells"), reference_px)
 
 
-def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, images: Sequence[str | np.ndarray], required: bool = True) -> tuple[float | None, str]:
+def resolve_pixel_scale(
+    pixel_size: str | float | None, bundle: Bundle, images: Sequence[str | np.ndarray], required: bool = True, option: str = "--pixel-size"
+) -> tuple[float | None, str]:
     """The pixel scale to predict `images` (files or RGB arrays) with, and a line saying where it came from (None: each image taken as a
     field of view). `required=False` (a default, not the user's request) falls back to the field of view
-    where the pixel scale cannot be measured, or the bundle sees whole fields."""
+    where the pixel scale cannot be measured, or the bundle sees whole fields. `option` is what the
+    caller calls the pixel size, for its errors."""
     if pixel_size is None or pixel_size == FIELD_OF_VIEW:
         return None, ""
     if not bundle.cell_level and not required:
@@ -74,7 +77,7 @@ def resolve_pixel_scale(pixel_size: str | float | None, bundle: Bundle, images: 
             why = f"red cells could be measured in fewer than {MIN_IMAGES} of the {len(images)} image(s)"
             if not required:
                 return None, f"pixel scale: {why}; each image is taken to show a training field's field of view"
-            raise DataError(f"--pixel-size auto: {why}; give the pixel size in µm")
+            raise DataError(f"{option} auto: {why}; give the pixel size in µm")
         return estimate.pixel_scale, estimate.describe()
     scale = pixel_scale_from_size(float(pixel_size), reference)
     return scale, f"pixel scale {scale:.2f} x the training fields' ({pixel_size:g} µm per pixel given; the training fields' red cells are {reference:.1f} px across)"

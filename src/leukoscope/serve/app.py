@@ -100,9 +100,9 @@ def create_app(
         if pixel_size not in (None, FIELD_OF_VIEW) and not bundle.cell_level:
             raise ApiError(422, f"pixel_size: {WHOLE_FIELD}")  # refused here: the bundle's path stays on the server
         try:
-            scale, note = resolve_pixel_scale(parse_pixel_size(pixel_size or default), bundle, rgbs, required=pixel_size is not None)
+            scale, note = resolve_pixel_scale(parse_pixel_size(pixel_size or default), bundle, rgbs, required=pixel_size is not None, option="pixel_size")
         except DataError as exc:
-            raise ApiError(422, f"pixel_size: {str(exc).removeprefix('--pixel-size auto: ')}") from None
+            raise ApiError(422, str(exc)) from None
         return predictor.at_pixel_scale(scale), note
 
     @app.middleware("http")
