@@ -6,7 +6,9 @@ Each test field (every Nth) is magnified as the domain-shift benchmark does (`da
 enlarged and centre-cropped, or shrunk and padded), and its red cells measured. Printed per
 magnification: the set's pixel scale (`estimate_pixel_scale`, what `--pixel-size auto` uses) over the
 unshifted set's, against the true factor; the median and 10th-90th percentile of one field's ruler
-against the same field unshifted; how many fields could be measured; the time per field. Then the
+against the same field unshifted; how many fields could be measured; the time per field. Before them,
+the unshifted fields' own rulers per class: where the classes were photographed in their own
+sessions, a field's ruler can tell the session, and crops sized by it can carry the class. Then the
 same for `--synthetic` generated fields drawn at each magnification, whose red cells' true diameter is
 known.
 """
@@ -30,13 +32,20 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 MAGNIFICATIONS = (0.5, 2.0, 3.0, 4.0)
 
 
-def development_fields(data: str, splits: str, every: int) -> list[np.ndarray]:
-    """Every `every`th field of the splits file's test split."""
-    return [read_rgb(r.path) for r in split_rows(data, splits, "test")[::every]]
+def development_fields(data: str, splits: str, every: int) -> tuple[list[np.ndarray], list[str]]:
+    """Every `every`th field of the splits file's test split, and their classes."""
+    rows = split_rows(data, splits, "test")[::every]
+    return [read_rgb(r.path) for r in rows], [r.label for r in rows]
 
 
-def development_rows(images: list[np.ndarray]) -> None:
+def development_rows(images: list[np.ndarray], labels: list[str]) -> None:
     base = [measure_red_cells(x) for x in images]
+    print("one field's ruler by class, px (10-90 %):", end="")
+    for label in sorted(set(labels)):
+        px = [r.red_cell_px for r, y in zip(base, labels) if r is not None and y == label]
+        lo, mid, hi = np.percentile(px, [10, 50, 90])
+        print(f"  {label} {mid:.1f} ({lo:.1f}-{hi:.1f})", end="")
+    print()
     reference = estimate_pixel_scale(base, 1.0)
     if reference is None:
         raise SystemExit("fewer than 3 unshifted fields could be measured")
@@ -69,7 +78,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="keep every Nth test field")
     parser.add_argument("--synthetic", type=int, default=32, help="synthetic fields per magnification (0: none)")
     args = parser.parse_args()
-    development_rows(development_fields(args.data, args.splits, args.every))
+    development_rows(*development_fields(args.data, args.splits, args.every))
     if args.synthetic:
         synthetic_rows(args.synthetic)
 

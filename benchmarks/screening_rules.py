@@ -12,16 +12,16 @@ least 6 leukocytes.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
+
+from cell_bundle_args import bundle_and_split_parser, load_cell_bundle
 
 from leukoscope.data.images import read_rgb
 from leukoscope.data.split import split_rows
 from leukoscope.inference.predictor import Predictor
 from leukoscope.progress import progress_bar
-from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.screening import specificity_at_sensitivity
 
 BENIGN = "Benign"
@@ -34,15 +34,9 @@ RULES: dict[str, Callable[[np.ndarray], float]] = {  # a field's cells' p(Benign
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bundle")
-    ap.add_argument("--splits", required=True)
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--data", default="../shared/data/taleqani-all")
+    ap = bundle_and_split_parser(__doc__.splitlines()[0])
     args = ap.parse_args()
-    bundle = load_bundle(args.bundle)
-    if not bundle.cell_level:
-        raise SystemExit(f"{args.bundle}: a whole-field bundle has no cells to pool")
+    bundle = load_cell_bundle(args.bundle)
     predictor, benign = Predictor(bundle), bundle.classes.index(BENIGN)
     rows = split_rows(args.data, args.splits, args.split)
     units = []

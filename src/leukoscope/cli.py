@@ -666,7 +666,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-size", type=positive, default=64)
     p.add_argument("--context", type=positive_float, default=1.4, help="crop side / cell diameter")
     p.add_argument("--suppress", choices=["constant", "noise", "none"], default="constant", help="what replaces pixels outside the cell")
-    p.add_argument("--scale", choices=["cell", "red_cell"], default="cell", help="size crops by the cell's own diameter or by the field's red cells")
+    p.add_argument(
+        "--scale", choices=["cell", "red_cell", "pixel_size"], default="cell",
+        help="size crops by the cell's own diameter, by the field's red cells, or by the training fields' red cells at the images' pixel size",
+    )  # fmt: skip
     p.add_argument("--workers", type=positive, default=None)
     p.set_defaults(func=cmd_cells)
 
