@@ -100,7 +100,11 @@ def create_app(
         if pixel_size not in (None, FIELD_OF_VIEW) and not bundle.cell_level:
             raise ApiError(422, f"pixel_size: {WHOLE_FIELD}")  # refused here: the bundle's path stays on the server
         try:
-            scale, note = resolve_pixel_scale(parse_pixel_size(pixel_size or default), bundle, rgbs, required=pixel_size is not None, option="pixel_size")
+            size = parse_pixel_size(pixel_size or default)
+        except DataError as exc:
+            raise ApiError(422, f"pixel_size: {exc}") from None
+        try:
+            scale, note = resolve_pixel_scale(size, bundle, rgbs, required=pixel_size is not None, option="pixel_size")
         except DataError as exc:
             raise ApiError(422, str(exc)) from None
         return predictor.at_pixel_scale(scale), note
