@@ -60,7 +60,8 @@ def test_onnx_backend_on_a_read_only_bundle_exports_into_the_cache(tmp_path, tin
 
     import leukoscope.inference.export as export_mod
 
-    bundle_dir = shutil.copytree(tiny_run / "bundle", tmp_path / "shared" / "bundle")
+    # without the model.onnx an earlier test may have exported beside the shared bundle
+    bundle_dir = shutil.copytree(tiny_run / "bundle", tmp_path / "shared" / "bundle", ignore=shutil.ignore_patterns("model.onnx"))
     real_export = export_mod.export_bundle
 
     def read_only_bundle(bundle, out, fmt="onnx", **kwargs):  # what the OS answers on a read-only share (root ignores modes)
