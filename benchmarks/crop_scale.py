@@ -15,14 +15,16 @@ predictions that the background swap and the stain swap change.
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 from cell_bundle_args import bundle_and_split_parser, load_cell_bundle
 
+from leukoscope.config import CellsConfig
 from leukoscope.evaluation.evaluate import evaluate_paths, labelled_paths
 from leukoscope.evaluation.shortcuts import run_shortcut_checks
 from leukoscope.inference.predictor import Predictor
 
-SCALES = ("cell", "red_cell", "pixel_size")
+SCALES = typing.get_args(typing.get_type_hints(CellsConfig)["scale"])
 
 
 def main() -> None:

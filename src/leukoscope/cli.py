@@ -337,7 +337,7 @@ def _print_metrics(m: dict) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
-    from leukoscope.scoring.predictions import TOO_FEW, ood_reason_counts
+    from leukoscope.scoring.predictions import TOO_FEW, ood_reason_counts, too_few_count
 
     check_predictions_path(args.out)
     bundle = _load_bundle(args.bundle, args.min_leukocytes)
@@ -362,7 +362,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     why = ood_reason_counts(rows)
     if why:
         print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.items()))
-    if too_few := sum(TOO_FEW in r["abstain_reason"] for r in rows):
+    if too_few := too_few_count(rows):
         print(f"{too_few} with {TOO_FEW} (fewer than {bundle.min_leukocytes})")
     return 0 if rows or not failures else 1
 

@@ -94,7 +94,7 @@ def _verdict(bundle: Bundle, pred: Predictions) -> dict:
 
 
 def _review_line(info: dict) -> str | None:
-    return f"review: {info['abstain_reason'] or 'confidence below the abstain threshold'}" if info["abstain"] else None
+    return f"review: {info['abstain_reason']}" if info["abstain"] else None
 
 
 HEADER = 66  # pixels above the tiles: title, review line, tile names

@@ -84,6 +84,11 @@ def abstain_reason(ood_reason: str, leukocytes: int, min_leukocytes: int, confid
     return "; ".join(parts)
 
 
+def too_few_count(rows: Sequence[dict[str, Any]]) -> int:
+    """How many rows were sent to review with too few leukocytes to call."""
+    return sum(TOO_FEW in r["abstain_reason"] for r in rows)
+
+
 def ood_reason_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """How many rows each kind of reason flagged out of distribution, most frequent first."""
     counts = {kind: sum(kind in r["ood_reason"] for r in rows if r["ood"]) for kind in (NO_CELLS, UNLIKE_STATS, FAR_FEATURES)}
@@ -136,14 +141,13 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     unlike = np.array([bool(names) for names in unlike_stats], dtype=bool)
     far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
     ood = empty | unlike | far
-    too_few = (np.asarray(counts) < b.min_leukocytes) & ~empty
     confidence = b.call_confidence(probs)
-    abstain = (confidence < b.abstain_threshold) | ood | too_few
     threshold = b.ood.threshold if b.ood is not None else float("inf")
     reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
     why = [
         abstain_reason(reasons[i], counts[i], b.min_leukocytes, None if empty[i] else float(confidence[i]), b.abstain_threshold) for i in range(len(per_image))
     ]
+    abstain = np.array([bool(w) for w in why], dtype=bool)  # a call goes to review exactly when there is a reason
     if stacked is None:
         unit_probs, unit_ood, unit_stats_out = np.zeros((0, k)), np.zeros(0), np.zeros((0, 0), bool)
     attention = unit_attention if pooled is not None else None
