@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leukoscope.cells.detect import detect_leukocytes
+from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
 from leukoscope.cells.review import box_iou
 from leukoscope.cells.swap import swap_background, swap_partners
 from leukoscope.data.discover import discover
@@ -32,25 +32,36 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 MISSING_IOU, SAME_IOU, FOUND_IOU = 0.3, 0.8, 0.5
 
 
+def drawn_fields(data: str, per_class: int, seed: int) -> tuple[list[str], list[str]]:
+    """`per_class` fields of each class, drawn with `seed`: their paths and labels."""
+    samples = discover(data).samples
+    rng = np.random.default_rng(seed)
+    paths, labels = [], []
+    for label in sorted({s.label for s in samples}):
+        pool = sorted(s.path for s in samples if s.label == label)
+        chosen = rng.choice(len(pool), min(per_class, len(pool)), replace=False)
+        paths += [pool[i] for i in chosen]
+        labels += [label] * len(chosen)
+    return paths, labels
+
+
 def best_overlaps(boxes: list, others: list) -> np.ndarray:
     return np.array([max((box_iou(a, b) for b in others), default=0.0) for a in boxes])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def drawn_fields_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a benchmark on drawn development fields, with or without the acquisition shifts."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shifts", action="store_true", help="also detect under every acquisition shift that keeps the geometry")
-    args = parser.parse_args()
-    samples = discover(args.data).samples
-    rng = np.random.default_rng(args.seed)
-    paths, labels = [], []
-    for label in sorted({s.label for s in samples}):
-        pool = sorted(s.path for s in samples if s.label == label)
-        chosen = rng.choice(len(pool), min(args.per_class, len(pool)), replace=False)
-        paths += [pool[i] for i in chosen]
-        labels += [label] * len(chosen)
+    parser.add_argument("--shifts", action="store_true", help="also detect under every acquisition shift")
+    return parser
+
+
+def main() -> None:
+    args = drawn_fields_parser(__doc__).parse_args()
+    paths, labels = drawn_fields(args.data, args.per_class, args.seed)
     images = [read_rgb(p) for p in paths]
     partners = swap_partners(labels, args.seed)
     start = time.perf_counter()
@@ -70,21 +81,28 @@ def main() -> None:
         print_shift_recall(images, unshifted)
 
 
-def print_shift_recall(images: list[np.ndarray], unshifted: list[list[tuple[int, int, int, int]]]) -> None:
-    """Per shift: how many of the `unshifted` fields' cells (boxes) are found again, and what else appears.
-    Under a magnification the boxes are moved where the shift puts them; cells it pushes out of the
-    frame are not counted."""
+def print_shift_recall(
+    images: list[np.ndarray], unshifted: list[list[tuple[int, int, int, int]]], detectors: dict[str, DetectionConfig] | None = None
+) -> None:
+    """Per shift and detector: how many of the `unshifted` fields' cells (boxes) are found again, and what
+    else appears. Under a magnification the boxes are moved where the shift puts them; cells it pushes
+    out of the frame are not counted."""
+    detectors = detectors or {"": DetectionConfig()}
     for name, shift in DOMAIN_SHIFTS.items():
         factor = MAGNIFICATIONS.get(name, 1.0)
-        found = appeared = empty = total = 0
-        for rgb, boxes in zip(images, unshifted):
-            before = [b for b in (magnified_box(box, rgb.shape, factor) for box in boxes) if b is not None]
-            after = [c.box for c in detect_leukocytes(shift(rgb))[0]]
-            found += int((best_overlaps(before, after) >= FOUND_IOU).sum())
-            appeared += int((best_overlaps(after, before) < MISSING_IOU).sum())
-            empty += not after
-            total += len(before)
-        print(f"  {name:40s} found again {100 * found / max(total, 1):5.1f} %  appeared {appeared:4d}  fields with no cell {empty}")
+        shifted = [shift(rgb) for rgb in images]
+        line = f"  {name:40s}"
+        for label, config in detectors.items():
+            found = appeared = empty = total = 0
+            for rgb, boxes in zip(shifted, unshifted):
+                before = [b for b in (magnified_box(box, rgb.shape, factor) for box in boxes) if b is not None]
+                after = [c.box for c in detect_leukocytes(rgb, config)[0]]
+                found += int((best_overlaps(before, after) >= FOUND_IOU).sum())
+                appeared += int((best_overlaps(after, before) < MISSING_IOU).sum())
+                empty += not after
+                total += len(before)
+            line += f"  {label}found again {100 * found / max(total, 1):5.1f} %  appeared {appeared:4d}  fields with no cell {empty:3d}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from leukoscope.cells.colour_range import ColourRange, into_colour_range
 from leukoscope.config import ANNOTATION_BOX
 
 REFERENCE_SIZE = 224  # parameters below are in pixels of a 224 px field
@@ -49,6 +50,7 @@ class DetectionConfig:
     min_area: float = 40.0  # px at 224: smaller blobs are platelets or debris
     rim: float = 0.25  # cytoplasm rim added around the nucleus, as a fraction of its radius
     split_touching: bool = True
+    colour_range: ColourRange | None = ColourRange()  # a field's lamp and nuclear hue brought into the development range first
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def smoothed_stain_score(rgb: np.ndarray, config: DetectionConfig = DetectionCon
     when its stain covers no nucleus-sized disc above `gain_floor` (the peak is a platelet's).
     """
     scale = field_scale(rgb.shape) if scale is None else scale
+    if config.colour_range is not None:
+        rgb = into_colour_range(rgb, config.colour_range)
     score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
     level = _stain_level(score, scale, config)
     if _peak_outside_annotation_box(score) >= config.min_score and config.gain_floor <= level < config.reference_peak:
