@@ -12,18 +12,14 @@ ANY_LAMP = ColourRange(lamp_floor=(0.0, 0.0))  # the nuclear hue alone
 WITHOUT = dataclasses.replace(DetectionConfig(), colour_range=None)
 
 
-def _development_like(i: int, seed: int = 31) -> tuple[np.ndarray, list]:
+def _development_like(i: int) -> np.ndarray:
     """A synthetic field with its nuclei turned to the development fields' median hue (the generator draws them redder)."""
-    rgb, truth = synth_field(SYNTH_CLASSES[i % 4], np.random.default_rng([seed, i]), size=224)
-    return rotate_hue(rgb, 235 - measure_anchors(rgb).nuclear_hue), truth
-
-
-def _recall(cells: list, truth: list) -> float:
-    return float(np.mean([min((np.hypot(c.x - t.x, c.y - t.y) for c in cells), default=np.inf) < t.radius for t in truth]))
+    rgb, _ = synth_field(SYNTH_CLASSES[i % 4], np.random.default_rng([31, i]), size=224)
+    return rotate_hue(rgb, 235 - measure_anchors(rgb).nuclear_hue)
 
 
 def test_a_field_inside_the_range_or_redder_is_left_exactly_as_it_is():
-    rgb, _ = _development_like(0)
+    rgb = _development_like(0)
     for turned in (rgb, rotate_hue(rgb, 40)):
         assert measure_anchors(turned).nuclear_hue >= ColourRange().min_nuclear_hue
         assert into_colour_range(turned, ANY_LAMP) is turned
@@ -31,7 +27,7 @@ def test_a_field_inside_the_range_or_redder_is_left_exactly_as_it_is():
 
 def test_nuclei_turned_bluer_than_the_range_are_turned_back_to_its_edge():
     edge = ColourRange().min_nuclear_hue
-    rgb, _ = _development_like(1)
+    rgb = _development_like(1)
     for turn in (-30, -45):
         shifted = rotate_hue(rgb, turn)
         assert measure_anchors(shifted).nuclear_hue < edge - 5
@@ -39,18 +35,18 @@ def test_nuclei_turned_bluer_than_the_range_are_turned_back_to_its_edge():
 
 
 def test_a_dimmed_red_or_blue_is_raised_to_the_development_floor_and_green_is_left():
-    rgb, _ = _development_like(2)
+    rgb = _development_like(2)
     floor = ColourRange().lamp_floor
-    any_hue = ColourRange(max_rotation=0.0)
+    lamp_alone = ColourRange(max_rotation=0.0)
     assert (measure_anchors(rgb).red_and_blue_over_green >= floor).all()
     for channel, gains in ((0, (0.8, 1.0, 1.0)), (1, (1.0, 1.0, 0.8))):
         dimmed = white_balance(rgb, gains)
         assert measure_anchors(dimmed).red_and_blue_over_green[channel] < floor[channel] - 0.1
-        corrected = into_colour_range(dimmed, any_hue)
+        corrected = into_colour_range(dimmed, lamp_alone)
         assert measure_anchors(corrected).red_and_blue_over_green[channel] == pytest.approx(floor[channel], abs=0.01)
         assert np.array_equal(corrected[..., 1], dimmed[..., 1])
     greener = white_balance(rgb, (0.95, 0.9, 0.95))  # green dimmer than red and blue: no gain on green
-    assert into_colour_range(greener, any_hue) is greener
+    assert into_colour_range(greener, lamp_alone) is greener
 
 
 def test_red_cells_alone_are_not_turned_into_nuclei():
@@ -64,7 +60,7 @@ def test_red_cells_alone_are_not_turned_into_nuclei():
 
 
 def test_a_colourless_field_is_left_as_it_is():
-    rgb, _ = _development_like(3)
+    rgb = _development_like(3)
     colourless = grey(rgb)
     assert into_colour_range(colourless) is colourless
 

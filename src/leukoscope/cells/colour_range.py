@@ -5,7 +5,7 @@ camera or stain moves it. Under a hue rotation of -30 degrees it found 72 % of a
 (red cells turned magenta and scored like nuclei); under a cool white balance (R -15 %, B +15 %), 86 %.
 On the cells found before such a shift the classifier kept its accuracy: the detector was the weak
 link (BENCHMARKS.md, issue 17, eleventh session). Two anchors every smear field has are therefore
-brought to the nearest edge of the range the development fields span:
+brought to the edge of the range the development fields span, where they lie outside it:
 
 - the lamp: the mean colour of the brightest tenth of the field (glass and plasma). A camera's white
   balance sets the red and blue gains against green; where red or blue is dimmer, against green, than
@@ -50,6 +50,8 @@ class ColourRange:
 
 @dataclass(frozen=True)
 class Anchors:
+    """What a field shows of its lamp and its nuclei's stain."""
+
     lamp: np.ndarray  # RGB, 0-255
     nuclear_hue: float  # degrees
     nuclear_saturation: float  # 0-255
@@ -80,8 +82,8 @@ def measure_anchors(rgb: np.ndarray, colours: ColourRange = ColourRange()) -> An
 
 
 def into_colour_range(rgb: np.ndarray, colours: ColourRange = ColourRange()) -> np.ndarray:
-    """`rgb` with its lamp and its nuclear hue brought to the nearest edge of the development range;
-    the same array when both lie inside it."""
+    """`rgb` with its lamp's red and blue raised, and its nuclei's hue turned up, to the development
+    range's lower edge where they lie below it; the same array when both lie inside it."""
     anchors = measure_anchors(rgb, colours)
     red, blue = np.asarray(colours.lamp_floor, np.float32) / np.maximum(anchors.red_and_blue_over_green, 1e-3)
     gain = np.array([max(red, 1.0), 1.0, max(blue, 1.0)], np.float32)
