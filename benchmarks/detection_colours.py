@@ -12,7 +12,6 @@ the cells that appeared and the fields left with none, without and with the rang
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -22,7 +21,7 @@ from leukoscope.cells.colour_range import measure_anchors
 from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
 from leukoscope.data.images import read_rgb
 
-WITHOUT = dataclasses.replace(DetectionConfig(), colour_range=None)
+WITHOUT = DetectionConfig(colour_range=None)
 
 
 def boxes(rgb: np.ndarray, config: DetectionConfig) -> list[tuple[int, int, int, int]]:

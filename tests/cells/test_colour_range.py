@@ -1,5 +1,3 @@
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -9,7 +7,7 @@ from leukoscope.data.shifts import grey, rotate_hue, white_balance
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field
 
 ANY_LAMP = ColourRange(lamp_floor=(0.0, 0.0))  # the nuclear hue alone
-WITHOUT = dataclasses.replace(DetectionConfig(), colour_range=None)
+WITHOUT = DetectionConfig(colour_range=None)
 
 
 def _development_like(i: int) -> np.ndarray:

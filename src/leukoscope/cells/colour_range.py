@@ -32,7 +32,7 @@ import numpy as np
 from leukoscope.config import ANNOTATION_BOX
 from leukoscope.data.shifts import rotate_hue
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV's RGB2GRAY
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV's RGB2GRAY weighs the channels
 MEASURE_SIDE = 448  # the anchors are measured on a copy at most this wide: a 2000 px field's quantiles cost 20x as much
 
 

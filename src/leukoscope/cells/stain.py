@@ -17,11 +17,11 @@ import numpy as np
 from torchstain.numpy.normalizers.reinhard import NumpyReinhardNormalizer
 from torchstain.numpy.utils.rgb2lab import rgb2lab
 
+from leukoscope.cells.colour_range import LUMA
 from leukoscope.cells.detect import leukocyte_pixels
 
 MAX_POOLED_PIXELS = 400_000  # per class: the statistics settle long before this
 MIN_LAB_SPREAD = 0.1  # pixels this uniform in an L*a*b* channel have no stain to transfer (Reinhard divides by the spread)
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as OpenCV's RGB2GRAY weighs the channels
 
 
 class StainTarget:
@@ -63,8 +63,7 @@ class StainTarget:
             return out
         moved = self.normalizer.normalize(pixels)
         if keep_lightness:  # an equal shift of R, G and B moves luma by itself (the weights sum to 1), not hue
-            luma = np.asarray(LUMA, np.float32)
-            shift = (pixels.astype(np.float32) @ luma) - (moved.astype(np.float32) @ luma)
+            shift = (pixels.astype(np.float32) @ LUMA) - (moved.astype(np.float32) @ LUMA)
             moved = np.clip(moved.astype(np.float32) + shift[..., None], 0, 255).round().astype(np.uint8)
         out[mask] = moved.reshape(-1, 3)
         return out
