@@ -29,15 +29,20 @@ def boxes(rgb: np.ndarray, config: DetectionConfig) -> list[tuple[int, int, int,
 
 
 def print_range(images: list[np.ndarray], labels: list[str]) -> None:
-    anchors = [measure_anchors(rgb) for rgb in images]
-    lamp = np.array([a.red_and_blue_over_green for a in anchors])
-    hue = np.array([a.nuclear_hue for a in anchors])
+    on_cells = [measure_anchors(rgb, cells=detect_leukocytes(rgb, WITHOUT)[1] > 0) for rgb in images]
+    darkest = [measure_anchors(rgb) for rgb in images]
+    lamp = np.array([a.red_and_blue_over_green for a in darkest])
     names = np.array(labels)
+    print(f"  fields with no leukocyte found (nuclear hue from the darkest saturated pixels): {sum(not a.on_cells for a in on_cells)}")
     for label in [*sorted(set(labels)), "all"]:
         m = names == label if label != "all" else np.ones(len(names), bool)
-        lo = np.percentile(lamp[m], 1, axis=0)
-        print(f"  {label:8s} lamp R/G, B/G: 1st percentile {lo[0]:.3f} {lo[1]:.3f}   nuclear hue: 1st / 5th / 50th / 99th percentile "
-              + " ".join(f"{np.percentile(hue[m], q):5.1f}" for q in (1, 5, 50, 99)) + " degrees")
+        lowest, first = lamp[m].min(0), np.percentile(lamp[m], 1, axis=0)
+        print(f"  {label:8s} lamp R/G, B/G: lowest {lowest[0]:.3f} {lowest[1]:.3f}, 1st percentile {first[0]:.3f} {first[1]:.3f}   "
+              "nuclear hue, 1st / 5th / 50th / 99th percentile:", end="")
+        for name, anchors in (("on the cells found", on_cells), ("on the darkest pixels", darkest)):
+            hue = np.array([a.nuclear_hue for a in anchors])[m]
+            print(f"  {name} " + " ".join(f"{np.percentile(hue, q):5.1f}" for q in (1, 5, 50, 99)), end="")
+        print(" degrees")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ the cut cells by accident (a marker on the border row).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -79,8 +79,6 @@ def smoothed_stain_score(rgb: np.ndarray, config: DetectionConfig = DetectionCon
     when its stain covers no nucleus-sized disc above `gain_floor` (the peak is a platelet's).
     """
     scale = field_scale(rgb.shape) if scale is None else scale
-    if config.colour_range is not None:
-        rgb = into_colour_range(rgb, config.colour_range)
     score = cv2.GaussianBlur(stain_score(rgb), (0, 0), max(0.8, scale))
     level = _stain_level(score, scale, config)
     if _peak_outside_annotation_box(score) >= config.min_score and config.gain_floor <= level < config.reference_peak:
@@ -116,7 +114,17 @@ def _in_annotation_box(x: float, y: float, shape: tuple[int, ...]) -> bool:
 
 def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig(), scale: float | None = None) -> tuple[list[Cell], np.ndarray]:
     """Cells and an int32 label image (0 = background, i + 1 = cell i); `scale`: the image's pixels per
-    pixel of a 224 px development field (`field_scale` when None)."""
+    pixel of a 224 px development field (`field_scale` when None).
+
+    With `config.colour_range`, the cells found in the field as imaged measure its nuclear hue; where
+    it or the lamp lies outside the development range, the cells are found again on the field brought
+    to the range's edge (`colour_range.py`).
+    """
+    if config.colour_range is not None:
+        as_imaged = replace(config, colour_range=None)
+        cells, labels = detect_leukocytes(rgb, as_imaged, scale)
+        in_range = into_colour_range(rgb, config.colour_range, cells=labels > 0)
+        return (cells, labels) if in_range is rgb else detect_leukocytes(in_range, as_imaged, scale)
     score, scale = smoothed_stain_score(rgb, config, scale)
     nuclei = nuclei_by_own_peak(score, config).astype(np.uint8)
     k = max(3, int(round(3 * scale)) | 1)
