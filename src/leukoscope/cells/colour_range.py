@@ -22,7 +22,7 @@ brought to the edge of the range the development fields span, where they lie out
 
 Both anchors read as little of the background as they can. Read on the darkest saturated pixels of
 the whole field, the nuclear hue followed the background: pasted onto another class's background
-(the background swap), 28 of 200 development fields' cells changed, against 7 without the range.
+(the background swap), 28 of 200 development fields' cells changed, against 6 or 7 without the range.
 Read on the cells, and with the lamp's floor at the lowest development field rather than the 1st
 percentile, 6 did; a hue turn of -30 degrees finds 91.0 % of the cells again, a cool white
 balance 91.1 % (`benchmarks/detection_colours.py --shifts`). A field inside the range is left exactly
