@@ -256,8 +256,9 @@ def has_leukocyte(rgb: np.ndarray, config: DetectionConfig = DetectionConfig()) 
 
     Prediction asks this of every whole field, next to a model of a few ms per image. The common
     case is settled on a 112 px copy: the field's most stained blob, cut at half its peak, is
-    nucleus-sized, and the full detector keeps such a blob too; otherwise the detector decides, so a
-    "no" is always the detector's.
+    nucleus-sized, and the full detector's first pass, on the field as imaged, keeps such a blob too
+    (the colour range may change the cells of a field outside it); otherwise the detector decides, so
+    a "no" is always the detector's.
     """
     return _strongest_blob_is_nucleus(rgb, config) or bool(detect_leukocytes(rgb, config)[0])
 
