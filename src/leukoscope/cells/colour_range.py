@@ -50,8 +50,8 @@ class ColourRange:
     # the lamp's red and blue over its green: the lowest of the development fields, so that no development
     # background (a background swap's donor) sets the gain off (at the 1st percentile, 0.94 and 0.93, swaps did)
     lamp_floor: tuple[float, float] = (0.92, 0.87)
-    min_nuclear_hue: float = 241.0  # degrees, on the leukocytes found in the field as imaged: the 5th percentile (median 251)
-    min_darkest_hue: float = 220.0  # degrees, on the darkest saturated pixels of a field where none is found: the 5th percentile (median 238)
+    min_nuclear_hue: float = 241.0  # degrees, on the leukocytes found in the field as imaged: the 5th percentile (median 250)
+    min_darkest_hue: float = 220.0  # degrees, on the darkest saturated pixels of a field where none is found: the 5th percentile (median 234)
     lamp_share: float = 0.10  # the brightest share of pixels that shows the lamp
     darkest_share: float = 0.005  # where no leukocyte is found, the most saturated and darkest share of pixels stands for the nuclei
     max_rotation: float = 45.0  # degrees: a hue further below is not a nucleus' (pink red cells lie 100 or more above)
