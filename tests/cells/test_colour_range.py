@@ -103,14 +103,16 @@ def test_development_fields_keep_their_cells_and_a_bluer_or_cooler_one_finds_the
     samples = discover(real_data).samples
     drawn = [(label, p) for label in sorted({s.label for s in samples}) for p in sorted(s.path for s in samples if s.label == label)[::50][:20]]
     images = [read_rgb(p) for _, p in drawn]
-    unshifted = [[c.box for c in detect_leukocytes(rgb, WITHOUT)[0]] for rgb in images]
-    unchanged = sum([c.box for c in detect_leukocytes(rgb)[0]] == boxes for rgb, boxes in zip(images, unshifted))
+    detectors = {"with": DetectionConfig(), "without": WITHOUT}
+    found = {name: [[c.box for c in detect_leukocytes(rgb, config)[0]] for rgb in images] for name, config in detectors.items()}
+    unshifted = found["without"]
+    unchanged = sum(a == b for a, b in zip(found["with"], unshifted))
     assert unchanged >= 0.9 * len(images)
 
     swaps = [swap_background(x, images[j]) for x, j in zip(images, swap_partners([label for label, _ in drawn]))]
     moved = {
-        name: sum([c.box for c in detect_leukocytes(x, config)[0]] != [c.box for c in detect_leukocytes(swap, config)[0]] for x, swap in zip(images, swaps))
-        for name, config in (("with", DetectionConfig()), ("without", WITHOUT))
+        name: sum(before != [c.box for c in detect_leukocytes(swap, config)[0]] for before, swap in zip(found[name], swaps))
+        for name, config in detectors.items()
     }
     assert moved["with"] <= moved["without"] + 0.03 * len(images), moved
 
@@ -120,8 +122,8 @@ def test_development_fields_keep_their_cells_and_a_bluer_or_cooler_one_finds_the
     total = sum(map(len, unshifted))
     for gains_or_turn in ((0.85, 1.0, 1.15), -30):
         shifted = [rotate_hue(x, gains_or_turn) if isinstance(gains_or_turn, int) else white_balance(x, gains_or_turn) for x in images]
-        found = {
+        recall = {
             name: sum(found_again(boxes, [c.box for c in detect_leukocytes(x, config)[0]]) for x, boxes in zip(shifted, unshifted)) / total
-            for name, config in (("with", DetectionConfig()), ("without", WITHOUT))
+            for name, config in detectors.items()
         }
-        assert found["with"] >= 0.85 and found["with"] >= found["without"] + 0.05, (gains_or_turn, found)
+        assert recall["with"] >= 0.85 and recall["with"] >= recall["without"] + 0.05, (gains_or_turn, recall)
