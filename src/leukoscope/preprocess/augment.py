@@ -15,6 +15,7 @@ import torch
 from torchvision.transforms import v2
 
 from leukoscope.config import AugmentConfig
+from leukoscope.data.shifts import jpeg
 
 
 class RandomRot90(torch.nn.Module):
@@ -73,14 +74,19 @@ class RandomHEDJitter(torch.nn.Module):
 
 
 class RandomJPEG(torch.nn.Module):
-    """JPEG recompression at a random quality, with probability p (torchvision's v2.JPEG always applies)."""
+    """JPEG recompression at a quality drawn from `quality`, with probability p. `outline_fill` as
+    `RandomGaussianBlur`'s: a recompressed field's crops are cut after the recompression, so the constant
+    around a cell has no ringing."""
 
-    def __init__(self, p: float, quality: tuple[int, int]) -> None:
+    def __init__(self, p: float, quality: tuple[int, int], outline_fill: int | None = None) -> None:
         super().__init__()
-        self.p, self.jpeg = p, v2.JPEG(quality=quality)
+        self.p, self.quality, self.outline_fill = p, quality, outline_fill
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.jpeg(x) if torch.rand(1).item() < self.p else x
+        if torch.rand(1).item() >= self.p:
+            return x
+        q = int(torch.randint(self.quality[0], self.quality[1] + 1, (1,)).item())
+        return inside_outline(x, lambda hwc: jpeg(hwc, q), self.outline_fill)
 
 
 def inside_outline(x: torch.Tensor, optics: Callable[[np.ndarray], np.ndarray], outline_fill: int | None) -> torch.Tensor:
@@ -175,7 +181,7 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     if cfg.grey:
         ops.append(v2.RandomGrayscale(cfg.grey))
     if cfg.jpeg:
-        ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality)))
+        ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality), outline_fill))
     return v2.Compose(ops or [v2.Identity()])
 
 
