@@ -15,7 +15,8 @@ inference only: the cap's effect on the shifts, the weights unchanged. `--cells-
 each shifted field with its cells found on the unshifted one (shifts that keep the geometry): what
 moves a call then is the classifier, not the detector. `--pixel-scale` also predicts each shifted set
 as `predict --pixel-size auto` does: at the pixel scale its red cells give, measured over the whole
-shifted set (one microscope). Under a magnification above 1 the frame shows fewer cells, so each such
+shifted set (one microscope; within the ruler's tolerance nothing is resampled, and the calls are
+those above). Under a magnification above 1 the frame shows fewer cells, so each such
 shift is also measured on its "same view": the part of the field it shows, unmagnified (padded with
 the field's median colour), which separates the loss of cells from the change of scale. `--every N`
 keeps every Nth field.
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from leukoscope.cells.crops import resamples
 from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.images import read_rgb
@@ -71,8 +73,8 @@ def same_view(rgb: np.ndarray, factor: float) -> np.ndarray:
 
 def accuracy_change(correct: np.ndarray, reference: np.ndarray, resamples: int = 1000) -> dict[str, Any]:
     """Shifted minus unshifted accuracy on the same fields, with its paired bootstrap 95 % interval, and
-    whether the shift stays within TOLERANCE of the unshifted figure: "within" (the whole interval does),
-    "out" (the whole interval lies below -TOLERANCE) or "undecided" (too few fields to say)."""
+    whether the shift costs no more than TOLERANCE: "within" (the whole interval lies above -TOLERANCE),
+    "out" (the whole interval lies below it) or "undecided" (too few fields to say)."""
     change, (low, high) = paired_difference(correct, reference, resamples)
     verdict = "within" if low >= -TOLERANCE else "out" if high < -TOLERANCE else "undecided"
     return {"accuracy_change": change, "accuracy_change_ci": [low, high], "verdict": verdict}
@@ -131,7 +133,9 @@ def run(
             estimate = estimate_pixel_scale([measure_red_cells(x) for x in shifted], bundle.training_red_cell_px)
             if estimate is not None:
                 predictor.pixel_scale = estimate.pixel_scale
-                out[name]["at_pixel_scale"] = {**scored(shifted), "pixel_scale": estimate.pixel_scale}
+                same_calls = not any(resamples(x.shape, estimate.pixel_scale) for x in shifted)  # nothing resampled: the calls above
+                out[name]["at_pixel_scale"] = {**(out[name] if same_calls else scored(shifted)), "pixel_scale": estimate.pixel_scale}
+                out[name]["at_pixel_scale"].pop("same_view", None)
                 predictor.pixel_scale = None
                 print(_line(f"  at pixel scale {estimate.pixel_scale:.2f} (measured)", out[name]["at_pixel_scale"]), flush=True)
         if cells_fixed and predictor.cell_level and name != "none" and name not in MAGNIFICATIONS:
@@ -143,9 +147,10 @@ def run(
     shifts = [k for k in out if k != "none"]
     worst = min(shifts, key=lambda k: out[k]["accuracy"])
     print(f"  worst: {worst}, {100 * (out['none']['accuracy'] - out[worst]['accuracy']):.1f} points below the unshifted accuracy")
-    for verdict in ("within", "undecided", "out"):
+    meaning = {"within": "the whole 95 % interval of the change above", "undecided": "the interval spans", "out": "the whole interval below"}
+    for verdict, what in meaning.items():
         named = [k for k in shifts if out[k]["verdict"] == verdict]
-        print(f"  {verdict} {100 * TOLERANCE:.0f} points (95 % interval of the change): {len(named)} of {len(shifts)}{': ' + ', '.join(named) if named and verdict != 'within' else ''}")
+        print(f"  {verdict} ({what} -{100 * TOLERANCE:.0f} points): {len(named)} of {len(shifts)}{': ' + ', '.join(named) if named and verdict != 'within' else ''}")
     return out
 
 

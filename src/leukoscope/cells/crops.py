@@ -137,9 +137,14 @@ def field_crops(
     """
     if detect_on is not None and detect_on.shape != rgb.shape:
         raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
-    if pixel_scale is not None and not 1 / SCALE_TOLERANCE <= pixel_scale / field_scale(rgb.shape) <= SCALE_TOLERANCE:
+    if resamples(rgb.shape, pixel_scale):
         return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale)
     return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape))
+
+
+def resamples(shape: tuple[int, ...], pixel_scale: float | None) -> bool:
+    """Whether `field_crops` resamples an image of `shape` at `pixel_scale`: only beyond SCALE_TOLERANCE of its field of view's own."""
+    return pixel_scale is not None and not 1 / SCALE_TOLERANCE <= pixel_scale / field_scale(shape) <= SCALE_TOLERANCE
 
 
 def _at_training_pixel_size(
