@@ -37,7 +37,11 @@ RELU_HEAD = ["model.kwargs.head_activation=relu"]  # the head's ReLU units can d
 # cells.yaml before it blurred crops in training (and before its GELU head): rows measured then stay comparable
 UNBLURRED = ["augment.blur=0", "augment.blur_sigma=[0.3,1.5]", "augment.blur_warmup_epochs=0", *RELU_HEAD]
 BENIGN_FIRST = ["loss.class_weight=0", "loss.malignancy_weight=1", "loss.subtype_weight=1", "eval.call=benign_first"]
-RECIPES = {
+NO_JPEG = ["augment.jpeg=0"]  # no training crop recompressed
+# the rows down to the GELU head were measured with crops cut by the cell's own diameter, before any JPEG
+# augmentation (the detector, not a config, has changed since: rerun, they find today's cells)
+BY_CELL_DIAMETER = ["cells.scale=cell", *NO_JPEG]
+EARLIER_RECIPES = {
     "as imaged (cells.yaml before issue 17)": UNBLURRED + AS_IMAGED,
     "as imaged + invariance augmentation": UNBLURRED + AS_IMAGED + INVARIANCE,
     "as imaged + invariance augmentation + red-cell ruler": UNBLURRED + AS_IMAGED + INVARIANCE + RULER,
@@ -59,7 +63,12 @@ RECIPES = {
     "crops blurred in training inside their outline, warmed up over 3 epochs, ReLU head": BLUR + WARMUP + RELU_HEAD,
     "the same with 24 px of detail": CAP_24 + BLUR + WARMUP + RELU_HEAD,
     "the same with 48 px, learning rate 0.001": BLUR + WARMUP + RELU_HEAD + ["train.lr=0.001"],
-    "cells.yaml: crops blurred inside their outline, warmed up, GELU head": BLUR + WARMUP,
+    "crops blurred inside their outline, warmed up, GELU head": BLUR + WARMUP,
+}
+RECIPES = {
+    **{name: BY_CELL_DIAMETER + overrides for name, overrides in EARLIER_RECIPES.items()},
+    "crops at the set's pixel size, no JPEG augmentation": NO_JPEG,
+    "cells.yaml: + training crops recompressed as JPEG inside their outline": [],
 }
 
 
