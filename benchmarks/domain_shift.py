@@ -4,22 +4,22 @@ Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--
        [--source-px N|none] [--cells-fixed] [--pixel-scale] [--every N] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
-(hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts
-it as `predict` would (cells detected on the altered field). Printed per bundle and shift: 4-class
+(hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts it
+as `predict` would (cells detected on the altered field). Printed per bundle and shift: 4-class
 accuracy and its change from the unshifted figure, with a paired bootstrap 95 % interval and whether
 the shift is within 5 points (the whole interval is), out (the whole interval is below) or undecided
-on this many fields; malignant sensitivity, benign specificity, the share of predictions that changed
-and the share flagged for review (and, in the JSON, the screening call's sensitivity and
-specificity); last, the worst shift and the count of each verdict. `--source-px` replaces a cell bundle's crop detail cap (cells.source_px) at
-inference only: the cap's effect on the shifts, the weights unchanged. `--cells-fixed` also predicts
-each shifted field with its cells found on the unshifted one (shifts that keep the geometry): what
-moves a call then is the classifier, not the detector. `--pixel-scale` also predicts each shifted set
-as `predict --pixel-size auto` does: at the pixel scale its red cells give, measured over the whole
-shifted set (one microscope; within the ruler's tolerance nothing is resampled, and the calls are
-those above). Under a magnification above 1 the frame shows fewer cells, so each such
-shift is also measured on its "same view": the part of the field it shows, unmagnified (padded with
-the field's median colour), which separates the loss of cells from the change of scale. `--every N`
-keeps every Nth field.
+on this many fields; malignant sensitivity, benign specificity, the share of predictions that
+changed and the share flagged for review (and, in the JSON, the screening call's sensitivity and
+specificity); last, the worst shift and the count of each verdict. `--source-px` replaces a cell
+bundle's crop detail cap (cells.source_px) at inference only: the cap's effect on the shifts, the
+weights unchanged. `--cells-fixed` also predicts each shifted field with its cells found on the
+unshifted one (shifts that keep the geometry): what moves a call then is the classifier, not the
+detector. `--pixel-scale` also predicts each shifted set as `predict --pixel-size auto` does: at the
+pixel scale its red cells give, measured over the whole shifted set (one microscope; within the
+ruler's tolerance nothing is resampled, and the calls are those above). Under a magnification above
+1 the frame shows fewer cells, so each such shift is also measured on its "same view": the part of
+the field it shows, unmagnified (padded with the field's median colour), which separates the loss of
+cells from the change of scale. `--every N` keeps every Nth field.
 """
 
 from __future__ import annotations
@@ -71,11 +71,11 @@ def same_view(rgb: np.ndarray, factor: float) -> np.ndarray:
     return out
 
 
-def accuracy_change(correct: np.ndarray, reference: np.ndarray, resamples: int = 1000) -> dict[str, Any]:
+def accuracy_change(correct: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     """Shifted minus unshifted accuracy on the same fields, with its paired bootstrap 95 % interval, and
     whether the shift costs no more than TOLERANCE: "within" (the whole interval lies above -TOLERANCE),
     "out" (the whole interval lies below it) or "undecided" (too few fields to say)."""
-    change, (low, high) = paired_difference(correct, reference, resamples)
+    change, (low, high) = paired_difference(correct, reference)
     verdict = "within" if low >= -TOLERANCE else "out" if high < -TOLERANCE else "undecided"
     return {"accuracy_change": change, "accuracy_change_ci": [low, high], "verdict": verdict}
 
