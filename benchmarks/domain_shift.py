@@ -81,11 +81,14 @@ def accuracy_change(correct: np.ndarray, reference: np.ndarray) -> dict[str, Any
 
 
 def _line(name: str, r: dict[str, Any], seconds: float | None = None) -> str:
-    took = f"  ({seconds:.0f} s)" if seconds is not None else ""
+    """One printed row: accuracy and its change, sensitivity and specificity, and where `r` has them,
+    the calls changed and flagged, and the seconds taken."""
     low, high = r["accuracy_change_ci"]
     change = f"  {100 * r['accuracy_change']:+5.1f} ({100 * low:+5.1f} to {100 * high:+5.1f}) {r['verdict']:9}" if r["verdict"] else ""
-    return (f"  {name:40} acc {100 * r['accuracy']:5.1f} %{change}  sens {100 * r['malignant_sensitivity']:5.1f} %  spec {100 * r['benign_specificity']:5.1f} %"
-            f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %{took}")  # fmt: skip
+    calls = f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %" if "changed" in r else ""
+    took = f"  ({seconds:.0f} s)" if seconds is not None else ""
+    return (f"  {name:40} acc {100 * r['accuracy']:5.1f} %{change}  sens {100 * r['malignant_sensitivity']:5.1f} %"
+            f"  spec {100 * r['benign_specificity']:5.1f} %{calls}{took}")  # fmt: skip
 
 
 def run(
@@ -140,10 +143,8 @@ def run(
                 print(_line(f"  at pixel scale {estimate.pixel_scale:.2f} (measured)", out[name]["at_pixel_scale"]), flush=True)
         if cells_fixed and predictor.cell_level and name != "none" and name not in MAGNIFICATIONS:
             fixed = predictor.predict_units([predictor.units(x, detect_on=rgb) for x, rgb in zip(shifted, images)])
-            f = out[name]["cells_fixed"] = {**figures(fixed.labels, truth, benign), **accuracy_change(fixed.labels == truth, reference == truth)}
-            low, high = f["accuracy_change_ci"]
-            print(f"  {'  cells found on the unshifted field':40} acc {100 * f['accuracy']:5.1f} %  {100 * f['accuracy_change']:+5.1f} ({100 * low:+5.1f} to {100 * high:+5.1f}) {f['verdict']:9}"
-                  f"  sens {100 * f['malignant_sensitivity']:5.1f} %  spec {100 * f['benign_specificity']:5.1f} %")  # fmt: skip
+            out[name]["cells_fixed"] = {**figures(fixed.labels, truth, benign), **accuracy_change(fixed.labels == truth, reference == truth)}
+            print(_line("  cells found on the unshifted field", out[name]["cells_fixed"]), flush=True)
     shifts = [k for k in out if k != "none"]
     worst = min(shifts, key=lambda k: out[k]["accuracy"])
     print(f"  worst: {worst}, {100 * (out['none']['accuracy'] - out[worst]['accuracy']):.1f} points below the unshifted accuracy")

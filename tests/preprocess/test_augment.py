@@ -2,6 +2,7 @@ import dataclasses
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from leukoscope.config import AugmentConfig
@@ -141,39 +142,30 @@ def test_a_blur_warmup_reaches_data_loader_workers_that_are_already_running():
     assert blurred_share(loader, crops) == 1.0
 
 
-def _textured_cell_crop() -> tuple[np.ndarray, np.ndarray]:
-    """A 64-px crop of a round cell of random chromatin (never the fill, 128) on the fill, and the cell's mask."""
+@pytest.mark.parametrize(
+    ("optics", "on_the_chromatin"),
+    [
+        ({"blur": 1.0, "blur_sigma": [2.0, 2.0]}, lambda out, crop: out.std() < 0.5 * crop.std()),  # blurred
+        ({"jpeg": 1.0, "jpeg_quality": [30, 30]}, lambda out, crop: np.abs(out.astype(int) - crop).mean() > 10),  # recompressed
+    ],
+    ids=["blur", "jpeg"],
+)
+def test_a_cell_crop_keeps_its_outline_through_the_optics_as_a_field_s_crop_does(optics, on_the_chromatin):
+    """Crops are cut after a field's blur or recompression, so the constant around the cell stays exactly as it
+    was, with no blur or JPEG ringing on it; blurring it too taught the model a tell."""
     rng = np.random.default_rng(0)
     crop = np.full((64, 64, 3), 128, np.uint8)
     yy, xx = np.mgrid[:64, :64]
     cell = (yy - 32) ** 2 + (xx - 32) ** 2 < 20**2
-    crop[cell] = rng.integers(40, 200, (int(cell.sum()), 3), dtype=np.uint8)
-    return crop, cell
-
-
-def test_a_blurred_cell_crop_keeps_its_sharp_outline_as_a_blurred_field_s_crop_does():
-    """Crops are cut after a field's blur, so the constant around the cell stays; blurring it too taught the model a tell."""
-    crop, cell = _textured_cell_crop()
+    crop[cell] = rng.integers(40, 200, (int(cell.sum()), 3), dtype=np.uint8)  # textured chromatin, never the fill
     x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
-    always = AugmentConfig(**{**NO_AUGMENT.__dict__, "blur": 1.0, "blur_sigma": [2.0, 2.0]})
+    always = AugmentConfig(**{**NO_AUGMENT.__dict__, **optics})
     as_cell = build_augment(always, fill=128, outline_fill=128)(x).permute(1, 2, 0).numpy()
     as_field = build_augment(always)(x).permute(1, 2, 0).numpy()
     assert (as_cell[~cell] == 128).all()  # the outline is where it was, as sharp as it was
-    assert as_cell[cell].std() < 0.5 * crop[cell].std()  # the chromatin is blurred
-    assert (as_field[~cell] != 128).any()  # a field has no outline to keep: everything is blurred
-
-
-def test_a_recompressed_cell_crop_keeps_its_outline_free_of_ringing():
-    """As the blur: a recompressed field's crops are cut after the recompression, so no JPEG ringing lies around the cell."""
-    crop, cell = _textured_cell_crop()
-    x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
-    always = AugmentConfig(**{**NO_AUGMENT.__dict__, "jpeg": 1.0, "jpeg_quality": [30, 30]})
-    as_cell = build_augment(always, fill=128, outline_fill=128)(x).permute(1, 2, 0).numpy()
-    as_field = build_augment(always)(x).permute(1, 2, 0).numpy()
-    assert (as_cell[~cell] == 128).all()
-    assert np.abs(as_cell[cell].astype(int) - crop[cell]).mean() > 10  # the chromatin is recompressed
-    assert (as_field[~cell] != 128).any()  # a field's ringing spreads everywhere
-    never = dataclasses.replace(NO_AUGMENT, jpeg=0.0)
+    assert on_the_chromatin(as_cell[cell], crop[cell])
+    assert (as_field[~cell] != 128).any()  # a field has no outline to keep: the whole crop changes
+    never = AugmentConfig(**{**always.__dict__, next(iter(optics)): 0.0})  # the same optics, never applied
     assert torch.equal(build_augment(never, fill=128, outline_fill=128)(x), x)
 
 
