@@ -84,6 +84,10 @@ class AugmentConfig:
     # invariance to another lab's stain, camera and software (each applied with its probability)
     stain_hed: float = 0.0  # HED stain jitter (Tellez et al. 2018): each stain's amount scaled by 1 +- this, shifted by +- this
     grey: float = 0.0  # probability of a grey copy
+    # probability of another camera's colours (white balance, gamma, saturation, hue up to camera_hue degrees),
+    # then normalised back to the image's own LAB statistics: what a stain normalisation leaves of them
+    camera_colour: float = 0.0
+    camera_hue: float = 30.0
     blur: float = 0.0  # probability of a Gaussian blur, sigma drawn from blur_sigma
     blur_sigma: list[float] = field(default_factory=lambda: [0.3, 1.5])
     blur_warmup_epochs: int = 0  # the blur's probability rises linearly from 0 over these first epochs

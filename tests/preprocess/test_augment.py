@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from leukoscope.config import AugmentConfig
+from leukoscope.data.shifts import random_camera_colour
 from leukoscope.preprocess.augment import (
     build_augment,
     build_eval_transform,
@@ -191,3 +192,34 @@ def test_a_resampled_crop_has_the_detail_of_a_cell_seen_at_a_coarser_pixel_size_
     never = dataclasses.replace(NO_AUGMENT, resample=0.0)
     x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
     assert torch.equal(build_augment(never)(x), x)
+
+
+def _lab_stats(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lab = cv2.cvtColor(pixels[None].astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[0]
+    return lab.mean(0), lab.std(0)
+
+
+def test_another_camera_s_colours_leave_only_what_the_stain_normalisation_leaves_of_them():
+    """The cell's pixels change, but their LAB means and spreads are brought back to the cell's own, as
+    the stain normalisation before the model brings them back; the constant around the cell stays exact."""
+    rng = np.random.default_rng(0)
+    crop = np.full((64, 64, 3), 128, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    cell = (yy - 32) ** 2 + (xx - 32) ** 2 < 22**2
+    nucleus = (yy - 32) ** 2 + (xx - 30) ** 2 < 13**2
+    crop[cell] = np.clip(rng.normal((175, 160, 205), 8, (int(cell.sum()), 3)), 0, 255)  # pale blue cytoplasm
+    crop[nucleus] = np.clip(rng.normal((105, 55, 145), 10, (int(nucleus.sum()), 3)), 0, 255)  # purple chromatin
+    x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
+    transform = build_augment(dataclasses.replace(NO_AUGMENT, camera_colour=1.0, camera_hue=30.0), fill=128, outline_fill=128)
+    own_mean, own_std = _lab_stats(crop[cell])
+    torch.manual_seed(0)
+    for draw in range(8):
+        out = transform(x).permute(1, 2, 0).numpy()
+        assert (out[~cell] == 128).all()
+        assert np.abs(out[cell].astype(int) - crop[cell]).mean() > 1  # the colours moved...
+        mean, std = _lab_stats(out[cell])
+        assert np.abs(mean - own_mean).max() < 1.0 and np.abs(std / own_std - 1).max() < 0.1  # ...within the same statistics
+        shifted_mean, _ = _lab_stats(random_camera_colour(crop, np.random.default_rng(draw))[cell])
+        assert np.abs(shifted_mean - own_mean).max() > 2.0  # which the camera's colours alone do not keep
+    never = build_augment(dataclasses.replace(NO_AUGMENT, camera_colour=0.0), fill=128, outline_fill=128)
+    assert torch.equal(never(x), x)

@@ -131,8 +131,12 @@ class AcquisitionRanges:
 def random_acquisition(rgb: np.ndarray, rng: np.random.Generator, ranges: AcquisitionRanges = AcquisitionRanges()) -> np.ndarray:
     """`rgb` as one randomly drawn other camera and microscope would have recorded it (optics, then camera, then file)."""
     out = blur(rgb, s) if (s := rng.uniform(*ranges.blur)) > 0.1 else rgb
-    out = resolution(out, rng.uniform(*ranges.resolution))
-    out = white_balance(out, (1 + rng.uniform(-1, 1) * ranges.white_balance, 1.0, 1 + rng.uniform(-1, 1) * ranges.white_balance))
-    out = gamma(out, float(np.exp(rng.uniform(*np.log(ranges.gamma)))))
-    out = scale_saturation(rotate_hue(out, rng.uniform(-ranges.hue, ranges.hue)), rng.uniform(*ranges.saturation))
+    out = random_camera_colour(resolution(out, rng.uniform(*ranges.resolution)), rng, ranges)
     return jpeg(out, int(rng.integers(ranges.jpeg[0], ranges.jpeg[1] + 1)))
+
+
+def random_camera_colour(rgb: np.ndarray, rng: np.random.Generator, ranges: AcquisitionRanges = AcquisitionRanges()) -> np.ndarray:
+    """`rgb` in the colours of a randomly drawn other camera: its white balance and response, and a residual hue and saturation difference."""
+    out = white_balance(rgb, (1 + rng.uniform(-1, 1) * ranges.white_balance, 1.0, 1 + rng.uniform(-1, 1) * ranges.white_balance))
+    out = gamma(out, float(np.exp(rng.uniform(*np.log(ranges.gamma)))))
+    return scale_saturation(rotate_hue(out, rng.uniform(-ranges.hue, ranges.hue)), rng.uniform(*ranges.saturation))

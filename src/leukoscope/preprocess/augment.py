@@ -15,7 +15,7 @@ import torch
 from torchvision.transforms import v2
 
 from leukoscope.config import AugmentConfig
-from leukoscope.data.shifts import jpeg
+from leukoscope.data.shifts import AcquisitionRanges, jpeg, random_camera_colour
 
 
 class RandomRot90(torch.nn.Module):
@@ -87,6 +87,50 @@ class RandomJPEG(torch.nn.Module):
             return x
         q = int(torch.randint(self.quality[0], self.quality[1] + 1, (1,)).item())
         return inside_outline(x, lambda hwc: jpeg(hwc, q), self.outline_fill)
+
+
+class RandomCameraColour(torch.nn.Module):
+    """Another camera's colours (`data.shifts.random_camera_colour`, the hue turned by up to `hue` degrees),
+    then the stain normalised back to the image's own (Reinhard's transfer: LAB means and spreads), with probability p.
+
+    The stain normalisation before the model matches a camera's colours in their LAB means and spreads
+    only. What it leaves is a few grey levels, and under a hue turn of 30 degrees it still moved a tenth
+    of the cells' calls, towards Benign; the same shift on a normalised crop, normalised back, moved
+    them alike (BENCHMARKS.md, issue 17, fourteenth session). `outline_fill` is the constant around a
+    suppressed cell crop: it stays exact, and the cell's own pixels are what is normalised. The transfer
+    runs in OpenCV's CIELAB under a mask: through torchstain's NumPy conversion it cost twice as much.
+    """
+
+    MIN_PIXELS = 16  # fewer carry no spread to normalise
+
+    def __init__(self, p: float, hue: float, outline_fill: int | None = None) -> None:
+        super().__init__()
+        self.p, self.ranges, self.outline_fill = p, AcquisitionRanges(hue=hue), outline_fill
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.rand(1).item() >= self.p:
+            return x
+        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+        cell = np.ones(hwc.shape[:2], bool) if self.outline_fill is None else ~(hwc == self.outline_fill).all(axis=-1)
+        if cell.sum() < self.MIN_PIXELS:
+            return x
+        moved = random_camera_colour(hwc, np.random.default_rng(int(torch.randint(2**31, (1,)).item())), self.ranges)
+        out = normalised_back(hwc, moved, cell)
+        return x if out is None else torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+
+def normalised_back(original: np.ndarray, moved: np.ndarray, cell: np.ndarray) -> np.ndarray | None:
+    """`moved` (HWC uint8) with its `cell` pixels given the LAB means and spreads of `original`'s (Reinhard's
+    transfer) and the rest of `original` as it was; None when a LAB channel of the moved cell is flat."""
+    own, shifted = (cv2.cvtColor(np.divide(image, 255, dtype=np.float32), cv2.COLOR_RGB2LAB) for image in (original, moved))
+    mask = cell.astype(np.uint8)
+    (own_mean, own_std), (mean, std) = (cv2.meanStdDev(lab, mask=mask) for lab in (own, shifted))
+    if (std < 0.1).any():
+        return None
+    restored = ((shifted - mean.T) * (own_std / std).T + own_mean.T).astype(np.float32)
+    out = np.clip(cv2.cvtColor(restored, cv2.COLOR_LAB2RGB) * 255 + 0.5, 0, 255).astype(np.uint8)
+    out[~cell] = original[~cell]
+    return out
 
 
 def inside_outline(x: torch.Tensor, optics: Callable[[np.ndarray], np.ndarray], outline_fill: int | None) -> torch.Tensor:
@@ -172,6 +216,8 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
                 fill=fill,
             )
         )
+    if cfg.camera_colour:
+        ops.append(RandomCameraColour(cfg.camera_colour, cfg.camera_hue, outline_fill))
     if cfg.stain_hed:
         ops.append(RandomHEDJitter(cfg.stain_hed))
     if cfg.brightness or cfg.contrast or cfg.saturation:

@@ -1,0 +1,117 @@
+"""How far does a cell bundle's call on each cell move with a camera's colours, once the stain normalisation has run?
+
+Usage: python benchmarks/colour_residue.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--every N]
+
+A cell bundle normalises each field's leukocytes to one reference stain (Reinhard's transfer) before
+cutting its crops, so a camera's colours reach the model only as what that transfer leaves: a few grey
+levels. This measures what they still do, cell by cell, with the cells found on the unshifted field
+(the detector held still). Printed per bundle, for each colour shift of the domain-shift benchmark
+(hue, saturation, white balance, gamma): the mean change of the cells' p(Benign), the share of cells
+whose most probable class changes, and the mean absolute change of the crop's pixels inside the cell.
+Two more rows turn the normalised crop's hue by ±30° itself and normalise the cell back to its own LAB
+statistics (`preprocess.augment.normalised_back`, what `augment.camera_colour` trains on): how closely
+that stands in for the field's shift. A last row adds Gaussian noise of σ 4 grey levels to each crop:
+what a change of that size moves when it carries no colour.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from leukoscope.cells.cache import preprocessed_stack
+from leukoscope.cells.crops import field_crops
+from leukoscope.config import BENIGN_CLASS
+from leukoscope.data.images import read_rgb
+from leukoscope.data.shifts import DOMAIN_SHIFTS, rotate_hue
+from leukoscope.evaluation.evaluate import labelled_paths
+from leukoscope.inference.predictor import Predictor
+from leukoscope.preprocess.augment import normalised_back
+from leukoscope.scoring.bundle import load_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
+COLOUR_SHIFTS = [name for name in DOMAIN_SHIFTS if name.split()[0] in ("hue", "saturation", "white", "gamma")]
+NOISE_SIGMA = 4.0
+
+
+def cell_pixels(crop: np.ndarray) -> np.ndarray:
+    """The cell of a suppressed crop: every pixel that is not the constant at its corner."""
+    return ~(crop == crop[0, 0]).all(axis=-1)
+
+
+def crop_shifts(seed: int = 0) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    rng = np.random.default_rng(seed)
+
+    def hue_normalised_back(degrees: float) -> Callable[[np.ndarray], np.ndarray]:
+        def apply(crop: np.ndarray) -> np.ndarray:
+            out = normalised_back(crop, rotate_hue(crop, degrees), cell_pixels(crop))
+            return crop if out is None else out
+
+        return apply
+
+    def noise(crop: np.ndarray) -> np.ndarray:
+        out = np.clip(crop + rng.normal(0, NOISE_SIGMA, crop.shape), 0, 255).round().astype(np.uint8)
+        out[~cell_pixels(crop)] = crop[~cell_pixels(crop)]
+        return out
+
+    return {
+        "crop: hue -30°, normalised back": hue_normalised_back(-30),
+        "crop: hue +30°, normalised back": hue_normalised_back(30),
+        f"crop: noise σ {NOISE_SIGMA:g}": noise,
+    }
+
+
+def run(bundle_path: str, images: list[np.ndarray]) -> None:
+    bundle = load_bundle(bundle_path)
+    predictor = Predictor(bundle)
+    if not predictor.cell_level:
+        raise SystemExit(f"{bundle_path}: not a cell-level bundle")
+    benign = bundle.classes.index(BENIGN_CLASS)
+
+    def probabilities(crops: list[np.ndarray]) -> np.ndarray:
+        logits, _ = predictor.logits_and_features(preprocessed_stack(bundle.pipeline, crops))
+        return torch.softmax(torch.from_numpy(logits).float(), 1).numpy()
+
+    unshifted = [field_crops(rgb, predictor.crop_config) for rgb in images]
+    reference = [c for f in unshifted for c in f.crops]
+    p0 = probabilities(reference)
+    print(f"  {len(reference)} cells; unshifted mean p(Benign) {p0[:, benign].mean():.3f}")
+    shifted: dict[str, list[np.ndarray]] = {}
+    for name in COLOUR_SHIFTS:
+        shift = DOMAIN_SHIFTS[name]
+        shifted[name] = [c for rgb in images for c in field_crops(shift(rgb), predictor.crop_config, detect_on=rgb).crops]
+    for name, shift in crop_shifts().items():
+        shifted[name] = [shift(c) for c in reference]
+    for name, crops in shifted.items():
+        p = probabilities(crops)
+        moved = np.mean([np.abs(c.astype(int) - r)[cell_pixels(r)].mean() for c, r in zip(crops, reference)])
+        print(
+            f"  {name:40s} p(Benign) {p[:, benign].mean() - p0[:, benign].mean():+.3f}  "
+            f"class changed {100 * (p.argmax(1) != p0.argmax(1)).mean():5.1f} %  pixels moved {moved:4.1f}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundles", nargs="+")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--splits", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--every", type=int, default=1, help="keep every Nth field (a quicker look)")
+    args = parser.parse_args()
+    paths, _ = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
+    images = [read_rgb(p) for p in paths[:: args.every]]
+    print(f"{len(images)} {args.split} fields")
+    for b in args.bundles:
+        print(b)
+        run(b, images)
+
+
+if __name__ == "__main__":
+    main()
