@@ -69,6 +69,9 @@ RECIPES = {
     **{name: BY_CELL_DIAMETER + overrides for name, overrides in EARLIER_RECIPES.items()},
     "crops at the set's pixel size, no JPEG augmentation": NO_JPEG,
     "cells.yaml: + training crops recompressed as JPEG inside their outline": [],
+    # another camera's colours on the normalised crop, then its cell normalised back (what the stain normalisation leaves)
+    "cells.yaml + another camera's colours, normalised back, on half the crops": ["augment.camera_colour=0.5"],
+    "cells.yaml + another camera's colours, normalised back, on a quarter of the crops": ["augment.camera_colour=0.25"],
 }
 
 
