@@ -39,13 +39,12 @@ COLOUR_SHIFTS = [name for name in DOMAIN_SHIFTS if name.split()[0] in ("hue", "s
 NOISE_SIGMA = 4.0
 
 
-def cell_pixels(crop: np.ndarray) -> np.ndarray:
-    """The cell of a suppressed crop: every pixel that is not the constant at its corner."""
-    return ~(crop == crop[0, 0]).all(axis=-1)
-
-
-def crop_shifts(seed: int = 0) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def crop_shifts(fill: int, seed: int = 0) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Shifts of a normalised crop itself, its cell being every pixel that is not the suppressed crop's `fill`."""
     rng = np.random.default_rng(seed)
+
+    def cell_pixels(crop: np.ndarray) -> np.ndarray:
+        return ~(crop == fill).all(axis=-1)
 
     def hue_normalised_back(degrees: float) -> Callable[[np.ndarray], np.ndarray]:
         def apply(crop: np.ndarray) -> np.ndarray:
@@ -77,19 +76,19 @@ def run(bundle_path: str, images: list[np.ndarray]) -> None:
         logits, _ = predictor.logits_and_features(preprocessed_stack(bundle.pipeline, crops))
         return torch.softmax(torch.from_numpy(logits).float(), 1).numpy()
 
-    unshifted = [field_crops(rgb, predictor.crop_config) for rgb in images]
-    reference = [c for f in unshifted for c in f.crops]
+    reference = [c for rgb in images for c in field_crops(rgb, predictor.crop_config).crops]
     p0 = probabilities(reference)
     print(f"  {len(reference)} cells; unshifted mean p(Benign) {p0[:, benign].mean():.3f}")
     shifted: dict[str, list[np.ndarray]] = {}
     for name in COLOUR_SHIFTS:
         shift = DOMAIN_SHIFTS[name]
         shifted[name] = [c for rgb in images for c in field_crops(shift(rgb), predictor.crop_config, detect_on=rgb).crops]
-    for name, shift in crop_shifts().items():
+    fill = predictor.crop_config.fill
+    for name, shift in crop_shifts(fill).items():
         shifted[name] = [shift(c) for c in reference]
     for name, crops in shifted.items():
         p = probabilities(crops)
-        moved = np.mean([np.abs(c.astype(int) - r)[cell_pixels(r)].mean() for c, r in zip(crops, reference)])
+        moved = np.mean([np.abs(c.astype(int) - r)[~(r == fill).all(axis=-1)].mean() for c, r in zip(crops, reference)])
         print(
             f"  {name:40s} p(Benign) {p[:, benign].mean() - p0[:, benign].mean():+.3f}  "
             f"class changed {100 * (p.argmax(1) != p0.argmax(1)).mean():5.1f} %  pixels moved {moved:4.1f}",
