@@ -16,46 +16,43 @@ what a change of that size moves when it carries no colour.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
+from cell_bundle_args import bundles_and_fields_parser, load_cell_bundle, split_fields
 
 from leukoscope.cells.cache import preprocessed_stack
 from leukoscope.cells.crops import field_crops
 from leukoscope.config import BENIGN_CLASS
-from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import DOMAIN_SHIFTS, rotate_hue
-from leukoscope.evaluation.evaluate import labelled_paths
 from leukoscope.inference.predictor import Predictor
 from leukoscope.preprocess.augment import normalised_back
-from leukoscope.scoring.bundle import load_bundle
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 COLOUR_SHIFTS = [name for name in DOMAIN_SHIFTS if name.split()[0] in ("hue", "saturation", "white", "gamma")]
 NOISE_SIGMA = 4.0
 
 
-def crop_shifts(fill: int, seed: int = 0) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Shifts of a normalised crop itself, its cell being every pixel that is not the suppressed crop's `fill`."""
-    rng = np.random.default_rng(seed)
+def cell_pixels(crop: np.ndarray, fill: int) -> np.ndarray:
+    """The cell of a suppressed crop: every pixel that is not its `fill`."""
+    return ~(crop == fill).all(axis=-1)
 
-    def cell_pixels(crop: np.ndarray) -> np.ndarray:
-        return ~(crop == fill).all(axis=-1)
+
+def crop_shifts(fill: int, seed: int = 0) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Shifts of a normalised crop itself, whose fill stays as it is."""
+    rng = np.random.default_rng(seed)
 
     def hue_normalised_back(degrees: float) -> Callable[[np.ndarray], np.ndarray]:
         def apply(crop: np.ndarray) -> np.ndarray:
-            out = normalised_back(crop, rotate_hue(crop, degrees), cell_pixels(crop))
+            out = normalised_back(crop, rotate_hue(crop, degrees), cell_pixels(crop, fill))
             return crop if out is None else out
 
         return apply
 
     def noise(crop: np.ndarray) -> np.ndarray:
         out = np.clip(crop + rng.normal(0, NOISE_SIGMA, crop.shape), 0, 255).round().astype(np.uint8)
-        out[~cell_pixels(crop)] = crop[~cell_pixels(crop)]
+        outside = ~cell_pixels(crop, fill)
+        out[outside] = crop[outside]
         return out
 
     return {
@@ -66,10 +63,8 @@ def crop_shifts(fill: int, seed: int = 0) -> dict[str, Callable[[np.ndarray], np
 
 
 def run(bundle_path: str, images: list[np.ndarray]) -> None:
-    bundle = load_bundle(bundle_path)
+    bundle = load_cell_bundle(bundle_path)
     predictor = Predictor(bundle)
-    if not predictor.cell_level:
-        raise SystemExit(f"{bundle_path}: not a cell-level bundle")
     benign = bundle.classes.index(BENIGN_CLASS)
 
     def probabilities(crops: list[np.ndarray]) -> np.ndarray:
@@ -88,7 +83,7 @@ def run(bundle_path: str, images: list[np.ndarray]) -> None:
         shifted[name] = [shift(c) for c in reference]
     for name, crops in shifted.items():
         p = probabilities(crops)
-        moved = np.mean([np.abs(c.astype(int) - r)[~(r == fill).all(axis=-1)].mean() for c, r in zip(crops, reference)])
+        moved = np.mean([np.abs(c.astype(int) - r)[cell_pixels(r, fill)].mean() for c, r in zip(crops, reference)])
         print(
             f"  {name:40s} p(Benign) {p[:, benign].mean() - p0[:, benign].mean():+.3f}  "
             f"class changed {100 * (p.argmax(1) != p0.argmax(1)).mean():5.1f} %  pixels moved {moved:4.1f}",
@@ -97,16 +92,8 @@ def run(bundle_path: str, images: list[np.ndarray]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bundles", nargs="+")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--splits", required=True)
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--every", type=int, default=1, help="keep every Nth field (a quicker look)")
-    args = parser.parse_args()
-    paths, _ = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
-    images = [read_rgb(p) for p in paths[:: args.every]]
-    print(f"{len(images)} {args.split} fields")
+    args = bundles_and_fields_parser(__doc__.splitlines()[0]).parse_args()
+    _, images = split_fields(args)
     for b in args.bundles:
         print(b)
         run(b, images)

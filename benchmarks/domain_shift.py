@@ -24,7 +24,6 @@ cells from the change of scale. `--every N` keeps every Nth field.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -32,19 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cell_bundle_args import bundles_and_fields_parser, split_fields
 
 from leukoscope.cells.crops import resamples
 from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
 from leukoscope.config import BENIGN_CLASS
-from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
-from leukoscope.evaluation.evaluate import labelled_paths
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.intervals import paired_difference
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 TOLERANCE = 0.05  # issue 17: accuracy under every shift within 5 points of the unshifted figure
 
 
@@ -156,22 +152,14 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bundles", nargs="+")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--splits", required=True)
-    parser.add_argument("--split", default="test")
+    parser = bundles_and_fields_parser(__doc__.splitlines()[0])
     parser.add_argument("--tta", action="store_true", help="predict as `predict --tta` does: the mean over 8 flips and rotations")
     parser.add_argument("--source-px", help="a cell bundle's crop detail cap at inference (a number of pixels, or none), in place of its own")
     parser.add_argument("--cells-fixed", action="store_true", help="also predict each shifted field with the cells found on the unshifted one")
     parser.add_argument("--pixel-scale", action="store_true", help="also predict each shifted set at the pixel scale its red cells give (predict --pixel-size auto)")
-    parser.add_argument("--every", type=int, default=1, help="keep every Nth field (a quicker look)")
     parser.add_argument("--out", help="write every figure as JSON")
     args = parser.parse_args()
-    paths, truth = labelled_paths(load_bundle(args.bundles[0]), args.data, args.splits, args.split)
-    paths, truth = paths[:: args.every], truth[:: args.every]
-    images = [read_rgb(p) for p in paths]
-    print(f"{len(images)} {args.split} fields")
+    truth, images = split_fields(args)
     results = {}
     for b in args.bundles:
         print(b)
