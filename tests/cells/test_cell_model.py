@@ -88,6 +88,24 @@ def test_shortcut_checks_score_the_cell_classifier_apart_from_the_detector(cell_
     after = predictor.predict_units([predictor.units(s, require_cells=False, detect_on=f) for s, f in zip(swapped, fields)]).probs
     assert np.abs(before - after).max() < 0.15
     assert results["leukocytes masked"]["accuracy"] <= 0.5
+    for direction in ("in", "out"):  # the same fields, their outlines moved: scored like the swaps
+        moved = results[f"outlines drawn 1 px {direction}"]
+        assert moved["n"] == 12 and 0 <= moved["changed"] <= 1
+
+
+def test_outlines_drawn_in_or_out_cut_the_same_cells_with_less_or_more_of_them(cell_bundle):
+    from leukoscope.cells.outline import outlines_moved_by
+
+    field, _ = synth_field("Pre", np.random.default_rng(5), size=160, n_cells=3)
+    predictor = Predictor(cell_bundle)
+    fill = predictor.crop_config.fill
+
+    def cell_pixels(distance: float) -> np.ndarray:
+        units = predictor.units(field, outlines=outlines_moved_by(distance))
+        return (~(units == fill).all(-1)).sum((1, 2))
+
+    inward, plain, outward = cell_pixels(-2), cell_pixels(0), cell_pixels(2)
+    assert len(plain) == 3 and np.all(inward < plain) and np.all(outward > plain)
 
 
 def test_explanation_outlines_every_cell_and_explains_a_single_cell_image(cell_bundle):

@@ -53,6 +53,9 @@ def test_reviewed_cells_take_their_reviewed_class_and_the_rest_keep_the_field_la
     assert after["Pro"] - before["Pro"] == n_cells - 2
     assert before["Benign"] - after["Benign"] == n_cells - 1  # the unsure cell stays Benign, the left-out one is gone
     assert plain.split_counts()["test"] == reviewed.split_counts()["test"]  # evaluation keeps the field labels
+    moved = SmearDataModule(config(f"data.cell_labels={path}", "cells.outline_jitter=2"))
+    moved.setup()  # its outline copies leave the left-out cell out too, crop for crop
+    assert moved.split_counts()["train"] == after and len(moved.datasets["train"].versions) == 3
 
 
 def test_fine_tuning_from_a_bundle_with_reviewed_cells_runs_end_to_end(config, cell_run, cell_bundle, review, tmp_path):

@@ -68,6 +68,38 @@ def test_acquisition_copies_add_shifted_training_crops_only(cell_data, cell_over
         assert np.array_equal(copied.datasets[split].images, plain.datasets[split].images)
 
 
+def test_outline_copies_cut_the_same_training_cells_along_moved_outlines(cell_data, cell_overrides, tmp_path):
+    """Each training cell is also cut along outlines moved in or out, crop for crop with its own crop;
+    a training draw picks any of its cuts; validation and test keep the detector's outlines."""
+    from leukoscope.cells.cache import crop_config
+    from leukoscope.config import load_config
+
+    def module(jitter, cache):
+        cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"data.cache_dir={tmp_path / cache}", f"cells.outline_jitter={jitter}"])
+        dm = SmearDataModule(cfg)
+        dm.setup()
+        return dm
+
+    plain, moved, again = module(0, "a"), module(2.5, "b"), module(2.5, "c")
+    train = moved.datasets["train"]
+    fill = crop_config(moved.cfg.cells).fill
+    assert len(plain.datasets["train"].versions) == 1 and len(train.versions) == 3  # the crops as cut, and cells.outline_copies=2
+    assert np.array_equal(train.images, plain.datasets["train"].images) and train.labels == plain.datasets["train"].labels
+    radius = [np.sqrt((~(v == fill).all(-1)).sum((1, 2)) / np.pi) for v in train.versions]
+    for copy, r in zip(train.versions[1:], radius[1:]):
+        change = r - radius[0]
+        assert (change < -0.5).mean() > 0.2 and (change > 0.5).mean() > 0.2  # outlines drawn in, and out
+        assert np.abs(change).mean() < 3  # the same cells, not others
+    for a, b in zip(train.versions, again.datasets["train"].versions):
+        assert np.array_equal(a, b)  # recomputed in a fresh cache: the same draws
+    for split in ("val", "test"):
+        assert len(moved.datasets[split].versions) == 1 and np.array_equal(moved.datasets[split].images, plain.datasets[split].images)
+    i = next(i for i in range(len(train)) if len({train.versions[k][i].tobytes() for k in range(3)}) == 3)
+    train.transform = torch.as_tensor
+    draws = [train[i][0].permute(1, 2, 0).numpy() for _ in range(40)]
+    assert {next(k for k, v in enumerate(train.versions) if np.array_equal(v[i], d)) for d in draws} == {0, 1, 2}
+
+
 def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_data, cell_overrides, tmp_path):
     """Every pixel around a training crop's cell holds the suppression constant after the blur, as in a blurred field's crops."""
     from leukoscope.cells.cache import crop_config

@@ -9,6 +9,7 @@ import numpy as np
 
 from leukoscope.cells.crops import CROP_FORMAT, CropConfig, field_crops
 from leukoscope.cells.detect import DetectionConfig
+from leukoscope.cells.outline import CELL_JITTER_PX, jitter_outlines
 from leukoscope.config import CellsConfig, stable_hash
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import AcquisitionRanges, random_acquisition
@@ -16,12 +17,14 @@ from leukoscope.io_utils import save_npy_atomic
 from leukoscope.preprocess.cache import default_cache_dir, load_many
 from leukoscope.preprocess.pipeline import Pipeline
 
+OUTLINE_STREAM = 2  # sets the outline copies' random draws apart from the acquisition copies'
+
 
 def crop_config(cells: CellsConfig) -> CropConfig:
     stain = tuple(cells.stain_target) if cells.stain == "reinhard" else None
     return CropConfig(
         size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span, stain_target=stain,
-        source_px=cells.source_px,
+        source_px=cells.source_px, stain_fit=cells.stain_fit,
     )
 
 
@@ -32,16 +35,27 @@ def preprocessed_stack(pipeline: Pipeline, crops: list[np.ndarray]) -> np.ndarra
 
 
 class CellCropCache:
-    """`acquisition` k >= 1 cuts each field from its k-th random other acquisition (seeded by the field's
-    hash, k and `seed`), so a field's shifted copies are the same in every run."""
+    """`acquisition` k >= 1 cuts each field from its k-th random other acquisition; `outline` k >= 1 cuts the
+    same cells along their k-th random moved outlines (`cells.outline_jitter`). Both are seeded by the field's
+    hash, k and `seed`, so a field's copies are the same in every run. An outline copy holds the crops of the
+    field as imaged, cell for cell."""
 
-    def __init__(self, root: str | Path | None, pipeline: Pipeline, cells: CellsConfig, acquisition: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, root: str | Path | None, pipeline: Pipeline, cells: CellsConfig, acquisition: int = 0, seed: int = 0, outline: int = 0
+    ) -> None:
+        if acquisition and outline:
+            raise ValueError("a crop copy is either another acquisition or other outlines, not both")
         self.pipeline = pipeline
         self.crop = crop_config(cells)
-        self.acquisition, self.seed = acquisition, seed
+        self.acquisition, self.outline, self.seed = acquisition, outline, seed
+        self.outline_jitter = cells.outline_jitter
         key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": asdict(DetectionConfig())})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
-        self.suffix = f"-acquisition{acquisition}-{stable_hash({'ranges': asdict(AcquisitionRanges()), 'seed': seed})}" if acquisition else ""
+        self.suffix = ""
+        if acquisition:
+            self.suffix = f"-acquisition{acquisition}-{stable_hash({'ranges': asdict(AcquisitionRanges()), 'seed': seed})}"
+        elif outline:
+            self.suffix = f"-outline{outline}-{stable_hash({'jitter': self.outline_jitter, 'cell_jitter': CELL_JITTER_PX, 'seed': seed})}"
 
     def load(self, path: str, sha256: str) -> np.ndarray:
         f = self.folder / sha256[:2] / f"{sha256}{self.suffix}.npy"
@@ -52,7 +66,12 @@ class CellCropCache:
         rgb = read_rgb(path, max_pixels=self.pipeline.config.max_pixels)
         if self.acquisition:
             rgb = random_acquisition(rgb, np.random.default_rng([self.seed, self.acquisition, int(sha256[:12], 16)]))
-        crops = field_crops(rgb, self.crop).crops
+        rng = np.random.default_rng([self.seed, self.outline, int(sha256[:12], 16), OUTLINE_STREAM])
+
+        def moved(labels: np.ndarray, scale: float) -> np.ndarray:
+            return jitter_outlines(labels, rng, self.outline_jitter * scale)
+
+        crops = field_crops(rgb, self.crop, outlines=moved if self.outline else None).crops
         stack = preprocessed_stack(self.pipeline, crops)
         save_npy_atomic(f, stack)
         return stack

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes, field_scale
+from leukoscope.cells.outline import Outlines, cell_cores
 from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, SCALE_TOLERANCE, Ruler, measure_red_cells, plausible
 from leukoscope.cells.stain import StainTarget
 
@@ -41,6 +42,7 @@ class CropConfig:
     red_cell_span: float = 4.0  # crop side in red-cell diameters (a lymphoblast is 1.5-3 across)
     stain_target: tuple[float, ...] | None = None  # LAB means and stds the field's leukocytes are moved to; None: as imaged
     source_px: int | None = None  # the most field pixels a crop's side keeps: finer detail is averaged away (None: all)
+    stain_fit: str = "cells"  # the stain transfer fitted on all the leukocytes' pixels, or on their cores
 
 
 def square_map(centre: tuple[float, float], half: float, size: int) -> np.ndarray:
@@ -120,6 +122,7 @@ def field_crops(
     detect_on: np.ndarray | None = None,
     pixel_scale: float | None = None,
     training_scale: float = 1.0,
+    outlines: Outlines | None = None,
 ) -> FieldCrops:
     """All cell crops of a field, with their cells, and whether the image is a single-cell image.
 
@@ -134,12 +137,15 @@ def field_crops(
     size (`training_scale`: theirs, 1 for the development fields), its cells are found and cut there,
     and their outlines are mapped back: the crops then carry the detail that training crops carried,
     neither an oil objective's sharper chromatin nor a low-power objective's few pixels upsampled.
+
+    `outlines` redraws the detected cells' outlines (given the label image and the scale they were found
+    at) before anything is cut: the training crops of `cells.outline_jitter`.
     """
     if detect_on is not None and detect_on.shape != rgb.shape:
         raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
     if resamples(rgb.shape, pixel_scale):
-        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale)
-    return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape))
+        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale, outlines)
+    return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape), outlines)
 
 
 def resamples(shape: tuple[int, ...], pixel_scale: float | None) -> bool:
@@ -148,7 +154,7 @@ def resamples(shape: tuple[int, ...], pixel_scale: float | None) -> bool:
 
 
 def _at_training_pixel_size(
-    rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, pixel_scale: float, training_scale: float
+    rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, pixel_scale: float, training_scale: float, outlines: Outlines | None
 ) -> FieldCrops:
     h, w = rgb.shape[:2]
     factor = pixel_scale / training_scale
@@ -158,7 +164,7 @@ def _at_training_pixel_size(
     def resampled(image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, size, interpolation=interpolation)
 
-    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), training_scale)
+    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), training_scale, outlines)
     sx, sy = w / size[0], h / size[1]
     cells = [
         Cell((c.x + 0.5) * sx - 0.5, (c.y + 0.5) * sy - 0.5, c.radius * np.sqrt(sx * sy), (int(c.box[0] * sx), int(c.box[1] * sy), int(np.ceil(c.box[2] * sx)), int(np.ceil(c.box[3] * sy))), int(round(c.area * sx * sy)))
@@ -169,9 +175,11 @@ def _at_training_pixel_size(
     return FieldCrops(found.crops, cells, labels, found.single, found.scaled_by, red_cell_px, pixel_scale)
 
 
-def _field_crops(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, scale: float) -> FieldCrops:
+def _field_crops(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, scale: float, outlines: Outlines | None = None) -> FieldCrops:
     """`field_crops` with the cells detected at `scale` (the image's pixels per development-field pixel)."""
     cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection, scale)
+    if outlines is not None and cells:
+        labels = outlines(labels, scale)
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     ruler = None
@@ -188,7 +196,7 @@ def _field_crops(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, 
         cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
         labels = np.ones((h, w), np.int32)
     if crop.stain_target is not None and cells:
-        rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, labels > 0)
+        rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, labels > 0, fit_on=cell_cores(labels) if crop.stain_fit == "cores" else None)
     if single:
         return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop, half=half)], cells, labels, True, **scaled)
     return FieldCrops([crop_cell(rgb, labels, i + 1, c, crop, half=half) for i, c in enumerate(cells)], cells, labels, False, **scaled)

@@ -48,25 +48,39 @@ class StainTarget:
     def lab_means(self) -> np.ndarray:
         return np.asarray(self.normalizer.target_means)
 
-    def restain(self, rgb: np.ndarray, mask: np.ndarray | None = None, keep_lightness: bool = False) -> np.ndarray:
+    def restain(self, rgb: np.ndarray, mask: np.ndarray | None = None, keep_lightness: bool = False, fit_on: np.ndarray | None = None) -> np.ndarray:
         """`rgb` with its leukocyte pixels (`mask`, detected when None) moved to this stain.
 
         `keep_lightness` moves the colour alone: each pixel keeps its luma, the grey level a
         colour-blind model sees, so such a model sees the same cell (up to rounding and clipping).
+        `fit_on` (a mask within `mask`) names the pixels whose statistics are moved to this stain's, and
+        the transfer found for them then moves every pixel of `mask`.
         """
         mask = leukocyte_pixels(rgb) if mask is None else mask
         out = rgb.copy()
-        if mask.sum() < 10:
+        fit_on = mask if fit_on is None else fit_on & mask
+        if fit_on.sum() < 10:
             return out
         pixels = np.ascontiguousarray(rgb[mask].reshape(-1, 1, 3))
-        if rgb2lab(pixels.astype(np.float32) / 255).reshape(-1, 3).astype(np.float64).std(0).min() < MIN_LAB_SPREAD:
+        fitted = np.ascontiguousarray(rgb[fit_on].reshape(-1, 1, 3))
+        if rgb2lab(fitted.astype(np.float32) / 255).reshape(-1, 3).astype(np.float64).std(0).min() < MIN_LAB_SPREAD:
             return out
-        moved = self.normalizer.normalize(pixels)
+        moved = (self.normalizer if fit_on is mask else self._transfer_fitted_on(pixels, fitted)).normalize(pixels)
         if keep_lightness:  # an equal shift of R, G and B moves luma by itself (the weights sum to 1), not hue
             shift = (pixels.astype(np.float32) @ LUMA) - (moved.astype(np.float32) @ LUMA)
             moved = np.clip(moved.astype(np.float32) + shift[..., None], 0, 255).round().astype(np.uint8)
         out[mask] = moved.reshape(-1, 3)
         return out
+
+    def _transfer_fitted_on(self, pixels: np.ndarray, fitted: np.ndarray) -> NumpyReinhardNormalizer:
+        """A normaliser that moves `pixels` as this stain's transfer moves `fitted`. torchstain's transfer
+        reads the statistics of the pixels it moves, so its target is set to where that map takes theirs."""
+        every, core = StainTarget(pixels).normalizer, StainTarget(fitted).normalizer
+        ratio = self.normalizer.target_stds / core.target_stds
+        transfer = NumpyReinhardNormalizer()
+        transfer.target_means = self.normalizer.target_means + (every.target_means - core.target_means) * ratio
+        transfer.target_stds = every.target_stds * ratio
+        return transfer
 
 
 def class_stain_targets(

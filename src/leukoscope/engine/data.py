@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,21 @@ from leukoscope.preprocess.pipeline import channel_stats
 
 
 class ArrayDataset(Dataset):
-    """Preprocessed uint8 images held in memory, each with its label and source path."""
+    """Preprocessed uint8 images held in memory, each with its label and source path. With `alternatives`
+    (arrays aligned with `images`), each access draws the image or one of its alternatives alike."""
 
-    def __init__(self, images: np.ndarray, labels: list[int], paths: list[str], transform: Any) -> None:
+    def __init__(self, images: np.ndarray, labels: list[int], paths: list[str], transform: Any, alternatives: Sequence[np.ndarray] = ()) -> None:
+        if any(len(a) != len(images) for a in alternatives):
+            raise ValueError(f"alternatives of {[len(a) for a in alternatives]} images for {len(images)} images")
         self.images, self.labels, self.paths, self.transform = images, labels, paths, transform
+        self.versions = [images, *alternatives]
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(hwc_to_chw(self.images[i])), self.labels[i]
+        version = int(torch.randint(len(self.versions), ())) if len(self.versions) > 1 else 0
+        return self.transform(hwc_to_chw(self.versions[version][i])), self.labels[i]
 
 
 def resolve_data_root(cfg: Config) -> Path:
@@ -76,7 +82,7 @@ class SmearDataModule(L.LightningDataModule):
         self.failures: list[dict[str, str]] = []
         self.review: dict[str, Any] | None = None  # what data.cell_labels contributed, recorded with the run
         self.train_originals: tuple[np.ndarray, list[int], list[str]] | None = None  # training items before any copies
-        self.reviewed_fields: set[str] = set()  # training fields whose cells data.cell_labels relabelled
+        self.reviewed_labels: dict[str, list[int | None]] = {}  # per training field that data.cell_labels reviewed: a label per crop, None = left out
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -110,12 +116,14 @@ class SmearDataModule(L.LightningDataModule):
         mean, std = self.pipeline.mean_std()
         self.train_originals = arrays["train"]
         images, labels, paths = arrays["train"]
+        outline_copies = self._outline_copies(rows["train"], workers) if cfg.cells.enabled and cfg.cells.outline_jitter else []
         if cfg.cells.enabled and cfg.cells.acquisition_copies:
             images, labels, paths = self._with_acquisition_copies(rows["train"], workers)
+            outline_copies = [np.concatenate([c, images[len(c) :]]) for c in outline_copies]  # an acquisition copy's crops have no other outlines
         if cfg.data.expand_per_class:
             images, labels, sources = expand_offline(images, labels, cfg.data.expand_per_class, cfg.augment, seed=cfg.data.seed)
             paths = [paths[s] for s in sources]
-        self.datasets["train"] = ArrayDataset(images, labels, paths, self._train_transform(mean, std))
+        self.datasets["train"] = ArrayDataset(images, labels, paths, self._train_transform(mean, std), outline_copies)
         for split in ("val", "test"):
             self.datasets[split] = ArrayDataset(*arrays[split], build_eval_transform(mean, std))
 
@@ -132,38 +140,47 @@ class SmearDataModule(L.LightningDataModule):
         return images, [self.classes.index(r.label) for r in kept], [r.path for r in kept]
 
     def _load_cells(
-        self, rows: list[ManifestRow], workers: int, split: str, acquisition: int = 0
+        self, rows: list[ManifestRow], workers: int, split: str, acquisition: int = 0, outline: int = 0
     ) -> tuple[np.ndarray, list[int], list[str]]:
         """Leukocyte crops of the split's fields; each crop keeps its field's path (the group) and label.
-        `acquisition` k >= 1: the crops of each field's k-th random other acquisition."""
+        `acquisition` k >= 1: the crops of each field's k-th random other acquisition. `outline` k >= 1: the
+        same cells cut along their k-th moved outlines, crop for crop as without."""
         from leukoscope.cells.cache import CellCropCache, crops_many
 
-        cache = CellCropCache(self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells, acquisition, self.cfg.data.seed)
-        desc = f"cell crops {split}" + (f", acquisition copy {acquisition}" if acquisition else "")
+        cache = CellCropCache(self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells, acquisition, self.cfg.data.seed, outline)
+        desc = f"cell crops {split}" + (f", acquisition copy {acquisition}" if acquisition else "") + (f", outline copy {outline}" if outline else "")
         per_field, failures = crops_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers, desc=desc)
-        if not acquisition:
+        if not acquisition and not outline:
             self.failures += failures
-        reviewed = self._reviewed(rows) if split == "train" and self.cfg.data.cell_labels and not acquisition else {}
-        if split == "train" and not acquisition:
-            self.reviewed_fields = set(reviewed)
+        if split == "train" and self.cfg.data.cell_labels and not acquisition and not outline:
+            reviewed = self._reviewed(rows)
+            self.reviewed_labels = {path: crop_labels for path, (_, crop_labels) in reviewed.items()}
+            per_field.update({path: crops for path, (crops, _) in reviewed.items()})
         images, labels, paths = [], [], []
         for r in rows:
             crops = per_field.get(r.path)
-            if acquisition and r.path in self.reviewed_fields:
+            if acquisition and r.path in self.reviewed_labels:
                 continue  # reviewed cells were matched to the field as imaged, not to another acquisition's detections
-            if r.path in reviewed:
-                crops, crop_labels = reviewed[r.path]
-                keep = [i for i, label in enumerate(crop_labels) if label is not None]
-                crops, field_labels = crops[keep], [crop_labels[i] for i in keep]
-            elif crops is not None:
-                field_labels = [self.classes.index(r.label)] * len(crops)
             if crops is None or not len(crops):
                 continue
-            images.append(crops)
-            labels += field_labels
-            paths += [r.path] * len(crops)
+            field_labels = self.reviewed_labels.get(r.path, [self.classes.index(r.label)] * len(crops))
+            keep = [i for i, label in enumerate(field_labels) if label is not None]
+            images.append(crops[keep])
+            labels += [field_labels[i] for i in keep]
+            paths += [r.path] * len(keep)
         size = self.pipeline.config.size
         return (np.concatenate(images) if images else np.zeros((0, size, size, 3), np.uint8)), labels, paths
+
+    def _outline_copies(self, rows: list[ManifestRow], workers: int) -> list[np.ndarray]:
+        """The training crops cut again along moved outlines, `cells.outline_copies` times, each aligned crop
+        for crop with the training crops as cut."""
+        copies = []
+        for k in range(1, self.cfg.cells.outline_copies + 1):
+            images, _, paths = self._load_cells(rows, workers, "train", outline=k)
+            if paths != self.train_originals[2]:
+                raise RuntimeError(f"outline copy {k} holds other cells than the training crops: {len(paths)} crops against {len(self.train_originals[2])}")
+            copies.append(images)
+        return copies
 
     def _train_transform(self, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
         """Training augmentation. Around a suppressed cell crop the constant is what an affine move

@@ -172,6 +172,13 @@ def check_targets(cfg: Config) -> None:
         raise ConfigError(f"augment.blur_warmup_epochs={cfg.augment.blur_warmup_epochs}: a number of epochs >= 0, and it needs augment.blur > 0")
     if cfg.cells.acquisition_copies < 0:
         raise ConfigError(f"cells.acquisition_copies={cfg.cells.acquisition_copies}: a number of copies is 0 or more")
+    if cfg.cells.outline_jitter < 0 or (cfg.cells.outline_jitter and cfg.cells.outline_copies < 1):
+        raise ConfigError(
+            f"cells.outline_jitter={cfg.cells.outline_jitter}, cells.outline_copies={cfg.cells.outline_copies}: "
+            "a distance in px >= 0, and at least one copy to cut along it"
+        )
+    if cfg.cells.outline_jitter and cfg.data.expand_per_class:
+        raise ConfigError("cells.outline_jitter with data.expand_per_class: the expanded copies are augmented already; set one of them")
     if problem := min_leukocytes_problem(cfg.eval.min_leukocytes, cfg.cells.enabled):
         raise ConfigError(f"eval.min_leukocytes={cfg.eval.min_leukocytes}: {problem}")
 

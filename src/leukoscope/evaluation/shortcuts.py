@@ -7,7 +7,10 @@
     separates the classifier (does it read the crop's surroundings?) from the detector (does the
     background move what it finds?);
 (d) each field's leukocytes re-stained to the stain of another class's leukocytes (the stain swap):
-    a model that reads morphology keeps its predictions (at most 5 % may change).
+    a model that reads morphology keeps its predictions (at most 5 % may change);
+(e) for a cell-level model, every detected outline drawn 1 px in, and 1 px out: where the detector puts
+    an outline moves by about that much with the camera, the stain or a recompression, so a model
+    that reads the cells keeps its predictions (at most 5 % may change).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from leukoscope.cells.detect import leukocyte_pixels
+from leukoscope.cells.outline import Outlines, outlines_moved_by
 from leukoscope.cells.stain import class_stain_targets
 from leukoscope.cells.swap import remove_leukocytes, swap_background, swap_partners
 from leukoscope.data.images import read_rgb
@@ -32,14 +36,16 @@ ANNOTATION_TOLERANCE = 0.02  # masking the scale bar may cost at most 2 points
 BACKGROUND_MARGIN = 0.10  # with no leukocyte left, the CI's lower bound must not clear chance by 10 points
 SWAP_TOLERANCE = 0.01  # a background swap may change at most 1 % of predictions
 STAIN_TOLERANCE = 0.05  # a stain swap may change at most 5 % of predictions
+OUTLINE_MOVE_PX = 1.0  # px of a 224 px development field: about what a camera or a recompression moves the detector's outlines by
+OUTLINE_TOLERANCE = 0.05  # outlines moved by that much may change at most 5 % of predictions
 PREVIEW_FIELDS = 6
 
 
 def _accuracy_with(
-    predictor: Predictor, images: list[np.ndarray], labels: np.ndarray, transform: Any, desc: str, detect_on_original: bool = False
+    predictor: Predictor, images: list[np.ndarray], labels: np.ndarray, transform: Any, desc: str, detect_on_original: bool = False, outlines: Outlines | None = None
 ) -> tuple[dict[str, Any], np.ndarray]:
     units = [
-        predictor.units(transform(i, rgb), require_cells=False, detect_on=rgb if detect_on_original else None)
+        predictor.units(transform(i, rgb), require_cells=False, detect_on=rgb if detect_on_original else None, outlines=outlines)
         for i, rgb in enumerate(progress(images, desc))
     ]
     pred = predictor.predict_units(units).labels
@@ -93,6 +99,14 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
     hue, hue_pred = _accuracy_with(predictor, images, labels, lambda i, x: colour_only[i], "shortcut check: stain colour swap", detect_on_original=True)
     hue["changed"] = float((hue_pred != normal_pred).mean())
     results["stain colour swapped, lightness kept"] = {**hue, "expect": "a colour-blind model: no change"}
+    if predictor.cell_level:
+        for direction, sign in (("in", -1), ("out", 1)):
+            moved = outlines_moved_by(sign * OUTLINE_MOVE_PX)
+            outlined, outlined_pred = _accuracy_with(predictor, images, labels, lambda i, x: x, f"shortcut check: outlines {direction}", outlines=moved)
+            outlined["changed"] = float((outlined_pred != normal_pred).mean())
+            results[f"outlines drawn {OUTLINE_MOVE_PX:g} px {direction}"] = {
+                **outlined, "expect": f"the same predictions (≤ {100 * OUTLINE_TOLERANCE:.0f} % changed)"
+            }
     if preview is not None:
         results["stain swapped"]["preview"] = Path(preview).name
         write_swap_preview(images, swaps, full, kept, partners, preview)
@@ -117,6 +131,12 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
             f"{100 * stained['changed']:.1f} % of predictions change when each field's leukocytes are re-stained as another class's "
             f"(accuracy {100 * stained['accuracy']:.1f} %): the cells' stain, not their morphology, decides"
         )
+    for name, result in results.items():
+        if name.startswith("outlines drawn") and result["changed"] > OUTLINE_TOLERANCE:
+            warnings.append(
+                f"{100 * result['changed']:.1f} % of predictions change with every leukocyte's {name} (accuracy {100 * result['accuracy']:.1f} %): "
+                "the model reads where the detector drew the outline, which moves with the camera and the stain"
+            )
     return {"chance": chance, "results": results, "warnings": warnings, "passed": not warnings}
 
 

@@ -21,6 +21,7 @@ from leukoscope.scoring.runner import run_model
 
 if TYPE_CHECKING:
     from leukoscope.cells.crops import FieldCrops
+    from leukoscope.cells.outline import Outlines
 
 
 def expand_inputs(items: Sequence[str]) -> list[str]:
@@ -107,13 +108,14 @@ class Predictor:
         other._check_pixel_scale()
         return other
 
-    def units(self, rgb: np.ndarray, require_cells: bool = True, detect_on: np.ndarray | None = None) -> np.ndarray:
+    def units(self, rgb: np.ndarray, require_cells: bool = True, detect_on: np.ndarray | None = None, outlines: Outlines | None = None) -> np.ndarray:
         """The preprocessed model inputs of one RGB image: the field, or its cell crops.
 
         A whole field in which no leukocyte can be found yields no unit: there is nothing for a
         leukocyte classifier to judge, so the image is flagged instead of guessed. `require_cells=False`
         lets a whole-field model see such images anyway (the shortcut checks need exactly that).
-        `detect_on` finds the cells on another image of the same size (cell-level bundles only).
+        `detect_on` finds the cells on another image of the same size, and `outlines` redraws their outlines
+        (cell-level bundles only).
         """
         pipeline = self.bundle.pipeline
         if not self.cell_level:
@@ -122,14 +124,16 @@ class Predictor:
             if require_cells and not has_leukocyte(rgb):
                 return np.zeros((0, pipeline.config.size, pipeline.config.size, 3), np.uint8)
             return pipeline(rgb)[None]
-        return self.cell_units(rgb, detect_on)[0]
+        return self.cell_units(rgb, detect_on, outlines)[0]
 
-    def cell_units(self, rgb: np.ndarray, detect_on: np.ndarray | None = None) -> tuple[np.ndarray, FieldCrops]:
+    def cell_units(self, rgb: np.ndarray, detect_on: np.ndarray | None = None, outlines: Outlines | None = None) -> tuple[np.ndarray, FieldCrops]:
         """A cell-level bundle's model inputs for one field, with the cells (and their outlines) they come from."""
         from leukoscope.cells.cache import preprocessed_stack
         from leukoscope.cells.crops import field_crops
 
-        found = field_crops(rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale, training_scale=self.bundle.training_field_scale)
+        found = field_crops(
+            rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale, training_scale=self.bundle.training_field_scale, outlines=outlines
+        )
         return preprocessed_stack(self.bundle.pipeline, found.crops), found
 
     def logits_and_features(self, images: np.ndarray, onnx: Any = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,122 @@
+"""How far do the detector's outlines move under another camera, and what does an outline moved by a pixel do to a bundle's calls?
+
+Usage: python benchmarks/outline_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--every N]
+       [--distances -2 -1 1 2] [--no-shifts] [--decompose]
+
+First, for each acquisition shift that keeps the geometry (hue, saturation, white balance, gamma, blur,
+JPEG), the cells found on the shifted field are matched to those found on the field as imaged (centres
+within 3 px), and the change of their equivalent radius is printed (mean, mean absolute, 10th and 90th
+percentiles, in px of a 224 px development field) with the mask IoU. Then, per bundle, the test fields'
+calls with every detected outline moved in or out by each distance (`cells.outline.outlines_moved_by`; the
+cells, their centres and the crops' scale unchanged): 4-class accuracy, malignant sensitivity, benign
+specificity and the share of calls changed. A model that reads morphology keeps its calls when the
+outline moves by a pixel; one that has learned the detector's outline as the cell's size does not.
+An outline sets two things: where the cell is cut from its surroundings, and, for a stain-normalised
+bundle, which pixels the stain transfer is fitted on. `--decompose` moves each alone as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from cell_bundle_args import bundles_and_fields_parser, load_cell_bundle, split_fields
+from domain_shift import figures
+
+from leukoscope.cells.cache import preprocessed_stack
+from leukoscope.cells.crops import field_crops
+from leukoscope.cells.detect import detect_leukocytes, field_scale
+from leukoscope.cells.outline import cell_cores, outlines_moved_by
+from leukoscope.cells.stain import StainTarget
+from leukoscope.config import BENIGN_CLASS
+from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
+from leukoscope.inference.predictor import Predictor
+
+MATCH_PX = 3.0  # a cell found again: its centre within this many px of the unshifted field's
+
+
+def outline_movement(images: list[np.ndarray]) -> None:
+    """The matched cells' radius change and mask IoU under each shift that keeps the geometry."""
+    print("the detector's outlines under each shift (matched cells; px of a 224 px field)")
+    found = [detect_leukocytes(rgb, scale=field_scale(rgb.shape)) for rgb in images]
+    for name, shift in DOMAIN_SHIFTS.items():
+        if name in MAGNIFICATIONS or name == "grey":
+            continue
+        change, iou, cells = [], [], 0
+        for rgb, (before, labels_before) in zip(images, found):
+            after, labels_after = detect_leukocytes(shift(rgb), scale=field_scale(rgb.shape))
+            scale = field_scale(rgb.shape)
+            cells += len(before)
+            for i, cell in enumerate(before):
+                distances = [np.hypot(cell.x - c.x, cell.y - c.y) for c in after]
+                if not distances or min(distances) > MATCH_PX * scale:
+                    continue
+                a, b = labels_before == i + 1, labels_after == int(np.argmin(distances)) + 1
+                change.append((np.sqrt(b.sum() / np.pi) - np.sqrt(a.sum() / np.pi)) / scale)
+                iou.append((a & b).sum() / (a | b).sum())
+        r = np.array(change)
+        print(
+            f"  {name:40s} {len(r):5d} of {cells} cells found again   radius change {r.mean():+.2f} px, |{np.abs(r).mean():.2f}|, "
+            f"10th/90th percentile {np.percentile(r, 10):+.2f} / {np.percentile(r, 90):+.2f}   IoU {np.mean(iou):.3f}",
+            flush=True,
+        )
+
+
+def one_part_moved(predictor: Predictor, rgb: np.ndarray, distance: float, part: str) -> np.ndarray:
+    """The field's crops with one of the two things an outline sets moved: where each cell is cut ("cut"), or
+    which pixels the stain transfer is fitted on ("stain fit"); the other stays the detector's."""
+    crop = predictor.crop_config
+    scale = field_scale(rgb.shape)
+    cells, labels = detect_leukocytes(rgb, scale=scale)
+    if not cells:
+        return predictor.units(rgb)
+    moved = outlines_moved_by(distance)(labels, scale)
+    fitted, cut = (labels, moved) if part == "cut" else (moved, labels)
+    fit_on = cell_cores(fitted) if crop.stain_fit == "cores" else fitted > 0
+    restained = StainTarget.from_stats(crop.stain_target).restain(rgb, (labels > 0) | (moved > 0), fit_on=fit_on)
+    found = field_crops(restained, dataclasses.replace(crop, stain_target=None), detect_on=rgb, outlines=lambda _labels, _scale: cut)
+    return preprocessed_stack(predictor.bundle.pipeline, found.crops)
+
+
+def moved_outline_calls(bundle_path: str, images: list[np.ndarray], truth_names: list[str], distances: list[float], decompose: bool) -> None:
+    bundle = load_cell_bundle(bundle_path)
+    predictor = Predictor(bundle)
+    truth = np.array([bundle.classes.index(t) for t in truth_names])
+    benign = bundle.classes.index(BENIGN_CLASS)
+    parts = ["both", "cut", "stain fit"] if decompose and predictor.crop_config.stain_target is not None else ["both"]
+    reference = None
+    for distance in [0.0, *distances]:
+        for part in parts if distance else ["both"]:
+            if part == "both":
+                units = [predictor.units(rgb, outlines=outlines_moved_by(distance)) for rgb in images]
+            else:
+                units = [one_part_moved(predictor, rgb, distance, part) for rgb in images]
+            labels = predictor.predict_units(units).labels
+            reference = labels if reference is None else reference
+            r = figures(labels, truth, benign)
+            moved = "" if part == "both" else f", {part} only"
+            print(
+                f"  outlines {distance:+.1f} px{moved:16s} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  "
+                f"spec {100 * r['benign_specificity']:5.1f} %  calls changed {100 * (labels != reference).mean():5.1f} %",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = bundles_and_fields_parser(__doc__.splitlines()[0])
+    parser.add_argument("--distances", type=float, nargs="+", default=[-2.0, -1.0, 1.0, 2.0], help="px of a 224 px field; negative: inwards")
+    parser.add_argument("--no-shifts", action="store_true", help="skip the outlines' movement under the acquisition shifts")
+    parser.add_argument(
+        "--decompose", action="store_true", help="also move only where the cells are cut, or only what the stain transfer is fitted on"
+    )
+    args = parser.parse_args()
+    truth, images = split_fields(args)
+    if not args.no_shifts:
+        outline_movement(images)
+    for b in args.bundles:
+        print(b)
+        moved_outline_calls(b, images, truth, args.distances, args.decompose)
+
+
+if __name__ == "__main__":
+    main()
