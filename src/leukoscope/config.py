@@ -169,7 +169,8 @@ class CellsConfig:
     stain_target: list[float] = field(default_factory=lambda: list(LEUKOCYTE_STAIN))  # LAB means, then standard deviations
     # which pixels the transfer is fitted on: all of the leukocytes', or their cores (cells.outline.cell_cores). Fitted on
     # all of them, an outline drawn 1 px tighter darkened their statistics by 9 L* units, and the transfer lightened the
-    # whole cell; the cores' statistics move by less than 0.5
+    # whole cell; the cores' statistics move by less than 0.5, but the pale rim is then left to the camera's colours
+    # (BENCHMARKS.md, "Where the detector draws the outline"). With "cores", give stain_target the cores' statistics
     stain_fit: Literal["cells", "cores"] = "cells"
     # the most field pixels a crop's side keeps (None: all): an image at a finer pixel size than the training fields
     # (another lab's oil objective or camera) is averaged down to it, so its cells carry no detail training never showed;
@@ -180,7 +181,8 @@ class CellsConfig:
     # training crops also cut along moved outlines: each cell's outline drawn in or out by up to this many px (at a
     # 224 px development field's pixel size), in `outline_copies` cuts of every training field; each training step
     # draws one of a cell's cuts. The detector's outline moves by a pixel or so with the camera, the stain or a
-    # recompression, and a model that saw one outline per cell read its position as the cell's size (0: off)
+    # recompression, and a model that saw one outline per cell read its position as the cell's size (0: off;
+    # measured in BENCHMARKS.md, "Where the detector draws the outline")
     outline_jitter: float = 0.0
     outline_copies: int = 2
 

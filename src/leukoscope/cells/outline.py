@@ -1,10 +1,13 @@
 """Cell outlines moved in or out by a chosen distance: what another detector, stain or camera does to them.
 
 Where the detector puts a cell's outline depends on the image: a hue turn, a recompression or a blur
-moves it by a pixel or so. A classifier that has only seen one outline per cell reads its exact
-position as the cell's size, and an outline drawn 1-2 px tighter turns blasts into Benign calls
-(BENCHMARKS.md, issue 17, fifteenth session). Training crops cut along moved outlines
-(`cells.outline_jitter`) show it that an outline is only known to a pixel or two.
+moves all of a field's outlines by a fraction of a pixel to a pixel and a half. The outline sets where
+a cell is cut from its surroundings and, for a stain-normalised model, which pixels the stain transfer
+is fitted on; a model that has seen one outline per cell reads both, and with every outline drawn 2 px
+tighter it called 92 % of malignant fields Benign (BENCHMARKS.md, issue 17, "Where the detector draws
+the outline"). The shortcut checks move the outlines (`outlines_moved_by`); training can cut crops
+along moved outlines (`jitter_outlines`, `cells.outline_jitter`) and fit the stain transfer on the
+cells' cores (`cell_cores`, `cells.stain_fit`), which the outline barely moves.
 """
 
 from __future__ import annotations
