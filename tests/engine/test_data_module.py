@@ -1,7 +1,22 @@
 import numpy as np
+import pytest
 import torch
 
+from leukoscope.config import load_config
 from leukoscope.engine.data import SmearDataModule
+
+
+@pytest.fixture()
+def cell_module(cell_data, cell_overrides, tmp_path):
+    """A set-up data module of the cell recipe on the synthetic cell data, with more overrides, cached in its own folder."""
+
+    def make(cache: str, *overrides: str) -> SmearDataModule:
+        cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"data.cache_dir={tmp_path / cache}", *overrides])
+        dm = SmearDataModule(cfg)
+        dm.setup()
+        return dm
+
+    return make
 
 
 def test_augmentation_only_touches_training_items(smoke_config):
@@ -43,17 +58,9 @@ def test_offline_expansion_after_split_on_training_only(smoke_config):
         assert len(dm.datasets[split]) == len(dm.splits["splits"][split])
 
 
-def test_acquisition_copies_add_shifted_training_crops_only(cell_data, cell_overrides, tmp_path):
+def test_acquisition_copies_add_shifted_training_crops_only(cell_module):
     """Each training field is also cut from a random other acquisition of it; validation and test are not."""
-    from leukoscope.config import load_config
-
-    def module(copies, cache):
-        cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"data.cache_dir={tmp_path / cache}", f"cells.acquisition_copies={copies}"])
-        dm = SmearDataModule(cfg)
-        dm.setup()
-        return dm
-
-    plain, copied, again = module(0, "a"), module(1, "b"), module(1, "c")
+    plain, copied, again = (cell_module(cache, f"cells.acquisition_copies={copies}") for cache, copies in (("a", 0), ("b", 1), ("c", 1)))
     originals, train = copied.train_originals, copied.datasets["train"]
     n = len(originals[0])
     assert np.array_equal(train.images[:n], plain.datasets["train"].images) and len(plain.datasets["train"]) == n
@@ -68,19 +75,12 @@ def test_acquisition_copies_add_shifted_training_crops_only(cell_data, cell_over
         assert np.array_equal(copied.datasets[split].images, plain.datasets[split].images)
 
 
-def test_outline_copies_cut_the_same_training_cells_along_moved_outlines(cell_data, cell_overrides, tmp_path):
+def test_outline_copies_cut_the_same_training_cells_along_moved_outlines(cell_module):
     """Each training cell is also cut along outlines moved in or out, crop for crop with its own crop;
     a training draw picks any of its cuts; validation and test keep the detector's outlines."""
     from leukoscope.cells.cache import crop_config
-    from leukoscope.config import load_config
 
-    def module(jitter, cache):
-        cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"data.cache_dir={tmp_path / cache}", f"cells.outline_jitter={jitter}"])
-        dm = SmearDataModule(cfg)
-        dm.setup()
-        return dm
-
-    plain, moved, again = module(0, "a"), module(2.5, "b"), module(2.5, "c")
+    plain, moved, again = (cell_module(cache, f"cells.outline_jitter={jitter}") for cache, jitter in (("a", 0), ("b", 2.5), ("c", 2.5)))
     train = moved.datasets["train"]
     fill = crop_config(moved.cfg.cells).fill
     assert len(plain.datasets["train"].versions) == 1 and len(train.versions) == 3  # the crops as cut, and cells.outline_copies=2
@@ -100,17 +100,14 @@ def test_outline_copies_cut_the_same_training_cells_along_moved_outlines(cell_da
     assert {next(k for k, v in enumerate(train.versions) if np.array_equal(v[i], d)) for d in draws} == {0, 1, 2}
 
 
-def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_data, cell_overrides, tmp_path):
+def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_module):
     """Every pixel around a training crop's cell holds the suppression constant after the blur, as in a blurred field's crops."""
     from leukoscope.cells.cache import crop_config
-    from leukoscope.config import load_config
 
     blur_alone = ["augment.blur=1.0", "augment.hflip=false", "augment.vflip=false", "augment.rot90=false"]
     blur_alone += [f"augment.{jitter}=0" for jitter in ("brightness", "contrast", "saturation", "hue")]
-    cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"data.cache_dir={tmp_path}", *blur_alone])
-    dm = SmearDataModule(cfg)
-    dm.setup()
-    train, fill = dm.datasets["train"], crop_config(cfg.cells).fill
+    dm = cell_module("a", *blur_alone)
+    train, fill = dm.datasets["train"], crop_config(dm.cfg.cells).fill
     crop = torch.from_numpy(train.images[0]).permute(2, 0, 1)
     outside = (crop == fill).all(dim=0)
     augment = train.transform.transforms[0]  # the uint8 part, before the model's normalisation
