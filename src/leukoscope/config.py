@@ -149,6 +149,12 @@ class TrainConfig:
 # The pooled leukocytes of 160 training fields (40 per class) of the development data, in torchstain's
 # LAB (L 0-100): a stain that exists, so normalised crops still look like cells.
 LEUKOCYTE_STAIN = (68.5, 29.0, -44.0, 12.4, 14.4, 18.3)
+# The cores (cells.outline.cell_cores) of a typical training field: the mean over 160 training fields (40 per class)
+# of each field's core LAB means and standard deviations. Not the pooled cores: their spread also holds the
+# differences between fields, 1.6x one field's, and a transfer to it stretched every field's contrast
+# (benchmarks/stain_fit.py; BENCHMARKS.md, issue 17, sixteenth session).
+CORE_STAIN = (64.9, 36.2, -50.7, 5.9, 6.3, 8.0)
+STAIN_TARGETS = {"cells": LEUKOCYTE_STAIN, "cores": CORE_STAIN}  # each stain fit's default target
 
 
 @dataclass
@@ -166,11 +172,11 @@ class CellsConfig:
     aggregate: Literal["mean_log_prob", "attention"] = "mean_log_prob"  # how a field's cells make its call: mean, or gated attention pooling
     # "reinhard": each field's leukocytes moved to one reference stain before cropping, so a session's stain cannot carry the class
     stain: Literal["as imaged", "reinhard"] = "as imaged"
-    stain_target: list[float] = field(default_factory=lambda: list(LEUKOCYTE_STAIN))  # LAB means, then standard deviations
+    stain_target: list[float] | None = None  # LAB means, then standard deviations; None: the development fields' for the fit (STAIN_TARGETS)
     # which pixels the transfer is fitted on: all of the leukocytes', or their cores (cells.outline.cell_cores). Fitted on
     # all of them, an outline drawn 1 px tighter darkened their statistics by 9 L* units, and the transfer lightened the
     # whole cell; the cores' statistics move by less than 0.5, but the pale rim is then left to the camera's colours
-    # (BENCHMARKS.md, "Where the detector draws the outline"). With "cores", give stain_target the cores' statistics
+    # (BENCHMARKS.md, "Where the detector draws the outline")
     stain_fit: Literal["cells", "cores"] = "cells"
     # the most field pixels a crop's side keeps (None: all): an image at a finer pixel size than the training fields
     # (another lab's oil objective or camera) is averaged down to it, so its cells carry no detail training never showed;
@@ -185,6 +191,9 @@ class CellsConfig:
     # measured in BENCHMARKS.md, "Where the detector draws the outline")
     outline_jitter: float = 0.0
     outline_copies: int = 2
+    # what the moved outlines of those copies set: where each cell is cut and which pixels the stain transfer is
+    # fitted on ("cut and stain fit"), or where it is cut alone, the transfer fitted on the detected outlines ("cut")
+    outline_jitter_moves: Literal["cut and stain fit", "cut"] = "cut and stain fit"
 
 
 @dataclass

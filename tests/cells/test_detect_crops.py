@@ -290,3 +290,22 @@ def test_a_platelet_does_not_change_how_a_pale_field_is_scaled():
         after = detect_leukocytes(with_platelet)[0]
         changed += [c.box for c in before] != [c.box for c in after]
     assert changed == 0, f"{changed} of 8 fields changed their cells"
+
+
+def test_moved_outlines_can_move_the_cut_alone_with_the_stain_transfer_fitted_on_the_detected_outlines():
+    """`refit=False` (cells.outline_jitter_moves=cut): the cells are cut along the moved outlines, and
+    their pixels keep the colours the transfer fitted on the detected outlines gives them."""
+    from leukoscope.cells.outline import outlines_moved_by
+    from leukoscope.config import LEUKOCYTE_STAIN
+
+    field, _ = synth_field("Pre", np.random.default_rng(0), size=224, n_cells=3)
+    crop = CropConfig(size=64, stain_target=LEUKOCYTE_STAIN)
+    as_detected = field_crops(field, crop).crops
+    tighter = {refit: field_crops(field, crop, outlines=outlines_moved_by(-1.0), refit=refit).crops for refit in (True, False)}
+    assert len(as_detected) >= 2 and all(len(t) == len(as_detected) for t in tighter.values())
+    for k, detected in enumerate(as_detected):
+        cell = {name: ~(c == crop.fill).all(-1) for name, c in (("detected", detected), ("tighter", tighter[False][k]))}
+        assert cell["tighter"].sum() < 0.9 * cell["detected"].sum()  # the cut followed the moved outline
+        inside = cv2.erode(cell["tighter"].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        moved = {refit: np.abs(tighter[refit][k].astype(int) - detected)[inside].mean() for refit in (True, False)}
+        assert moved[False] < 1.0 and moved[True] > 3.0, moved

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -98,6 +99,23 @@ def test_outline_copies_cut_the_same_training_cells_along_moved_outlines(cell_mo
     train.transform = torch.as_tensor
     draws = [train[i][0].permute(1, 2, 0).numpy() for _ in range(40)]
     assert {next(k for k, v in enumerate(train.versions) if np.array_equal(v[i], d)) for d in draws} == {0, 1, 2}
+
+
+def test_outline_copies_can_move_the_cut_alone_and_keep_the_colours_of_the_detected_outlines(cell_module):
+    """cells.outline_jitter_moves=cut: the copies are cut along moved outlines, and the stain transfer stays
+    fitted on the detected ones, so a cell's pixels keep their colours; moving both recolours them."""
+    from leukoscope.cells.cache import crop_config
+
+    modules = {moves: cell_module(cache, "cells.outline_jitter=2.5", f"cells.outline_jitter_moves={moves}") for cache, moves in (("a", "cut"), ("b", "cut and stain fit"))}
+    change = {}
+    for moves, dm in modules.items():
+        train, fill = dm.datasets["train"], crop_config(dm.cfg.cells).fill
+        as_cut, copy = train.versions[0], train.versions[1]
+        both = ~(as_cut == fill).all(-1) & ~(copy == fill).all(-1)
+        inside = np.stack([cv2.erode(b.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0 for b in both])
+        change[moves] = np.abs(copy.astype(int) - as_cut)[inside].mean()
+        assert not np.array_equal(copy, as_cut)  # the outlines moved
+    assert change["cut"] < 0.5 and change["cut and stain fit"] > 1.5, change
 
 
 def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_module):

@@ -10,7 +10,7 @@ import numpy as np
 from leukoscope.cells.crops import CROP_FORMAT, CropConfig, field_crops
 from leukoscope.cells.detect import DetectionConfig
 from leukoscope.cells.outline import CELL_JITTER_PX, jitter_outlines
-from leukoscope.config import CellsConfig, stable_hash
+from leukoscope.config import STAIN_TARGETS, CellsConfig, stable_hash
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import AcquisitionRanges, random_acquisition
 from leukoscope.io_utils import save_npy_atomic
@@ -21,7 +21,7 @@ OUTLINE_STREAM = 2  # sets the outline copies' random draws apart from the acqui
 
 
 def crop_config(cells: CellsConfig) -> CropConfig:
-    stain = tuple(cells.stain_target) if cells.stain == "reinhard" else None
+    stain = tuple(cells.stain_target or STAIN_TARGETS[cells.stain_fit]) if cells.stain == "reinhard" else None
     return CropConfig(
         size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span, stain_target=stain,
         source_px=cells.source_px, stain_fit=cells.stain_fit,
@@ -49,13 +49,15 @@ class CellCropCache:
         self.crop = crop_config(cells)
         self.acquisition, self.outline, self.seed = acquisition, outline, seed
         self.outline_jitter = cells.outline_jitter
+        self.refit = cells.outline_jitter_moves == "cut and stain fit"
         key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": asdict(DetectionConfig())})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
         self.suffix = ""
         if acquisition:
             self.suffix = f"-acquisition{acquisition}-{stable_hash({'ranges': asdict(AcquisitionRanges()), 'seed': seed})}"
         elif outline:
-            self.suffix = f"-outline{outline}-{stable_hash({'jitter': self.outline_jitter, 'cell_jitter': CELL_JITTER_PX, 'seed': seed})}"
+            moves = {} if self.refit else {"moves": cells.outline_jitter_moves}  # the key of the copies cached before it could be set
+            self.suffix = f"-outline{outline}-{stable_hash({'jitter': self.outline_jitter, 'cell_jitter': CELL_JITTER_PX, 'seed': seed, **moves})}"
 
     def load(self, path: str, sha256: str) -> np.ndarray:
         f = self.folder / sha256[:2] / f"{sha256}{self.suffix}.npy"
@@ -71,7 +73,7 @@ class CellCropCache:
         def moved(labels: np.ndarray, scale: float) -> np.ndarray:
             return jitter_outlines(labels, rng, self.outline_jitter * scale)
 
-        crops = field_crops(rgb, self.crop, outlines=moved if self.outline else None).crops
+        crops = field_crops(rgb, self.crop, outlines=moved if self.outline else None, refit=self.refit).crops
         stack = preprocessed_stack(self.pipeline, crops)
         save_npy_atomic(f, stack)
         return stack

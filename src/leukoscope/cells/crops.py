@@ -123,6 +123,7 @@ def field_crops(
     pixel_scale: float | None = None,
     training_scale: float = 1.0,
     outlines: Outlines | None = None,
+    refit: bool = True,
 ) -> FieldCrops:
     """All cell crops of a field, with their cells, and whether the image is a single-cell image.
 
@@ -139,13 +140,14 @@ def field_crops(
     neither an oil objective's sharper chromatin nor a low-power objective's few pixels upsampled.
 
     `outlines` redraws the detected cells' outlines (given the label image and the scale they were found
-    at) before anything is cut: the training crops of `cells.outline_jitter`.
+    at) before anything is cut: the training crops of `cells.outline_jitter`. With `refit` False the stain
+    transfer is still fitted on the detected outlines, and only the cut follows the redrawn ones.
     """
     if detect_on is not None and detect_on.shape != rgb.shape:
         raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
     if resamples(rgb.shape, pixel_scale):
-        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale, outlines)
-    return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape), outlines)
+        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale, outlines, refit)
+    return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape), outlines, refit)
 
 
 def resamples(shape: tuple[int, ...], pixel_scale: float | None) -> bool:
@@ -154,7 +156,14 @@ def resamples(shape: tuple[int, ...], pixel_scale: float | None) -> bool:
 
 
 def _at_training_pixel_size(
-    rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, pixel_scale: float, training_scale: float, outlines: Outlines | None
+    rgb: np.ndarray,
+    crop: CropConfig,
+    detection: DetectionConfig,
+    detect_on: np.ndarray | None,
+    pixel_scale: float,
+    training_scale: float,
+    outlines: Outlines | None,
+    refit: bool = True,
 ) -> FieldCrops:
     h, w = rgb.shape[:2]
     factor = pixel_scale / training_scale
@@ -164,7 +173,7 @@ def _at_training_pixel_size(
     def resampled(image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, size, interpolation=interpolation)
 
-    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), training_scale, outlines)
+    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), training_scale, outlines, refit)
     sx, sy = w / size[0], h / size[1]
     cells = [
         Cell((c.x + 0.5) * sx - 0.5, (c.y + 0.5) * sy - 0.5, c.radius * np.sqrt(sx * sy), (int(c.box[0] * sx), int(c.box[1] * sy), int(np.ceil(c.box[2] * sx)), int(np.ceil(c.box[3] * sy))), int(round(c.area * sx * sy)))
@@ -175,11 +184,15 @@ def _at_training_pixel_size(
     return FieldCrops(found.crops, cells, labels, found.single, found.scaled_by, red_cell_px, pixel_scale)
 
 
-def _field_crops(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, scale: float, outlines: Outlines | None = None) -> FieldCrops:
+def _field_crops(
+    rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, scale: float, outlines: Outlines | None = None, refit: bool = True
+) -> FieldCrops:
     """`field_crops` with the cells detected at `scale` (the image's pixels per development-field pixel)."""
     cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection, scale)
+    fitted = labels  # the outlines the stain transfer is fitted on
     if outlines is not None and cells:
         labels = outlines(labels, scale)
+        fitted = labels if refit else fitted
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     ruler = None
@@ -194,9 +207,10 @@ def _field_crops(rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, 
     single = (len(cells) == 1 and bool(big)) or (not cells and max(h, w) <= 2 * crop.size)
     if single and not cells:
         cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
-        labels = np.ones((h, w), np.int32)
+        labels = fitted = np.ones((h, w), np.int32)
     if crop.stain_target is not None and cells:
-        rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, labels > 0, fit_on=cell_cores(labels) if crop.stain_fit == "cores" else None)
+        fit_on = cell_cores(fitted) if crop.stain_fit == "cores" else None if fitted is labels else fitted > 0
+        rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, (labels > 0) | (fitted > 0), fit_on=fit_on)
     if single:
         return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop, half=half)], cells, labels, True, **scaled)
     return FieldCrops([crop_cell(rgb, labels, i + 1, c, crop, half=half) for i, c in enumerate(cells)], cells, labels, False, **scaled)
