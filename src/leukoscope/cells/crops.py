@@ -209,7 +209,10 @@ def _field_crops(
         cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
         labels = fitted = np.ones((h, w), np.int32)
     if crop.stain_target is not None and cells:
-        fit_on = cell_cores(fitted) if crop.stain_fit == "cores" else None if fitted is labels else fitted > 0
+        if crop.stain_fit == "cores":
+            fit_on = cell_cores(fitted)
+        else:  # None: fitted on every pixel it moves
+            fit_on = None if fitted is labels else fitted > 0
         rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, (labels > 0) | (fitted > 0), fit_on=fit_on)
     if single:
         return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop, half=half)], cells, labels, True, **scaled)
