@@ -23,9 +23,7 @@ the detector draws the outline"); one that lets a camera's colours through hands
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from cell_bundle_args import DEFAULT_DATA
@@ -35,6 +33,7 @@ from leukoscope.cells.outline import cell_cores, outlines_moved_by
 from leukoscope.cells.stain import MAX_POOLED_PIXELS, StainTarget
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import DOMAIN_SHIFTS
+from leukoscope.data.split import split_rows
 
 COLOUR_SHIFTS = [name for name in DOMAIN_SHIFTS if name.split()[0] in ("hue", "saturation", "white", "gamma")]
 FITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"cells": lambda labels: labels > 0, "cores": cell_cores}
@@ -72,14 +71,14 @@ def main() -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--every", type=int, default=11)
     args = parser.parse_args()
-    names = json.loads(Path(args.splits).read_text())["splits"][args.split][:: args.every]
+    rows = split_rows(args.data, args.splits, args.split)[:: args.every]
     fields = []
-    for name in names:
-        rgb = read_rgb(Path(args.data) / "Original" / name)
+    for row in rows:
+        rgb = read_rgb(row.path)
         cells, labels = detect_leukocytes(rgb)
         if cells:
             fields.append((rgb, labels))
-    print(f"{len(fields)} {args.split} fields with leukocytes (of {len(names)})")
+    print(f"{len(fields)} {args.split} fields with leukocytes (of {len(rows)})")
     moves = {"outline 1 px in": outlines_moved_by(-1.0), "outline 1 px out": outlines_moved_by(1.0)}
     rng = np.random.default_rng(0)
     header = ["texture", "clipped", *moves, *COLOUR_SHIFTS]

@@ -192,7 +192,8 @@ def _field_crops(
     fitted = labels  # the outlines the stain transfer is fitted on
     if outlines is not None and cells:
         labels = outlines(labels, scale)
-        fitted = labels if refit else fitted
+        if refit:
+            fitted = labels
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     ruler = None
