@@ -17,17 +17,12 @@ bundle, which pixels the stain transfer is fitted on. `--decompose` moves each a
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 from cell_bundle_args import bundles_and_fields_parser, load_cell_bundle, split_fields
 from domain_shift import figures
 
-from leukoscope.cells.cache import preprocessed_stack
-from leukoscope.cells.crops import field_crops
 from leukoscope.cells.detect import detect_leukocytes, field_scale
-from leukoscope.cells.outline import cell_cores, outlines_moved_by
-from leukoscope.cells.stain import StainTarget
+from leukoscope.cells.outline import as_detected, outlines_moved_by
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
 from leukoscope.inference.predictor import Predictor
@@ -62,22 +57,6 @@ def outline_movement(images: list[np.ndarray]) -> None:
         )
 
 
-def one_part_moved(predictor: Predictor, rgb: np.ndarray, distance: float, part: str) -> np.ndarray:
-    """The field's crops with one of the two things an outline sets moved: where each cell is cut ("cut"), or
-    which pixels the stain transfer is fitted on ("stain fit"); the other stays the detector's."""
-    crop = predictor.crop_config
-    scale = field_scale(rgb.shape)
-    cells, labels = detect_leukocytes(rgb, scale=scale)
-    if not cells:
-        return predictor.units(rgb)
-    moved = outlines_moved_by(distance)(labels, scale)
-    fitted, cut = (labels, moved) if part == "cut" else (moved, labels)
-    fit_on = cell_cores(fitted) if crop.stain_fit == "cores" else fitted > 0
-    restained = StainTarget.from_stats(crop.stain_target).restain(rgb, (labels > 0) | (moved > 0), fit_on=fit_on)
-    found = field_crops(restained, dataclasses.replace(crop, stain_target=None), detect_on=rgb, outlines=lambda _labels, _scale: cut)
-    return preprocessed_stack(predictor.bundle.pipeline, found.crops)
-
-
 def moved_outline_calls(bundle_path: str, images: list[np.ndarray], truth_names: list[str], distances: list[float], decompose: bool) -> None:
     bundle = load_cell_bundle(bundle_path)
     predictor = Predictor(bundle)
@@ -87,16 +66,15 @@ def moved_outline_calls(bundle_path: str, images: list[np.ndarray], truth_names:
     reference = None
     for distance in [0.0, *distances]:
         for part in parts if distance else ["both"]:
-            if part == "both":
-                units = [predictor.units(rgb, outlines=outlines_moved_by(distance)) for rgb in images]
-            else:
-                units = [one_part_moved(predictor, rgb, distance, part) for rgb in images]
+            moved = outlines_moved_by(distance)
+            cut, fit = {"both": (moved, None), "cut": (moved, as_detected), "stain fit": (as_detected, moved)}[part]
+            units = [predictor.units(rgb, outlines=cut, fit_outlines=fit) for rgb in images]
             labels = predictor.predict_units(units).labels
             reference = labels if reference is None else reference
             r = figures(labels, truth, benign)
-            moved = "" if part == "both" else f", {part} only"
+            which = "" if part == "both" else f", {part} only"
             print(
-                f"  outlines {distance:+.1f} px{moved:16s} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  "
+                f"  outlines {distance:+.1f} px{which:16s} acc {100 * r['accuracy']:5.1f} %  sens {100 * r['malignant_sensitivity']:5.1f} %  "
                 f"spec {100 * r['benign_specificity']:5.1f} %  calls changed {100 * (labels != reference).mean():5.1f} %",
                 flush=True,
             )

@@ -80,6 +80,10 @@ class AugmentConfig:
     contrast: float = 0.1
     saturation: float = 0.1
     hue: float = 0.02
+    # the brightness, contrast and saturation jitter moves a suppressed cell crop's cell alone, not the constant
+    # around it: moved together, the constant tells the model how far the cell was lightened, and the cell's
+    # lightness against it stays a cue (a stain transfer fitted on a pixel's tighter outline lightens the cell)
+    colour_inside_outline: bool = False
     random_erasing: float = 0.0
     # invariance to another lab's stain, camera and software (each applied with its probability)
     stain_hed: float = 0.0  # HED stain jitter (Tellez et al. 2018): each stain's amount scaled by 1 +- this, shifted by +- this
@@ -192,8 +196,9 @@ class CellsConfig:
     outline_jitter: float = 0.0
     outline_copies: int = 2
     # what the moved outlines of those copies set: where each cell is cut and which pixels the stain transfer is
-    # fitted on ("cut and stain fit"), or where it is cut alone, the transfer fitted on the detected outlines ("cut")
-    outline_jitter_moves: Literal["cut and stain fit", "cut"] = "cut and stain fit"
+    # fitted on ("cut and stain fit"); where it is cut alone, the transfer fitted on the detected outlines ("cut");
+    # or both, each along its own independent draw ("cut and stain fit apart")
+    outline_jitter_moves: Literal["cut and stain fit", "cut", "cut and stain fit apart"] = "cut and stain fit"
 
 
 @dataclass

@@ -101,21 +101,30 @@ def test_outline_copies_cut_the_same_training_cells_along_moved_outlines(cell_mo
     assert {next(k for k, v in enumerate(train.versions) if np.array_equal(v[i], d)) for d in draws} == {0, 1, 2}
 
 
-def test_outline_copies_can_move_the_cut_alone_and_keep_the_colours_of_the_detected_outlines(cell_module):
-    """cells.outline_jitter_moves=cut: the copies are cut along moved outlines, and the stain transfer stays
-    fitted on the detected ones, so a cell's pixels keep their colours; moving both recolours them."""
+def test_outline_copies_can_move_the_cut_and_the_stain_fit_together_alone_or_apart(cell_module):
+    """cells.outline_jitter_moves: with "cut" the copies are cut along moved outlines and the stain transfer
+    stays fitted on the detected ones, so a cell's pixels keep their colours; "cut and stain fit" recolours them
+    along the same draw; "cut and stain fit apart" cuts along the same draw and recolours along another."""
     from leukoscope.cells.cache import crop_config
 
-    modules = {moves: cell_module(cache, "cells.outline_jitter=2.5", f"cells.outline_jitter_moves={moves}") for cache, moves in (("a", "cut"), ("b", "cut and stain fit"))}
-    change = {}
-    for moves, dm in modules.items():
-        train, fill = dm.datasets["train"], crop_config(dm.cfg.cells).fill
-        as_cut, copy = train.versions[0], train.versions[1]
-        both = ~(as_cut == fill).all(-1) & ~(copy == fill).all(-1)
-        inside = np.stack([cv2.erode(b.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0 for b in both])
-        change[moves] = np.abs(copy.astype(int) - as_cut)[inside].mean()
-        assert not np.array_equal(copy, as_cut)  # the outlines moved
-    assert change["cut"] < 0.5 and change["cut and stain fit"] > 1.5, change  # measured: 0.001 and 4.4 grey levels
+    moves = ("cut", "cut and stain fit", "cut and stain fit apart")
+    modules = {m: cell_module(cache, "cells.outline_jitter=2.5", f"cells.outline_jitter_moves={m}") for cache, m in zip("abc", moves)}
+    fill = crop_config(modules["cut"].cfg.cells).fill
+    as_cut = modules["cut"].datasets["train"].versions[0]
+    copies = {m: dm.datasets["train"].versions[1] for m, dm in modules.items()}
+    cut = {m: ~(copy == fill).all(-1) for m, copy in copies.items()}
+    assert all(np.array_equal(cut[m], cut["cut"]) for m in moves)  # one draw of the cut in every mode
+    assert not np.array_equal(cut["cut"], ~(as_cut == fill).all(-1))  # ... and it moved the outlines
+    inside = np.stack([cv2.erode(c.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0 for c in cut["cut"] & ~(as_cut == fill).all(-1)])
+
+    def change(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a.astype(int) - b)[inside].mean())
+
+    recoloured = {m: change(copy, as_cut) for m, copy in copies.items()}
+    apart = change(copies["cut and stain fit apart"], copies["cut and stain fit"])
+    assert recoloured["cut"] < 0.5 and recoloured["cut and stain fit"] > 1.5 and recoloured["cut and stain fit apart"] > 1.5, recoloured
+    assert apart > 1.5, apart  # recoloured along another draw than the cut's
+    # measured: 0.001, 4.4 and 5.3 grey levels; 7.2 between the copies recoloured along the same draw and another
 
 
 def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_module):

@@ -170,6 +170,26 @@ def test_a_cell_crop_keeps_its_outline_through_the_optics_as_a_field_s_crop_does
     assert torch.equal(build_augment(never, fill=128, outline_fill=128)(x), x)
 
 
+def test_the_colour_jitter_can_move_a_cell_against_the_constant_around_it():
+    """A brightness jitter of the whole crop moves the constant with the cell, so the cell's lightness against
+    it never changes; `colour_inside_outline` keeps the constant and moves the cell alone."""
+    rng = np.random.default_rng(0)
+    crop = np.full((64, 64, 3), 128, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    cell = (yy - 32) ** 2 + (xx - 32) ** 2 < 20**2
+    crop[cell] = rng.integers(40, 200, (int(cell.sum()), 3), dtype=np.uint8)
+    x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
+    ratio = {}
+    for inside in (False, True):
+        augment = build_augment(AugmentConfig(**{**NO_AUGMENT.__dict__, "brightness": 0.4, "colour_inside_outline": inside}), fill=128, outline_fill=128)
+        torch.manual_seed(0)
+        outs = [augment(x).permute(1, 2, 0).numpy().astype(float) for _ in range(20)]
+        assert inside is False or all((o[~cell] == 128).all() for o in outs)
+        ratio[inside] = np.array([o[cell].mean() / o[~cell].mean() for o in outs]) / (crop[cell].mean() / 128)
+    assert np.abs(ratio[False] - 1).max() < 0.03  # the cell as light against its surroundings as ever
+    assert ratio[True].max() - ratio[True].min() > 0.3, ratio[True]  # lightened and darkened against them
+
+
 def test_a_resampled_crop_has_the_detail_of_a_cell_seen_at_a_coarser_pixel_size_and_keeps_its_outline():
     """What cutting a cell from an image at half the training resolution gives: its finest detail gone, its shape kept."""
     yy, xx = np.mgrid[:64, :64]

@@ -9,7 +9,7 @@ import numpy as np
 
 from leukoscope.cells.crops import CROP_FORMAT, CropConfig, field_crops
 from leukoscope.cells.detect import DetectionConfig
-from leukoscope.cells.outline import CELL_JITTER_PX, jitter_outlines
+from leukoscope.cells.outline import CELL_JITTER_PX, as_detected, jitter_outlines
 from leukoscope.config import STAIN_TARGETS, CellsConfig, stable_hash
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import AcquisitionRanges, random_acquisition
@@ -49,14 +49,15 @@ class CellCropCache:
         self.crop = crop_config(cells)
         self.acquisition, self.outline, self.seed = acquisition, outline, seed
         self.outline_jitter = cells.outline_jitter
-        self.refit = cells.outline_jitter_moves == "cut and stain fit"
+        self.outline_jitter_moves = cells.outline_jitter_moves
         key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": asdict(DetectionConfig())})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
         self.suffix = ""
         if acquisition:
             self.suffix = f"-acquisition{acquisition}-{stable_hash({'ranges': asdict(AcquisitionRanges()), 'seed': seed})}"
         elif outline:
-            moves = {} if self.refit else {"moves": cells.outline_jitter_moves}  # the key of the copies cached before it could be set
+            both = cells.outline_jitter_moves == "cut and stain fit"
+            moves = {} if both else {"moves": cells.outline_jitter_moves}  # the key of the copies cached before it could be set
             self.suffix = f"-outline{outline}-{stable_hash({'jitter': self.outline_jitter, 'cell_jitter': CELL_JITTER_PX, 'seed': seed, **moves})}"
 
     def load(self, path: str, sha256: str) -> np.ndarray:
@@ -73,7 +74,8 @@ class CellCropCache:
         def moved(labels: np.ndarray, scale: float) -> np.ndarray:
             return jitter_outlines(labels, rng, self.outline_jitter * scale)
 
-        crops = field_crops(rgb, self.crop, outlines=moved if self.outline else None, refit=self.refit).crops
+        fit = {"cut and stain fit": None, "cut": as_detected, "cut and stain fit apart": moved}[self.outline_jitter_moves]
+        crops = field_crops(rgb, self.crop, outlines=moved if self.outline else None, fit_outlines=fit if self.outline else None).crops
         stack = preprocessed_stack(self.pipeline, crops)
         save_npy_atomic(f, stack)
         return stack

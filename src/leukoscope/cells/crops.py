@@ -123,7 +123,7 @@ def field_crops(
     pixel_scale: float | None = None,
     training_scale: float = 1.0,
     outlines: Outlines | None = None,
-    refit: bool = True,
+    fit_outlines: Outlines | None = None,
 ) -> FieldCrops:
     """All cell crops of a field, with their cells, and whether the image is a single-cell image.
 
@@ -140,14 +140,15 @@ def field_crops(
     neither an oil objective's sharper chromatin nor a low-power objective's few pixels upsampled.
 
     `outlines` redraws the detected cells' outlines (given the label image and the scale they were found
-    at) before anything is cut: the training crops of `cells.outline_jitter`. With `refit` False the stain
-    transfer is still fitted on the detected outlines, and only the cut follows the redrawn ones.
+    at) before anything is cut: the training crops of `cells.outline_jitter`. The stain transfer is fitted
+    on the same redrawn outlines unless `fit_outlines` draws its own from the detected ones (`as_detected`:
+    fitted on the detected outlines, only the cut moved).
     """
     if detect_on is not None and detect_on.shape != rgb.shape:
         raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
     if resamples(rgb.shape, pixel_scale):
-        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale, outlines, refit)
-    return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape), outlines, refit)
+        return _at_training_pixel_size(rgb, crop, detection, detect_on, pixel_scale, training_scale, outlines, fit_outlines)
+    return _field_crops(rgb, crop, detection, detect_on, field_scale(rgb.shape), outlines, fit_outlines)
 
 
 def resamples(shape: tuple[int, ...], pixel_scale: float | None) -> bool:
@@ -163,7 +164,7 @@ def _at_training_pixel_size(
     pixel_scale: float,
     training_scale: float,
     outlines: Outlines | None,
-    refit: bool = True,
+    fit_outlines: Outlines | None,
 ) -> FieldCrops:
     h, w = rgb.shape[:2]
     factor = pixel_scale / training_scale
@@ -173,7 +174,7 @@ def _at_training_pixel_size(
     def resampled(image: np.ndarray) -> np.ndarray:
         return cv2.resize(image, size, interpolation=interpolation)
 
-    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), training_scale, outlines, refit)
+    found = _field_crops(resampled(rgb), crop, detection, None if detect_on is None else resampled(detect_on), training_scale, outlines, fit_outlines)
     sx, sy = w / size[0], h / size[1]
     cells = [
         Cell((c.x + 0.5) * sx - 0.5, (c.y + 0.5) * sy - 0.5, c.radius * np.sqrt(sx * sy), (int(c.box[0] * sx), int(c.box[1] * sy), int(np.ceil(c.box[2] * sx)), int(np.ceil(c.box[3] * sy))), int(round(c.area * sx * sy)))
@@ -185,15 +186,20 @@ def _at_training_pixel_size(
 
 
 def _field_crops(
-    rgb: np.ndarray, crop: CropConfig, detection: DetectionConfig, detect_on: np.ndarray | None, scale: float, outlines: Outlines | None = None, refit: bool = True
+    rgb: np.ndarray,
+    crop: CropConfig,
+    detection: DetectionConfig,
+    detect_on: np.ndarray | None,
+    scale: float,
+    outlines: Outlines | None,
+    fit_outlines: Outlines | None,
 ) -> FieldCrops:
     """`field_crops` with the cells detected at `scale` (the image's pixels per development-field pixel)."""
-    cells, labels = detect_leukocytes(rgb if detect_on is None else detect_on, detection, scale)
-    fitted = labels  # the outlines the stain transfer is fitted on
-    if outlines is not None and cells:
-        labels = outlines(labels, scale)
-        if refit:
-            fitted = labels
+    cells, detected = detect_leukocytes(rgb if detect_on is None else detect_on, detection, scale)
+    labels = fitted = detected  # where the cells are cut, and the outlines the stain transfer is fitted on
+    if cells:
+        labels = detected if outlines is None else outlines(detected, scale)
+        fitted = labels if fit_outlines is None else fit_outlines(detected, scale)
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     ruler = None

@@ -64,6 +64,11 @@ def outlines_moved_by(distance: float) -> Outlines:
     return moved
 
 
+def as_detected(labels: np.ndarray, scale: float) -> np.ndarray:
+    """The outlines as the detector drew them."""
+    return labels
+
+
 def jitter_outlines(labels: np.ndarray, rng: np.random.Generator, max_px: float, cell_px: float = CELL_JITTER_PX) -> np.ndarray:
     """`labels` with all its outlines moved together by a distance drawn uniformly from [-max_px, max_px], and
     each cell's by up to `cell_px` more or less: a camera, a stain or a recompression moves a field's outlines

@@ -108,14 +108,21 @@ class Predictor:
         other._check_pixel_scale()
         return other
 
-    def units(self, rgb: np.ndarray, require_cells: bool = True, detect_on: np.ndarray | None = None, outlines: Outlines | None = None) -> np.ndarray:
+    def units(
+        self,
+        rgb: np.ndarray,
+        require_cells: bool = True,
+        detect_on: np.ndarray | None = None,
+        outlines: Outlines | None = None,
+        fit_outlines: Outlines | None = None,
+    ) -> np.ndarray:
         """The preprocessed model inputs of one RGB image: the field, or its cell crops.
 
         A whole field in which no leukocyte can be found yields no unit: there is nothing for a
         leukocyte classifier to judge, so the image is flagged instead of guessed. `require_cells=False`
         lets a whole-field model see such images anyway (the shortcut checks need exactly that).
-        `detect_on` finds the cells on another image of the same size, and `outlines` redraws their outlines
-        (cell-level bundles only).
+        `detect_on` finds the cells on another image of the same size, `outlines` redraws their outlines, and
+        `fit_outlines` those the stain transfer is fitted on (cell-level bundles only; `field_crops`).
         """
         pipeline = self.bundle.pipeline
         if not self.cell_level:
@@ -124,15 +131,18 @@ class Predictor:
             if require_cells and not has_leukocyte(rgb):
                 return np.zeros((0, pipeline.config.size, pipeline.config.size, 3), np.uint8)
             return pipeline(rgb)[None]
-        return self.cell_units(rgb, detect_on, outlines)[0]
+        return self.cell_units(rgb, detect_on, outlines, fit_outlines)[0]
 
-    def cell_units(self, rgb: np.ndarray, detect_on: np.ndarray | None = None, outlines: Outlines | None = None) -> tuple[np.ndarray, FieldCrops]:
+    def cell_units(
+        self, rgb: np.ndarray, detect_on: np.ndarray | None = None, outlines: Outlines | None = None, fit_outlines: Outlines | None = None
+    ) -> tuple[np.ndarray, FieldCrops]:
         """A cell-level bundle's model inputs for one field, with the cells (and their outlines) they come from."""
         from leukoscope.cells.cache import preprocessed_stack
         from leukoscope.cells.crops import field_crops
 
         found = field_crops(
-            rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale, training_scale=self.bundle.training_field_scale, outlines=outlines
+            rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale, training_scale=self.bundle.training_field_scale, outlines=outlines,
+            fit_outlines=fit_outlines,
         )
         return preprocessed_stack(self.bundle.pipeline, found.crops), found
 

@@ -143,6 +143,21 @@ def inside_outline(x: torch.Tensor, optics: Callable[[np.ndarray], np.ndarray], 
     return torch.from_numpy(out).permute(2, 0, 1).contiguous()
 
 
+class KeepOutlineFill(torch.nn.Module):
+    """`transform` (on CHW uint8) applied to a suppressed cell crop, the constant `outline_fill` around the cell
+    kept as it was: the cell's colours move against it."""
+
+    def __init__(self, transform: torch.nn.Module, outline_fill: int) -> None:
+        super().__init__()
+        self.transform, self.outline_fill = transform, outline_fill
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outside = (x == self.outline_fill).all(dim=0)
+        out = self.transform(x)
+        out[:, outside] = self.outline_fill
+        return out
+
+
 class RandomGaussianBlur(torch.nn.Module):
     """A Gaussian blur of sigma drawn from U(sigma), with probability p. OpenCV's kernel spans +-3 sigma:
     torchvision's fixed 7-px kernel, used before, held every sigma under 2 px, and a wide enough one
@@ -221,7 +236,8 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     if cfg.stain_hed:
         ops.append(RandomHEDJitter(cfg.stain_hed))
     if cfg.brightness or cfg.contrast or cfg.saturation:
-        ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation))
+        jitter = v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation)
+        ops.append(KeepOutlineFill(jitter, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else jitter)
     if cfg.hue:
         ops.append(RandomHue(cfg.hue))
     if cfg.grey:
