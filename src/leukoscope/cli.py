@@ -665,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="Original")
     p.add_argument("--crop-size", type=positive, default=64)
     p.add_argument("--context", type=positive_float, default=1.4, help="crop side / cell diameter")
-    p.add_argument("--suppress", choices=["constant", "noise", "none"], default="constant", help="what replaces pixels outside the cell")
+    p.add_argument("--suppress", choices=["constant", "noise", "none", "disc"], default="constant", help="what replaces pixels outside the cell")
     p.add_argument(
         "--scale", choices=["cell", "red_cell", "pixel_size"], default="cell",
         help="size crops by the cell's own diameter, by the field's red cells, or by the training fields' red cells at the images' pixel size",

@@ -168,7 +168,7 @@ class CellsConfig:
     enabled: bool = False
     crop_size: int = 64
     context: float = 1.4  # crop side / cell diameter
-    suppress: Literal["constant", "noise", "none"] = "constant"
+    suppress: Literal["constant", "noise", "none", "disc"] = "constant"
     # crops sized by the cell's own diameter, by the field's red cells, or by the training fields' red cells at the
     # image's pixel size (the set's ruler: a field's own background cannot move its crops)
     scale: Literal["cell", "red_cell", "pixel_size"] = "cell"

@@ -1,3 +1,5 @@
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -311,3 +313,28 @@ def test_the_cut_and_the_stain_fit_follow_their_own_outlines():
         inside = cv2.erode(cell["cut"].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         recoloured = {name: np.abs(crops[name][k].astype(int) - detected)[inside].mean() for name in ("both", "cut", "stain fit")}
         assert recoloured["cut"] < 1.0 and recoloured["both"] > 3.0 and recoloured["stain fit"] > 3.0, recoloured  # measured: 0.0 against 5.1-7.3
+
+
+def test_a_disc_crop_is_cut_the_same_wherever_the_detector_draws_the_outline():
+    """suppress="disc" keeps a fixed disc around each cell's centre, so an outline moved by a pixel, where it
+    sets the cut, changes nothing; a constant-suppressed crop follows it. What surrounds the cell in the disc is
+    restained with it."""
+    from leukoscope.cells.crops import DISC_SHARE
+    from leukoscope.cells.outline import as_detected, outlines_moved_by
+    from leukoscope.config import LEUKOCYTE_STAIN
+
+    field, _ = synth_field("Pre", np.random.default_rng(0), size=224, n_cells=3)
+    disc, constant = (CropConfig(size=64, suppress=s, stain_target=LEUKOCYTE_STAIN, scale="pixel_size") for s in ("disc", "constant"))
+    for config, follows in ((disc, False), (constant, True)):
+        as_detected_crops = field_crops(field, config).crops
+        cut_moved = field_crops(field, config, outlines=outlines_moved_by(-1.0), fit_outlines=as_detected).crops
+        assert len(as_detected_crops) >= 2
+        assert all(np.array_equal(a, b) for a, b in zip(as_detected_crops, cut_moved)) is not follows
+    shown = np.median([(~(c == disc.fill).all(-1)).mean() for c in field_crops(field, disc).crops])
+    assert abs(shown - np.pi * (DISC_SHARE / 2) ** 2) < 0.02, shown  # a disc of that share of the half-side, whatever the cell
+    unstained = field_crops(field, dataclasses.replace(disc, stain_target=None)).crops
+    stained = field_crops(field, disc).crops
+    cells_only = field_crops(field, dataclasses.replace(constant, stain_target=None)).crops
+    for a, b, cell in zip(unstained, stained, cells_only):
+        around = (cell == constant.fill).all(-1) & ~(a == disc.fill).all(-1)  # in the disc, outside the cell
+        assert around.any() and np.abs(a[around].astype(int) - b[around]).mean() > 2

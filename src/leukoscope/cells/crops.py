@@ -27,7 +27,10 @@ from leukoscope.cells.outline import Outlines, cell_cores
 from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, SCALE_TOLERANCE, Ruler, measure_red_cells, plausible
 from leukoscope.cells.stain import StainTarget
 
-SUPPRESS_MODES = ("constant", "noise", "none")
+SUPPRESS_MODES = ("constant", "noise", "none", "disc")
+# suppress="disc" keeps a disc of this share of the crop's half-side around the cell's centre (1 red cell in radius
+# with `red_cell_span` 4), whatever the detector's outline: the cell's size is then read from its pixels, not its cut
+DISC_SHARE = 0.5
 CROP_FORMAT = 5  # raised whenever the same settings cut different crops (detection included), so that no cache serves the old ones
 
 
@@ -87,12 +90,16 @@ def crop_cell(
     h, w = labels.shape
     x0, y0 = max(0, int(cell.x - half) - 2), max(0, int(cell.y - half) - 2)
     x1, y1 = min(w, int(np.ceil(cell.x + half)) + 3), min(h, int(np.ceil(cell.y + half)) + 3)
-    inside = labels[y0:y1, x0:x1] == index
+    if config.suppress == "disc":
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        inside = (xx - cell.x) ** 2 + (yy - cell.y) ** 2 <= (DISC_SHARE * half) ** 2
+    else:
+        inside = labels[y0:y1, x0:x1] == index
     window = np.where(inside[..., None], rgb[y0:y1, x0:x1], np.uint8(config.fill))
     centre = (cell.x - x0, cell.y - y0)
     crop = cut_square(window, centre, half, config.size, config.source_px, border=cv2.BORDER_CONSTANT, border_value=(config.fill,) * 3)
     mask = cut_square(inside.astype(np.uint8) * 255, centre, half, config.size, border=cv2.BORDER_CONSTANT) > 127
-    if config.suppress == "constant":
+    if config.suppress in ("constant", "disc"):
         crop[~mask] = config.fill
     elif config.suppress == "noise":
         rng = rng or np.random.default_rng(0)
@@ -216,11 +223,15 @@ def _field_crops(
         cells = [Cell(w / 2, h / 2, min(h, w) / (2 * crop.context), (0, 0, w, h), h * w)]
         labels = fitted = np.ones((h, w), np.int32)
     if crop.stain_target is not None and cells:
+        leukocytes = (labels > 0) | (fitted > 0)
+        moved = np.ones_like(leukocytes) if crop.suppress == "disc" else leukocytes  # a disc shows what surrounds the cell, restained with it
         if crop.stain_fit == "cores":
             fit_on = cell_cores(fitted)
-        else:  # None: fitted on every pixel it moves
-            fit_on = None if fitted is labels else fitted > 0
-        rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, (labels > 0) | (fitted > 0), fit_on=fit_on)
+        elif fitted is labels and moved is leukocytes:
+            fit_on = None  # fitted on every pixel it moves
+        else:
+            fit_on = fitted > 0
+        rgb = StainTarget.from_stats(crop.stain_target).restain(rgb, moved, fit_on=fit_on)
     if single:
         return FieldCrops([crop_cell(rgb, labels, 1, cells[0], crop, half=half)], cells, labels, True, **scaled)
     return FieldCrops([crop_cell(rgb, labels, i + 1, c, crop, half=half) for i, c in enumerate(cells)], cells, labels, False, **scaled)

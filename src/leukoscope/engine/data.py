@@ -185,7 +185,7 @@ class SmearDataModule(L.LightningDataModule):
     def _train_transform(self, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
         """Training augmentation. Around a suppressed cell crop the constant is what an affine move
         fills in and what the blur keeps sharp; a whole field's border is slide glass."""
-        if self.cfg.cells.enabled and self.cfg.cells.suppress == "constant":
+        if self.cfg.cells.enabled and self.cfg.cells.suppress in ("constant", "disc"):
             from leukoscope.cells.cache import crop_config
 
             fill = crop_config(self.cfg.cells).fill
