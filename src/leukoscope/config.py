@@ -158,7 +158,10 @@ LEUKOCYTE_STAIN = (68.5, 29.0, -44.0, 12.4, 14.4, 18.3)
 # differences between fields, 1.6x one field's, and a transfer to it stretched every field's contrast
 # (benchmarks/stain_fit.py; BENCHMARKS.md, issue 17, sixteenth session).
 CORE_STAIN = (64.9, 36.2, -50.7, 5.9, 6.3, 8.0)
-STAIN_TARGETS = {"cells": LEUKOCYTE_STAIN, "cores": CORE_STAIN}  # each stain fit's default target
+# What disc crops (cells.suppress=disc) of a typical training field show, the same 160 fields' mean: the cells with
+# the plasma and red cells around them, paler and less blue than the cells alone.
+DISC_STAIN = (76.3, 19.0, -30.8, 13.7, 16.9, 21.2)
+STAIN_TARGETS = {"cells": LEUKOCYTE_STAIN, "cores": CORE_STAIN, "discs": DISC_STAIN}  # each stain fit's default target
 
 
 @dataclass
@@ -181,7 +184,8 @@ class CellsConfig:
     # all of them, an outline drawn 1 px tighter darkened their statistics by 9 L* units, and the transfer lightened the
     # whole cell; the cores' statistics move by less than 0.5, but the pale rim is then left to the camera's colours
     # (BENCHMARKS.md, "Where the detector draws the outline")
-    stain_fit: Literal["cells", "cores"] = "cells"
+    # or, with suppress=disc, on the discs the crops show, which the outline does not move at all
+    stain_fit: Literal["cells", "cores", "discs"] = "cells"
     # the most field pixels a crop's side keeps (None: all): an image at a finer pixel size than the training fields
     # (another lab's oil objective or camera) is averaged down to it, so its cells carry no detail training never showed;
     # set below most cells' crop sides, it gives crops of large and small cells one sharpness, so sharpness cannot stand for size

@@ -338,3 +338,21 @@ def test_a_disc_crop_is_cut_the_same_wherever_the_detector_draws_the_outline():
     for a, b, cell in zip(unstained, stained, cells_only):
         around = (cell == constant.fill).all(-1) & ~(a == disc.fill).all(-1)  # in the disc, outside the cell
         assert around.any() and np.abs(a[around].astype(int) - b[around]).mean() > 2
+
+
+def test_a_stain_transfer_fitted_on_the_discs_leaves_nothing_for_the_outline_to_move():
+    """stain_fit="discs": the transfer is fitted on what disc crops show, so moving every outline (the cut
+    and the fit) changes no crop at all, where a fit on the cells recolours them; any other suppression refuses it."""
+    from leukoscope.cells.outline import outlines_moved_by
+    from leukoscope.config import DISC_STAIN
+
+    field, _ = synth_field("Pre", np.random.default_rng(0), size=224, n_cells=3)
+    for fit, follows in (("discs", False), ("cells", True)):
+        config = CropConfig(size=64, suppress="disc", stain_target=DISC_STAIN, scale="pixel_size", stain_fit=fit)
+        as_detected = field_crops(field, config).crops
+        for distance in (-1.0, 1.0):
+            moved = field_crops(field, config, outlines=outlines_moved_by(distance)).crops
+            assert len(moved) == len(as_detected) >= 2
+            assert all(np.array_equal(a, b) for a, b in zip(as_detected, moved)) is not follows
+    with pytest.raises(ValueError, match="suppress"):
+        field_crops(field, CropConfig(size=64, stain_target=DISC_STAIN, scale="pixel_size", stain_fit="discs"))

@@ -45,7 +45,7 @@ class CropConfig:
     red_cell_span: float = 4.0  # crop side in red-cell diameters (a lymphoblast is 1.5-3 across)
     stain_target: tuple[float, ...] | None = None  # LAB means and stds the field's leukocytes are moved to; None: as imaged
     source_px: int | None = None  # the most field pixels a crop's side keeps: finer detail is averaged away (None: all)
-    stain_fit: str = "cells"  # the stain transfer fitted on all the leukocytes' pixels, or on their cores
+    stain_fit: str = "cells"  # the stain transfer fitted on all the leukocytes' pixels, on their cores, or on the discs disc crops show
 
 
 def square_map(centre: tuple[float, float], half: float, size: int) -> np.ndarray:
@@ -77,6 +77,12 @@ def cut_square(
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if detail > size else cv2.INTER_LINEAR)
 
 
+def in_disc(grid: np.ndarray, cell: Cell, half: float) -> np.ndarray:
+    """Which pixels of `grid` (np.mgrid's row and column indices) a disc crop of `cell` shows, its side 2 x `half`."""
+    yy, xx = grid
+    return (xx - cell.x) ** 2 + (yy - cell.y) ** 2 <= (DISC_SHARE * half) ** 2
+
+
 def crop_cell(
     rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, config: CropConfig, rng: np.random.Generator | None = None, half: float | None = None
 ) -> np.ndarray:
@@ -91,8 +97,7 @@ def crop_cell(
     x0, y0 = max(0, int(cell.x - half) - 2), max(0, int(cell.y - half) - 2)
     x1, y1 = min(w, int(np.ceil(cell.x + half)) + 3), min(h, int(np.ceil(cell.y + half)) + 3)
     if config.suppress == "disc":
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        inside = (xx - cell.x) ** 2 + (yy - cell.y) ** 2 <= (DISC_SHARE * half) ** 2
+        inside = in_disc(np.mgrid[y0:y1, x0:x1], cell, half)
     else:
         inside = labels[y0:y1, x0:x1] == index
     window = np.where(inside[..., None], rgb[y0:y1, x0:x1], np.uint8(config.fill))
@@ -225,7 +230,12 @@ def _field_crops(
     if crop.stain_target is not None and cells:
         leukocytes = (labels > 0) | (fitted > 0)
         moved = np.ones_like(leukocytes) if crop.suppress == "disc" else leukocytes  # a disc shows what surrounds the cell, restained with it
-        if crop.stain_fit == "cores":
+        if crop.stain_fit == "discs":
+            if crop.suppress != "disc":
+                raise ValueError(f"stain_fit='discs' fits the transfer on what disc crops show; suppress is {crop.suppress!r}")
+            grid = np.mgrid[: h, : w]
+            fit_on = np.logical_or.reduce([in_disc(grid, c, crop.context * c.radius if half is None else half) for c in cells])
+        elif crop.stain_fit == "cores":
             fit_on = cell_cores(fitted)
         elif fitted is labels and moved is leukocytes:
             fit_on = None  # fitted on every pixel it moves

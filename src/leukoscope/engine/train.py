@@ -179,6 +179,8 @@ def check_targets(cfg: Config) -> None:
         )
     if cfg.cells.outline_jitter and cfg.data.expand_per_class:
         raise ConfigError("cells.outline_jitter with data.expand_per_class: the expanded copies are augmented already; set one of them")
+    if cfg.cells.stain_fit == "discs" and cfg.cells.suppress != "disc":
+        raise ConfigError(f"cells.stain_fit=discs fits the stain transfer on what disc crops show; it needs cells.suppress=disc, not {cfg.cells.suppress}")
     if problem := min_leukocytes_problem(cfg.eval.min_leukocytes, cfg.cells.enabled):
         raise ConfigError(f"eval.min_leukocytes={cfg.eval.min_leukocytes}: {problem}")
 
