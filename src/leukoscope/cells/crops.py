@@ -233,7 +233,7 @@ def _field_crops(
         if crop.stain_fit == "discs":
             if crop.suppress != "disc":
                 raise ValueError(f"stain_fit='discs' fits the transfer on what disc crops show; suppress is {crop.suppress!r}")
-            grid = np.mgrid[: h, : w]
+            grid = np.mgrid[:h, :w]
             fit_on = np.logical_or.reduce([in_disc(grid, c, crop.context * c.radius if half is None else half) for c in cells])
         elif crop.stain_fit == "cores":
             fit_on = cell_cores(fitted)
