@@ -47,6 +47,14 @@ class CropConfig:
     source_px: int | None = None  # the most field pixels a crop's side keeps: finer detail is averaged away (None: all)
     stain_fit: str = "cells"  # the stain transfer fitted on all the leukocytes' pixels, on their cores, or on the discs disc crops show
 
+    def __post_init__(self) -> None:
+        if self.stain_fit == "discs" and self.suppress != "disc" and self.stain_target is not None:
+            raise ValueError(f"stain_fit='discs' fits the transfer on what disc crops show; suppress is {self.suppress!r}")
+
+    def half_side(self, cell: Cell, half: float | None = None) -> float:
+        """Half a crop's side in field pixels: `half` when the set's ruler gives one, else `context` x the cell's radius."""
+        return self.context * cell.radius if half is None else half
+
 
 def square_map(centre: tuple[float, float], half: float, size: int) -> np.ndarray:
     """The 2 x 3 affine map from the square of half-side `half` around `centre` onto a size x size crop (sub-pixel)."""
@@ -88,7 +96,7 @@ def crop_cell(
 ) -> np.ndarray:
     """One size x size RGB crop of cell `index` (1-based in `labels`); `half` is half the crop side in
     field pixels (default: `context` x the cell's radius)."""
-    half = config.context * cell.radius if half is None else half
+    half = config.half_side(cell, half)
     if config.suppress == "none":
         return cut_square(rgb, (cell.x, cell.y), half, config.size, config.source_px)
     # the surroundings are replaced at the field's resolution, before resampling: a crop's border pixels
@@ -231,10 +239,8 @@ def _field_crops(
         leukocytes = (labels > 0) | (fitted > 0)
         moved = np.ones_like(leukocytes) if crop.suppress == "disc" else leukocytes  # a disc shows what surrounds the cell, restained with it
         if crop.stain_fit == "discs":
-            if crop.suppress != "disc":
-                raise ValueError(f"stain_fit='discs' fits the transfer on what disc crops show; suppress is {crop.suppress!r}")
             grid = np.mgrid[:h, :w]
-            fit_on = np.logical_or.reduce([in_disc(grid, c, crop.context * c.radius if half is None else half) for c in cells])
+            fit_on = np.logical_or.reduce([in_disc(grid, c, crop.half_side(c, half)) for c in cells])
         elif crop.stain_fit == "cores":
             fit_on = cell_cores(fitted)
         elif fitted is labels and moved is leukocytes:
