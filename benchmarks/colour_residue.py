@@ -71,13 +71,13 @@ def run(bundle_path: str, images: list[np.ndarray]) -> None:
         logits, _ = predictor.logits_and_features(preprocessed_stack(bundle.pipeline, crops))
         return torch.softmax(torch.from_numpy(logits).float(), 1).numpy()
 
-    reference = [c for rgb in images for c in field_crops(rgb, predictor.crop_config).crops]
+    reference = [c for rgb in images for c in field_crops(rgb, predictor.crop_config, predictor.detection).crops]
     p0 = probabilities(reference)
     print(f"  {len(reference)} cells; unshifted mean p(Benign) {p0[:, benign].mean():.3f}")
     shifted: dict[str, list[np.ndarray]] = {}
     for name in COLOUR_SHIFTS:
         shift = DOMAIN_SHIFTS[name]
-        shifted[name] = [c for rgb in images for c in field_crops(shift(rgb), predictor.crop_config, detect_on=rgb).crops]
+        shifted[name] = [c for rgb in images for c in field_crops(shift(rgb), predictor.crop_config, predictor.detection, detect_on=rgb).crops]
     fill = predictor.crop_config.fill
     for name, shift in crop_shifts(fill).items():
         shifted[name] = [shift(c) for c in reference]

@@ -1,6 +1,6 @@
 """Does the background move the detector, or another laboratory's stain and camera? No model needed.
 
-Usage: python benchmarks/detection_swap.py [--data DATA] [--per-class 50] [--seed 0] [--shifts]
+Usage: python benchmarks/detection_swap.py [--data DATA] [--per-class 50] [--seed 0] [--shifts] [--outline "lightness guided"]
 
 Fields are drawn per class (seeded); each field's leukocytes are pasted onto the background of a
 field of another class (`cells.swap.swap_background`, as `evaluate --shortcut-checks` does), and the
@@ -60,15 +60,18 @@ def drawn_fields_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = drawn_fields_parser(__doc__).parse_args()
+    parser = drawn_fields_parser(__doc__)
+    parser.add_argument("--outline", default=DetectionConfig.outline, choices=["stain score", "lightness guided"], help="the detector's outline rule")
+    args = parser.parse_args()
+    detection = DetectionConfig(outline=args.outline)
     paths, labels = drawn_fields(args.data, args.per_class, args.seed)
     images = [read_rgb(p) for p in paths]
     partners = swap_partners(labels, args.seed)
     start = time.perf_counter()
-    unshifted = [[c.box for c in detect_leukocytes(rgb)[0]] for rgb in images]
+    unshifted = [[c.box for c in detect_leukocytes(rgb, detection)[0]] for rgb in images]
     changed = missing = appeared = moved = cells = 0
     for i, (rgb, before) in enumerate(zip(images, unshifted)):
-        after = [c.box for c in detect_leukocytes(swap_background(rgb, images[partners[i]]))[0]]
+        after = [c.box for c in detect_leukocytes(swap_background(rgb, images[partners[i]]), detection)[0]]
         kept, found = best_overlaps(before, after), best_overlaps(after, before)
         field_missing, field_appeared = int((kept < MISSING_IOU).sum()), int((found < MISSING_IOU).sum())
         field_moved = int(((kept >= MISSING_IOU) & (kept < SAME_IOU)).sum())
@@ -78,7 +81,7 @@ def main() -> None:
     print(f"detected cells changed by the background swap in {changed} fields ({100 * changed / len(images):.1f} %): "
           f"{missing} cells missing, {appeared} appeared, {moved} moved")  # fmt: skip
     if args.shifts:
-        print_shift_recall(images, unshifted)
+        print_shift_recall(images, unshifted, {"": detection})
 
 
 def print_shift_recall(

@@ -6,7 +6,8 @@ Usage: python benchmarks/outline_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [-
 First, for each acquisition shift that keeps the geometry (hue, saturation, white balance, gamma, blur,
 JPEG), the cells found on the shifted field are matched to those found on the field as imaged (centres
 within 3 px), and the change of their equivalent radius is printed (mean, mean absolute, 10th and 90th
-percentiles, in px of a 224 px development field) with the mask IoU. Then, per bundle, the test fields'
+percentiles, in px of a 224 px development field) with the mask IoU, for each of the detector's outline rules
+(`DetectionConfig.outline`). Then, per bundle, the test fields'
 calls with every detected outline moved in or out by each distance (`cells.outline.outlines_moved_by`; the
 cells, their centres and the crops' scale unchanged): 4-class accuracy, malignant sensitivity, benign
 specificity and the share of calls changed. A model that reads morphology keeps its calls when the
@@ -21,7 +22,7 @@ import numpy as np
 from cell_bundle_args import bundles_and_fields_parser, load_cell_bundle, split_fields
 from domain_shift import figures
 
-from leukoscope.cells.detect import detect_leukocytes, field_scale
+from leukoscope.cells.detect import DetectionConfig, detect_leukocytes, field_scale
 from leukoscope.cells.outline import as_detected, outlines_moved_by
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
@@ -31,30 +32,32 @@ MATCH_PX = 3.0  # a cell found again: its centre within this many px of the unsh
 
 
 def outline_movement(images: list[np.ndarray]) -> None:
-    """The matched cells' radius change and mask IoU under each shift that keeps the geometry."""
-    print("the detector's outlines under each shift (matched cells; px of a 224 px field)")
-    found = [detect_leukocytes(rgb, scale=field_scale(rgb.shape)) for rgb in images]
-    for name, shift in DOMAIN_SHIFTS.items():
-        if name in MAGNIFICATIONS or name == "grey":
-            continue
-        change, iou, cells = [], [], 0
-        for rgb, (before, labels_before) in zip(images, found):
-            after, labels_after = detect_leukocytes(shift(rgb), scale=field_scale(rgb.shape))
-            scale = field_scale(rgb.shape)
-            cells += len(before)
-            for i, cell in enumerate(before):
-                distances = [np.hypot(cell.x - c.x, cell.y - c.y) for c in after]
-                if not distances or min(distances) > MATCH_PX * scale:
-                    continue
-                a, b = labels_before == i + 1, labels_after == int(np.argmin(distances)) + 1
-                change.append((np.sqrt(b.sum() / np.pi) - np.sqrt(a.sum() / np.pi)) / scale)
-                iou.append((a & b).sum() / (a | b).sum())
-        r = np.array(change)
-        print(
-            f"  {name:40s} {len(r):5d} of {cells} cells found again   radius change {r.mean():+.2f} px, |{np.abs(r).mean():.2f}|, "
-            f"10th/90th percentile {np.percentile(r, 10):+.2f} / {np.percentile(r, 90):+.2f}   IoU {np.mean(iou):.3f}",
-            flush=True,
-        )
+    """The matched cells' radius change and mask IoU under each shift that keeps the geometry, per outline rule."""
+    for outline in ("stain score", "lightness guided"):
+        print(f"the detector's outlines under each shift, drawn on the {outline} (matched cells; px of a 224 px field)")
+        detection = DetectionConfig(outline=outline)
+        found = [detect_leukocytes(rgb, detection, field_scale(rgb.shape)) for rgb in images]
+        for name, shift in DOMAIN_SHIFTS.items():
+            if name in MAGNIFICATIONS or name == "grey":
+                continue
+            change, iou, cells = [], [], 0
+            for rgb, (before, labels_before) in zip(images, found):
+                scale = field_scale(rgb.shape)
+                after, labels_after = detect_leukocytes(shift(rgb), detection, scale)
+                cells += len(before)
+                for i, cell in enumerate(before):
+                    distances = [np.hypot(cell.x - c.x, cell.y - c.y) for c in after]
+                    if not distances or min(distances) > MATCH_PX * scale:
+                        continue
+                    a, b = labels_before == i + 1, labels_after == int(np.argmin(distances)) + 1
+                    change.append((np.sqrt(b.sum() / np.pi) - np.sqrt(a.sum() / np.pi)) / scale)
+                    iou.append((a & b).sum() / (a | b).sum())
+            r = np.array(change)
+            print(
+                f"  {name:40s} {len(r):5d} of {cells} cells found again   radius change {r.mean():+.2f} px, |{np.abs(r).mean():.2f}|, "
+                f"10th/90th percentile {np.percentile(r, 10):+.2f} / {np.percentile(r, 90):+.2f}   IoU {np.mean(iou):.3f}",
+                flush=True,
+            )
 
 
 def moved_outline_calls(bundle_path: str, images: list[np.ndarray], truth_names: list[str], distances: list[float], decompose: bool) -> None:

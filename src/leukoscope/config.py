@@ -203,6 +203,10 @@ class CellsConfig:
     # fitted on ("cut and stain fit"); where it is cut alone, the transfer fitted on the detected outlines ("cut");
     # or both, each along its own independent draw ("cut and stain fit apart")
     outline_jitter_moves: Literal["cut and stain fit", "cut", "cut and stain fit apart"] = "cut and stain fit"
+    # where the detector draws each nucleus' outline: at half its own peak of the stain score, which is pure chroma and
+    # which a JPEG recompression softens (JPEG 30 drew the outlines 0.5 px in), or of the score guided by the field's
+    # lightness, which keeps its edges (cells/guided_outline.py; BENCHMARKS.md, issue 17, eighteenth session)
+    outline: Literal["stain score", "lightness guided"] = "stain score"
 
 
 @dataclass

@@ -146,3 +146,24 @@ def test_every_input_gets_a_row_good_and_broken_alike(tmp_path, tiny_run, synth_
             assert by_name[name].get("label", "") == ""
         for g in goods:
             assert by_name[g.name]["status"] == "ok" and by_name[g.name]["label"] in ("Benign", "Early", "Pre", "Pro")
+
+
+def test_a_cell_bundle_finds_its_cells_with_the_outline_rule_it_was_trained_with(cell_bundle, case_fields):
+    import copy
+    import dataclasses
+
+    from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
+    from leukoscope.data.images import read_rgb
+
+    meta = copy.deepcopy(cell_bundle.meta)
+    meta["config"]["cells"]["outline"] = "lightness guided"
+    guided = Predictor(dataclasses.replace(cell_bundle, meta=meta))
+    plain = Predictor(cell_bundle)
+    redrawn = 0
+    for path in case_fields:
+        rgb = read_rgb(path)
+        np.testing.assert_array_equal(plain.cell_units(rgb)[1].labels, detect_leukocytes(rgb)[1])
+        labels = guided.cell_units(rgb)[1].labels
+        np.testing.assert_array_equal(labels, detect_leukocytes(rgb, DetectionConfig(outline="lightness guided"))[1])
+        redrawn += not np.array_equal(labels, detect_leukocytes(rgb)[1])
+    assert redrawn > 0

@@ -20,6 +20,18 @@ from leukoscope.preprocess.pipeline import Pipeline
 OUTLINE_STREAM = 2  # sets the outline copies' random draws apart from the acquisition copies'
 
 
+def detection_config(cells: CellsConfig) -> DetectionConfig:
+    return DetectionConfig(outline=cells.outline)
+
+
+def detection_key(detection: DetectionConfig) -> dict:
+    """The detector's settings as a cache key: the default outline is left out, so crops cached before it could be set stay valid."""
+    settings = asdict(detection)
+    if detection.outline == DetectionConfig.outline:
+        del settings["outline"]
+    return settings
+
+
 def crop_config(cells: CellsConfig) -> CropConfig:
     stain = tuple(cells.stain_target or STAIN_TARGETS[cells.stain_fit]) if cells.stain == "reinhard" else None
     return CropConfig(
@@ -47,10 +59,11 @@ class CellCropCache:
             raise ValueError("a crop copy is either another acquisition or other outlines, not both")
         self.pipeline = pipeline
         self.crop = crop_config(cells)
+        self.detection = detection_config(cells)
         self.acquisition, self.outline, self.seed = acquisition, outline, seed
         self.outline_jitter = cells.outline_jitter
         self.outline_jitter_moves = cells.outline_jitter_moves
-        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": asdict(DetectionConfig())})
+        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": detection_key(self.detection)})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
         self.suffix = ""
         if acquisition:
@@ -75,7 +88,7 @@ class CellCropCache:
             return jitter_outlines(labels, rng, self.outline_jitter * scale)
 
         fit = {"cut and stain fit": None, "cut": as_detected, "cut and stain fit apart": moved}[self.outline_jitter_moves]
-        crops = field_crops(rgb, self.crop, outlines=moved if self.outline else None, fit_outlines=fit if self.outline else None).crops
+        crops = field_crops(rgb, self.crop, self.detection, outlines=moved if self.outline else None, fit_outlines=fit if self.outline else None).crops
         stack = preprocessed_stack(self.pipeline, crops)
         save_npy_atomic(f, stack)
         return stack

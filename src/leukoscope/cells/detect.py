@@ -21,11 +21,13 @@ the cut cells by accident (a marker on the border row).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import cv2
 import numpy as np
 
 from leukoscope.cells.colour_range import ColourRange, into_colour_range
+from leukoscope.cells.guided_outline import lightness_guided_outlines
 from leukoscope.config import ANNOTATION_BOX
 
 REFERENCE_SIZE = 224  # parameters below are in pixels of a 224 px field
@@ -52,6 +54,9 @@ class DetectionConfig:
     rim: float = 0.25  # cytoplasm rim added around the nucleus, as a fraction of its radius
     split_touching: bool = True
     colour_range: ColourRange | None = ColourRange()  # a field's lamp and nuclear hue brought into the development range first
+    # where a nucleus' outline is drawn: at half its own peak of the stain score, or of the score guided by the field's
+    # lightness, which a JPEG recompression does not soften (guided_outline.py)
+    outline: Literal["stain score", "lightness guided"] = "stain score"
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,12 @@ def detect_leukocytes(rgb: np.ndarray, config: DetectionConfig = DetectionConfig
         regions = split_touching_nuclei(nuclei, scale)
     else:
         _, regions = cv2.connectedComponents(nuclei, connectivity=8)
-    return _cells_from_regions(regions.astype(np.int32), config, min_area)
+    regions = regions.astype(np.int32)
+    if config.outline == "lightness guided":
+        regions = lightness_guided_outlines(rgb, stain_score(rgb), regions, scale, config.peak_fraction)
+    elif config.outline != "stain score":
+        raise ValueError(f"unknown outline {config.outline!r}; choose 'stain score' or 'lightness guided'")
+    return _cells_from_regions(regions, config, min_area)
 
 
 def nuclei_by_own_peak(score: np.ndarray, config: DetectionConfig = DetectionConfig()) -> np.ndarray:

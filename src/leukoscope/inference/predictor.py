@@ -81,12 +81,13 @@ class Predictor:
         self.backend = backend
         self._onnx = None
         self.cell_level = bundle.cell_level
-        self.crop_config = None
+        self.crop_config = self.detection = None
         if self.cell_level:
-            from leukoscope.cells.cache import crop_config
+            from leukoscope.cells.cache import crop_config, detection_config
             from leukoscope.config import config_from_dict
 
-            self.crop_config = crop_config(config_from_dict({"cells": bundle.meta["config"]["cells"]}).cells)
+            cells = config_from_dict({"cells": bundle.meta["config"]["cells"]}).cells
+            self.crop_config, self.detection = crop_config(cells), detection_config(cells)
         if backend == "onnx":
             from leukoscope.inference.export import OnnxRunner
 
@@ -141,7 +142,7 @@ class Predictor:
         from leukoscope.cells.crops import field_crops
 
         found = field_crops(
-            rgb, self.crop_config, detect_on=detect_on, pixel_scale=self.pixel_scale, training_scale=self.bundle.training_field_scale, outlines=outlines,
+            rgb, self.crop_config, self.detection, detect_on=detect_on, pixel_scale=self.pixel_scale, training_scale=self.bundle.training_field_scale, outlines=outlines,
             fit_outlines=fit_outlines,
         )
         return preprocessed_stack(self.bundle.pipeline, found.crops), found
