@@ -71,7 +71,7 @@ def main() -> None:
     unshifted = [[c.box for c in detect_leukocytes(rgb, detection)[0]] for rgb in images]
     changed = missing = appeared = moved = cells = 0
     for i, (rgb, before) in enumerate(zip(images, unshifted)):
-        after = [c.box for c in detect_leukocytes(swap_background(rgb, images[partners[i]]), detection)[0]]
+        after = [c.box for c in detect_leukocytes(swap_background(rgb, images[partners[i]], detection), detection)[0]]
         kept, found = best_overlaps(before, after), best_overlaps(after, before)
         field_missing, field_appeared = int((kept < MISSING_IOU).sum()), int((found < MISSING_IOU).sum())
         field_moved = int(((kept >= MISSING_IOU) & (kept < SAME_IOU)).sum())

@@ -242,13 +242,17 @@ def test_a_cell_cut_by_the_frame_is_found_wherever_the_frame_cuts_it():
     assert not missed, f"the cut cell was lost at offsets {missed}"
 
 
-def test_a_background_swap_copies_every_leukocyte_pixel_as_it_is():
+@pytest.mark.parametrize("outline", ["stain score", "lightness guided"])
+def test_a_background_swap_copies_every_leukocyte_pixel_as_it_is(outline):
+    from leukoscope.cells.detect import DetectionConfig
     from leukoscope.cells.swap import swap_background
 
-    a, _ = synth_field("Early", np.random.default_rng(12), size=224)
+    detection = DetectionConfig(outline=outline)
+    # a field where the guided outlines reach past the swap's seam around the stain-score ones
+    a, _ = synth_field("Pro", np.random.default_rng([30, 11]), size=224)
     b, _ = synth_field("Benign", np.random.default_rng(13), size=224)
-    cells = detect_leukocytes(a)[1] > 0
-    swapped = swap_background(a, b)
+    cells = detect_leukocytes(a, detection)[1] > 0
+    swapped = swap_background(a, b, detection)
     assert cells.any() and np.array_equal(swapped[cells], a[cells])
     assert (np.abs(swapped.astype(int) - a).sum(-1) > 20)[~cells].mean() > 0.3  # the rest is the donor's
 

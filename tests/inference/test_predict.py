@@ -155,15 +155,18 @@ def test_a_cell_bundle_finds_its_cells_with_the_outline_rule_it_was_trained_with
     from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
     from leukoscope.data.images import read_rgb
 
-    meta = copy.deepcopy(cell_bundle.meta)
-    meta["config"]["cells"]["outline"] = "lightness guided"
-    guided = Predictor(dataclasses.replace(cell_bundle, meta=meta))
-    plain = Predictor(cell_bundle)
+    def trained_with(outline: str) -> Predictor:
+        meta = copy.deepcopy(cell_bundle.meta)
+        meta["config"]["cells"]["outline"] = outline
+        return Predictor(dataclasses.replace(cell_bundle, meta=meta))
+
+    plain, guided = trained_with("stain score"), trained_with("lightness guided")
     redrawn = 0
     for path in case_fields:
         rgb = read_rgb(path)
-        np.testing.assert_array_equal(plain.cell_units(rgb)[1].labels, detect_leukocytes(rgb)[1])
-        labels = guided.cell_units(rgb)[1].labels
-        np.testing.assert_array_equal(labels, detect_leukocytes(rgb, DetectionConfig(outline="lightness guided"))[1])
-        redrawn += not np.array_equal(labels, detect_leukocytes(rgb)[1])
+        labels = plain.cell_units(rgb)[1].labels
+        np.testing.assert_array_equal(labels, detect_leukocytes(rgb, DetectionConfig(outline="stain score"))[1])
+        guided_labels = guided.cell_units(rgb)[1].labels
+        np.testing.assert_array_equal(guided_labels, detect_leukocytes(rgb, DetectionConfig(outline="lightness guided"))[1])
+        redrawn += not np.array_equal(labels, guided_labels)
     assert redrawn > 0

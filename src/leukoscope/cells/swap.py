@@ -55,8 +55,8 @@ def remove_leukocytes(rgb: np.ndarray) -> np.ndarray:
     return fill_from_elsewhere(rgb, possibly_leukocyte(rgb))
 
 
-def swap_background(cells_from: np.ndarray, background_from: np.ndarray) -> np.ndarray:
-    """`cells_from`'s leukocytes over `background_from` with its own leukocytes removed.
+def swap_background(cells_from: np.ndarray, background_from: np.ndarray, detection: DetectionConfig = DetectionConfig()) -> np.ndarray:
+    """`cells_from`'s leukocytes (found with `detection`) over `background_from` with its own leukocytes removed.
 
     Every pixel of a detected leukocyte is copied as it is; the soft edge that hides the seam lies
     outside them. (Blending across the cells moved their pixels by up to 7 grey levels, which the
@@ -65,7 +65,7 @@ def swap_background(cells_from: np.ndarray, background_from: np.ndarray) -> np.n
     h, w = cells_from.shape[:2]
     donor = background_from if background_from.shape[:2] == (h, w) else cv2.resize(background_from, (w, h), interpolation=cv2.INTER_AREA)
     clean = remove_leukocytes(donor)
-    cells, labels = detect_leukocytes(cells_from)
+    cells, labels = detect_leukocytes(cells_from, detection)
     alpha = cv2.GaussianBlur(grown_leukocyte_mask(cells, labels, grow=0.3).astype(np.float32), (0, 0), 1.0)
     alpha[labels > 0] = 1.0
     return np.rint(alpha[..., None] * cells_from + (1 - alpha[..., None]) * clean).clip(0, 255).astype(np.uint8)

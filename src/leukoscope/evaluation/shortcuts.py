@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from leukoscope.cells.detect import leukocyte_pixels
+from leukoscope.cells.detect import DetectionConfig, leukocyte_pixels
 from leukoscope.cells.outline import Outlines, outlines_moved_by
 from leukoscope.cells.stain import class_stain_targets
 from leukoscope.cells.swap import remove_leukocytes, swap_background, swap_partners
@@ -68,10 +68,13 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
     labels = np.array([bundle.classes.index(t) for t in kept])
     chance = max(Counter(kept).values()) / len(kept)
     partners = swap_partners(kept, seed)
+    # the cells are those the bundle itself finds: a swap that recoloured or kept other pixels than its crops show
+    # would leave a ring of the field's own colour at each cell's edge
+    detection = predictor.detection or DetectionConfig()
     normal, normal_pred = _accuracy_with(predictor, images, labels, lambda i, x: x, "shortcut check: normal")
     annot, _ = _accuracy_with(predictor, images, labels, lambda i, x: mask_annotation(x), "shortcut check: annotation")
     cells, _ = _accuracy_with(predictor, images, labels, lambda i, x: remove_leukocytes(x), "shortcut check: leukocytes")
-    swaps = [swap_background(x, images[partners[i]]) for i, x in enumerate(images)]
+    swaps = [swap_background(x, images[partners[i]], detection) for i, x in enumerate(images)]
     swapped, swapped_pred = _accuracy_with(predictor, images, labels, lambda i, x: swaps[i], "shortcut check: background swap")
     swapped["changed"] = float((swapped_pred != normal_pred).mean())
     results = {
@@ -84,7 +87,7 @@ def run_shortcut_checks(predictor: Predictor, paths: list[str], truth: list[str]
         fixed, fixed_pred = _accuracy_with(predictor, images, labels, lambda i, x: swaps[i], "shortcut check: swap, cells fixed", detect_on_original=True)
         fixed["changed"] = float((fixed_pred != normal_pred).mean())
         results["background swapped, cells as found before"] = {**fixed, "expect": "classifier alone: no change"}
-    masks = [leukocyte_pixels(x) for x in images]
+    masks = [leukocyte_pixels(x, detection) for x in images]
     targets = class_stain_targets(images, kept, seed, masks)
 
     def restained(keep_lightness: bool) -> list[np.ndarray]:
