@@ -33,7 +33,7 @@ def test_the_guided_outline_keeps_the_detector_s_cells_and_moves_each_outline_wi
         assert len(guided) == len(plain)
         for k, (a, b) in enumerate(zip(plain, guided), 1):
             assert np.hypot(a.x - b.x, a.y - b.y) < 1.5
-            # every pixel gained or lost lies within the reach (and the rim it scales) of the other outline
+            # every pixel of the guided cell lies within the reach (and the rim it scales) of the stain-score cell
             side = 2 * int(GUIDE_REACH + 2) + 1
             near = cv2.dilate((plain_labels == k).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
             assert not ((guided_labels == k) & ~near.astype(bool)).any()
