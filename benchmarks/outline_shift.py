@@ -23,7 +23,7 @@ from cell_bundle_args import bundles_and_fields_parser, load_cell_bundle, split_
 from domain_shift import figures
 
 from leukoscope.cells.detect import DetectionConfig, detect_leukocytes, field_scale
-from leukoscope.cells.outline import as_detected, outlines_moved_by
+from leukoscope.cells.outline import as_detected, outline_changes, outlines_moved_by
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
 from leukoscope.inference.predictor import Predictor
@@ -36,26 +36,20 @@ def outline_movement(images: list[np.ndarray]) -> None:
     for outline in ("stain score", "lightness guided"):
         print(f"the detector's outlines under each shift, drawn on the {outline} (matched cells; px of a 224 px field)")
         detection = DetectionConfig(outline=outline)
-        found = [detect_leukocytes(rgb, detection, field_scale(rgb.shape)) for rgb in images]
+        scales = [field_scale(rgb.shape) for rgb in images]
+        found = [detect_leukocytes(rgb, detection, scale) for rgb, scale in zip(images, scales)]
         for name, shift in DOMAIN_SHIFTS.items():
             if name in MAGNIFICATIONS or name == "grey":
                 continue
-            change, iou, cells = [], [], 0
-            for rgb, (before, labels_before) in zip(images, found):
-                scale = field_scale(rgb.shape)
-                after, labels_after = detect_leukocytes(shift(rgb), detection, scale)
-                cells += len(before)
-                for i, cell in enumerate(before):
-                    distances = [np.hypot(cell.x - c.x, cell.y - c.y) for c in after]
-                    if not distances or min(distances) > MATCH_PX * scale:
-                        continue
-                    a, b = labels_before == i + 1, labels_after == int(np.argmin(distances)) + 1
-                    change.append((np.sqrt(b.sum() / np.pi) - np.sqrt(a.sum() / np.pi)) / scale)
-                    iou.append((a & b).sum() / (a | b).sum())
-            r = np.array(change)
+            change, iou = [], []
+            for rgb, scale, before in zip(images, scales, found):
+                moved, overlap = outline_changes(before, detect_leukocytes(shift(rgb), detection, scale), MATCH_PX * scale)
+                change.append(moved / scale)
+                iou.append(overlap)
+            r, cells = np.concatenate(change), sum(len(cells) for cells, _ in found)
             print(
                 f"  {name:40s} {len(r):5d} of {cells} cells found again   radius change {r.mean():+.2f} px, |{np.abs(r).mean():.2f}|, "
-                f"10th/90th percentile {np.percentile(r, 10):+.2f} / {np.percentile(r, 90):+.2f}   IoU {np.mean(iou):.3f}",
+                f"10th/90th percentile {np.percentile(r, 10):+.2f} / {np.percentile(r, 90):+.2f}   IoU {np.concatenate(iou).mean():.3f}",
                 flush=True,
             )
 

@@ -4,6 +4,7 @@ import pytest
 
 from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
 from leukoscope.cells.guided_outline import GUIDE_BLUR, GUIDE_REACH
+from leukoscope.cells.outline import outline_changes
 from leukoscope.data.shifts import jpeg
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field
 
@@ -12,16 +13,7 @@ GUIDED = DetectionConfig(outline="lightness guided")
 
 def _radius_changes(images: list[np.ndarray], shifted: list[np.ndarray], config: DetectionConfig) -> np.ndarray:
     """Each cell's equivalent-radius change from `images` to `shifted`, cells matched by their centres (within 3 px)."""
-    changes = []
-    for a, b in zip(images, shifted):
-        before, labels_before = detect_leukocytes(a, config)
-        after, labels_after = detect_leukocytes(b, config)
-        for i, cell in enumerate(before):
-            distances = [np.hypot(cell.x - c.x, cell.y - c.y) for c in after]
-            if distances and min(distances) <= 3:
-                j = int(np.argmin(distances)) + 1
-                changes.append(np.sqrt((labels_after == j).sum() / np.pi) - np.sqrt((labels_before == i + 1).sum() / np.pi))
-    return np.array(changes)
+    return np.concatenate([outline_changes(detect_leukocytes(a, config), detect_leukocytes(b, config), 3.0)[0] for a, b in zip(images, shifted)])
 
 
 def test_the_guided_outline_keeps_the_detector_s_cells_and_moves_each_outline_within_its_reach():

@@ -55,3 +55,20 @@ def test_a_cell_s_core_is_its_inner_part_and_an_outline_moved_by_a_pixel_barely_
     for distance in (-1.0, 1.0):
         moved = cell_cores(move_outlines(labels, np.full(2, distance)))
         assert (moved & cores).sum() / (moved | cores).sum() > 0.75
+
+
+
+def test_outline_changes_match_cells_by_their_centres_and_measure_how_far_the_outlines_moved():
+    from leukoscope.cells.detect import Cell
+    from leukoscope.cells.outline import outline_changes
+
+    centres = [(40, 50), (110, 60)]
+    labels = discs(centres, 12)
+    cells = [Cell(float(x), float(y), 12.0, (x - 12, y - 12, x + 13, y + 13), int((labels == i).sum())) for i, (x, y) in enumerate(centres, 1)]
+    grown = move_outlines(labels, np.full(len(cells), 1.0))
+    changes, ious = outline_changes((cells, labels), (cells, grown), match_px=3.0)
+    expected = [equivalent_radius(grown == i) - equivalent_radius(labels == i) for i in (1, 2)]
+    assert len(changes) == 2 and np.allclose(changes, expected) and (changes > 0.75).all()
+    assert (ious < 1).all() and (ious > 0.8).all()
+    far = [Cell(c.x + 10, c.y, c.radius, c.box, c.area) for c in cells]  # centres 10 px away: no cell found again
+    assert len(outline_changes((cells, labels), (far, grown), match_px=3.0)[0]) == 0

@@ -91,6 +91,18 @@ def in_disc(grid: np.ndarray, cell: Cell, half: float) -> np.ndarray:
     return (xx - cell.x) ** 2 + (yy - cell.y) ** 2 <= (DISC_SHARE * half) ** 2
 
 
+def discs_mask(shape: tuple[int, int], cells: list[Cell], halves: list[float]) -> np.ndarray:
+    """The pixels that the disc crops of `cells` (their half-sides `halves`) show, over a field of `shape`."""
+    mask = np.zeros(shape, bool)
+    for cell, half in zip(cells, halves):
+        reach = DISC_SHARE * half
+        y0, y1 = max(0, int(cell.y - reach)), min(shape[0], int(np.ceil(cell.y + reach)) + 1)
+        x0, x1 = max(0, int(cell.x - reach)), min(shape[1], int(np.ceil(cell.x + reach)) + 1)
+        if y0 < y1 and x0 < x1:
+            mask[y0:y1, x0:x1] |= in_disc(np.mgrid[y0:y1, x0:x1], cell, half)
+    return mask
+
+
 def crop_cell(
     rgb: np.ndarray, labels: np.ndarray, index: int, cell: Cell, config: CropConfig, rng: np.random.Generator | None = None, half: float | None = None
 ) -> np.ndarray:
@@ -239,8 +251,7 @@ def _field_crops(
         leukocytes = (labels > 0) | (fitted > 0)
         moved = np.ones_like(leukocytes) if crop.suppress == "disc" else leukocytes  # a disc shows what surrounds the cell, restained with it
         if crop.stain_fit == "discs":
-            grid = np.mgrid[:h, :w]
-            fit_on = np.logical_or.reduce([in_disc(grid, c, crop.half_side(c, half)) for c in cells])
+            fit_on = discs_mask((h, w), cells, [crop.half_side(c, half) for c in cells])
         elif crop.stain_fit == "cores":
             fit_on = cell_cores(fitted)
         elif fitted is labels and moved is leukocytes:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from leukoscope.cells.detect import Cell
+
 Outlines = Callable[[np.ndarray, float], np.ndarray]  # a label image and its scale -> the same cells, outlines redrawn
 CELL_JITTER_PX = 0.5  # how much more or less than the field's outlines one cell's outline moves in training
 CORE_FRACTION = 0.5  # a cell's core: its pixels at least this share of its greatest depth inside the outline
@@ -53,6 +55,22 @@ def move_outlines(labels: np.ndarray, distances: np.ndarray) -> np.ndarray:
         window[cell & ~moved] = 0
         window[moved] = i
     return out
+
+
+def outline_changes(before: tuple[list[Cell], np.ndarray], after: tuple[list[Cell], np.ndarray], match_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """How the outlines of one field's cells moved between two detections (each its cells and label image): for
+    every cell of `before` found again in `after` (its centre within `match_px`), the change of its equivalent
+    radius in px and the IoU of its two masks."""
+    (cells_before, labels_before), (cells_after, labels_after) = before, after
+    changes, ious = [], []
+    for i, cell in enumerate(cells_before):
+        distances = [np.hypot(cell.x - c.x, cell.y - c.y) for c in cells_after]
+        if not distances or min(distances) > match_px:
+            continue
+        a, b = labels_before == i + 1, labels_after == int(np.argmin(distances)) + 1
+        changes.append(np.sqrt(b.sum() / np.pi) - np.sqrt(a.sum() / np.pi))
+        ious.append((a & b).sum() / (a | b).sum())
+    return np.array(changes), np.array(ious)
 
 
 def outlines_moved_by(distance: float) -> Outlines:
