@@ -1,12 +1,14 @@
-"""Training images per second on this CPU for candidate models: fp32, channels_last, bf16 autocast.
+"""Training images per second for candidate models: fp32, channels_last, bf16 autocast.
 
 Usage: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/train_throughput.py
+       python benchmarks/train_throughput.py --device cuda --models paper     # the 224 px recipes on a GPU
 Each line: model, input size, precision, memory format, images/s (forward + backward + AdamW step,
 batch 32, random data, after 3 warm-up steps).
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -20,32 +22,51 @@ CANDIDATES = [
     ("vgg19_bn_mhsa", 128, {"width": 0.25, "input_size": 128}),
     ("resnet18", 96, {}),
 ]
+PAPER = [
+    ("vgg19_mhsa", 224, {"heads": 8, "head_hidden": 256, "input_size": 224}),
+    ("resnet101", 224, {}),
+]
 
 
-def rate(name: str, size: int, kwargs: dict, bf16: bool, channels_last: bool, batch: int = 32, steps: int = 8) -> float:
+def rate(name: str, size: int, kwargs: dict, bf16: bool, channels_last: bool, device: torch.device, batch: int = 32, steps: int = 8) -> float:
     torch.manual_seed(0)
     model = create_model(name, 4, **kwargs).train()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
+    model = model.to(device, memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
-    x = torch.randn(batch, 3, size, size).contiguous(memory_format=fmt)
-    y = torch.randint(0, 4, (batch,))
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 4, (batch,), device=device)
     for i in range(steps + 3):
         if i == 3:
+            synchronize(device)
             start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+    synchronize(device)
     return batch * steps / (time.perf_counter() - start)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a timer measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def main() -> None:
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    for name, size, kwargs in CANDIDATES:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--models", choices=("cpu", "paper"), default="cpu", help="the CPU recipes' candidates, or the paper's 224 px models")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per line")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"threads {torch.get_num_threads()}"
+    print(f"torch {torch.__version__}, {where}")
+    for name, size, kwargs in CANDIDATES if args.models == "cpu" else PAPER:
         for bf16, cl in ((False, False), (False, True), (True, True)):
-            r = rate(name, size, kwargs, bf16, cl)
+            r = rate(name, size, kwargs, bf16, cl, device, steps=args.steps)
             print(f"{name:14s} {str(kwargs):40s} {size:4d}px  {'bf16' if bf16 else 'fp32'}  {'channels_last' if cl else 'contiguous   '}  {r:7.1f} img/s", flush=True)
 
 

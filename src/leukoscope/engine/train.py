@@ -220,7 +220,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
         best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
     fit_seconds = time.perf_counter() - started
-    bundle_dir = finalize(cfg, module.model.to("cpu").to(memory_format=torch.contiguous_format), dm, out, data_info, best, fit_seconds)
+    # scored where it trained: a GPU run's thousands of calibration and OOD forward passes would take minutes on the host
+    device = trainer.strategy.root_device if trainer.strategy.root_device.type == "cuda" else torch.device("cpu")
+    bundle_dir = finalize(cfg, module.model.to(device).to(memory_format=torch.contiguous_format), dm, out, data_info, best, fit_seconds)
     return bundle_dir
 
 
@@ -326,7 +328,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
         out / "bundle", model, dm.classes, cfg.to_dict(), temperature=temperature, ood=ood, image_ood=image_ood, mil=mil, mil_temperature=mil_temperature, extra=extra
     )
 
-    bundle = load_bundle(folder)
+    bundle = load_bundle(folder, device=str(next(model.parameters()).device))
     bundle.abstain_on = cfg.eval.abstain_on  # what the threshold chosen below will vouch for
     bundle.call_rule = cfg.eval.call
     benign = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else -1
