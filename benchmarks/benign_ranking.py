@@ -4,7 +4,9 @@ Usage: python benchmarks/benign_ranking.py runs/gelu0/eval/predictions.csv runs/
 
 Each file is one model's `leukoscope evaluate` output on the same images. Printed for each model and
 for their ensemble (the geometric mean of the class probabilities, renormalised) over the images every
-model read: 4-class accuracy (the most probable class) with its 95 % interval, and the benign specificity that the ranking by
+model read: 4-class accuracy (the most probable class) with its 95 % interval, the benign-vs-malignant
+AUROC of p(Benign), the error on benign vs malignant of the calls kept when the 15 % least confident
+fields by that ranking are set aside, and the benign specificity that the ranking by
 p(Benign) allows at 99 % malignant sensitivity, over all fields and over the fields with at least
 6 and 10 leukocytes (the `cells` column). Then the malignant fields ranked most benign by the
 ensemble. It asks whether the seed-to-seed spread hides a better model, without training one, and
@@ -17,12 +19,14 @@ import argparse
 import csv
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from leukoscope.scoring.intervals import wilson
 from leukoscope.scoring.screening import specificity_at_sensitivity
 
 BENIGN = "Benign"
 MIN_CELLS = (1, 6, 10)
+FLAGGED = 0.15  # the share of fields set aside, least confident first, for the error of the calls kept
 
 
 def read(path: str) -> dict[str, dict[str, str]]:
@@ -39,7 +43,13 @@ def line(name: str, probs: np.ndarray, y: np.ndarray, cells: np.ndarray, classes
         kept = cells >= least
         spec = specificity_at_sensitivity(probs[kept, benign], y[kept] != benign, 0.99)
         specs.append("-" if spec is None else f"{100 * spec:.0f} %")
-    return f"  {name:40} 4-class {100 * right / len(y):5.1f} % ({100 * low:.1f}-{100 * high:.1f})  specificity at 99 % sensitivity {' / '.join(specs)}"
+    malignant, p_benign = y != benign, probs[:, benign]
+    kept = np.argsort(-np.maximum(p_benign, 1 - p_benign), kind="stable")[: len(y) - int(FLAGGED * len(y))]
+    error = ((p_benign[kept] < 0.5) != malignant[kept]).mean()
+    return (
+        f"  {name:40} 4-class {100 * right / len(y):5.1f} % ({100 * low:.1f}-{100 * high:.1f})  AUROC {roc_auc_score(malignant, -p_benign):.3f}  "
+        f"error with {100 * FLAGGED:.0f} % flagged {100 * error:.2f} %  specificity at 99 % sensitivity {' / '.join(specs)}"
+    )
 
 
 def main() -> None:
