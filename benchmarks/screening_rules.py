@@ -5,9 +5,10 @@ Usage: python benchmarks/screening_rules.py BUNDLE --splits runs/X/splits.json [
 A cell-level bundle's per-cell probabilities on the test split, pooled per field by several rules
 into one p(Benign): the bundle's own call (attention pooling or the mean of log-probabilities), the
 geometric mean of the cells' p(Benign), their lower quartile, the share of cells called benign, and
-the least benign cell ("one blast makes a field malignant"). Printed per rule: the benign specificity
-that its ranking allows at 99 % malignant sensitivity, over all fields and over the fields with at
-least 6 leukocytes.
+the least benign cell ("one blast makes a field malignant") and the 2nd and 3rd least benign (a field
+with fewer cells takes its most benign). Printed per rule: the benign-vs-malignant AUROC and the benign
+specificity that its ranking allows at 99 % malignant sensitivity, over all fields and over the fields
+with at least 6 leukocytes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from cell_bundle_args import bundle_and_split_parser, load_cell_bundle
 
@@ -30,6 +32,8 @@ RULES: dict[str, Callable[[np.ndarray], float]] = {  # a field's cells' p(Benign
     "lower quartile of the cells": lambda p: float(np.quantile(p, 0.25)),
     "share of cells called benign": lambda p: float((p >= 0.5).mean()),
     "least benign cell": lambda p: float(p.min()),
+    "2nd least benign cell": lambda p: float(np.sort(p)[min(2, len(p)) - 1]),
+    "3rd least benign cell": lambda p: float(np.sort(p)[min(3, len(p)) - 1]),
 }
 
 
@@ -52,11 +56,12 @@ def main() -> None:
     scores |= {name: np.array([rule(p) if len(p) else 1.0 for p in cells_benign]) for name, rule in RULES.items()}
     enough = pred.units >= 6
     print(f"{args.bundle}, {len(rows)} {args.split} fields ({int(enough.sum())} with at least 6 leukocytes)")
-    print("benign specificity at 99 % malignant sensitivity (the ranking's best): all fields / at least 6 leukocytes")
+    print("AUROC, and benign specificity at 99 % malignant sensitivity (the ranking's best): all fields / at least 6 leukocytes")
     for name, score in scores.items():
+        auroc = [roc_auc_score(malignant[kept], -score[kept]) for kept in (slice(None), enough)]
         everywhere = specificity_at_sensitivity(score, malignant, 0.99)
         with_six = specificity_at_sensitivity(score[enough], malignant[enough], 0.99)
-        print(f"  {name:30s} {100 * everywhere:3.0f} % / {100 * with_six:3.0f} %")
+        print(f"  {name:30s} AUROC {auroc[0]:.3f} / {auroc[1]:.3f}   {100 * everywhere:3.0f} % / {100 * with_six:3.0f} %")
 
 
 if __name__ == "__main__":
