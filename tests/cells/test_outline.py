@@ -57,7 +57,6 @@ def test_a_cell_s_core_is_its_inner_part_and_an_outline_moved_by_a_pixel_barely_
         assert (moved & cores).sum() / (moved | cores).sum() > 0.75
 
 
-
 def test_outline_changes_match_cells_by_their_centres_and_measure_how_far_the_outlines_moved():
     from leukoscope.cells.detect import Cell
     from leukoscope.cells.outline import outline_changes
