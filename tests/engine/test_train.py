@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -77,6 +78,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
         ("model.kwargs={depth: 3}", "depth"),
         ("model.kwargs.head_activation=tanh", "head_activation"),
         ("eval.target_sensitivity=1.5", "eval.target_sensitivity"),
+        ("train.consistency=-1", "train.consistency"),
         ("cells.acquisition_copies=-1", "cells.acquisition_copies"),
         ("cells.outline_jitter=-1", "cells.outline_jitter"),
         ("cells.stain_fit=discs", "cells.suppress=disc"),  # the discs are what disc crops show
@@ -152,3 +154,14 @@ def test_a_run_that_cannot_learn_says_so_and_one_that_learnt_does_not(tmp_path, 
     assert "cannot be told from 25 % by chance" in capfd.readouterr().err
     learnt = json.loads((cell_run / "metrics.json").read_text())["val"]
     assert chance_warning(learnt, 4) is None  # the session's cell model, which has learnt (its own test)
+
+
+def test_a_consistency_run_augments_each_item_twice_and_logs_how_far_its_views_disagree(tmp_path, smoke_overrides):
+    import csv
+
+    cfg = load_config("configs/smoke.yaml", [*smoke_overrides, "train.max_epochs=2", "train.consistency=2"])
+    train(cfg, tmp_path / "run")
+    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
+        disagreement = [float(row["train_consistency"]) for row in csv.DictReader(f) if row.get("train_consistency")]
+    assert len(disagreement) == 2 and all(0 < d < math.log(2) for d in disagreement), disagreement
+    assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0

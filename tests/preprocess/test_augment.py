@@ -170,6 +170,30 @@ def test_a_cell_crop_keeps_its_outline_through_the_optics_as_a_field_s_crop_does
     assert torch.equal(build_augment(never, fill=128, outline_fill=128)(x), x)
 
 
+def test_a_field_like_blur_gives_a_cell_crop_what_a_blurred_field_gives_its_cell():
+    """A field's blur mixes plasma into the cell's rim, and the stain transfer restores the cell's LAB means and
+    spreads; blurred against the constant, the crop came out darker at the rim and with half its contrast."""
+    from leukoscope.preprocess.augment import PLASMA_RGB, normalised_back
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    cell = (yy - 32) ** 2 + (xx - 32) ** 2 < 20**2
+    chromatin = cv2.resize(rng.integers(60, 200, (8, 8, 3), dtype=np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)  # clumps of ~8 px
+    field = np.where(cell[..., None], chromatin, np.round((PLASMA_RGB[0] + PLASMA_RGB[1]) / 2).astype(np.uint8))
+    blurred_field = normalised_back(field, cv2.GaussianBlur(field, (0, 0), 2.0), cell)
+    crop = np.where(cell[..., None], field, np.uint8(128))
+    cut_from_blurred_field = np.where(cell[..., None], blurred_field, np.uint8(128))
+    x = torch.from_numpy(crop).permute(2, 0, 1).contiguous()
+    error = {}
+    for as_field in (False, True):
+        augment = build_augment(AugmentConfig(**{**NO_AUGMENT.__dict__, "blur": 1.0, "blur_sigma": [2.0, 2.0], "blur_as_field": as_field}), fill=128, outline_fill=128)
+        out = augment(x).permute(1, 2, 0).numpy()
+        assert (out[~cell] == 128).all()  # the outline as sharp as a field's crop has it
+        error[as_field] = np.abs(out.astype(float) - cut_from_blurred_field)[cell].mean()
+    assert error[True] < 1.5 and error[False] > 3 * error[True], error
+    assert torch.equal(build_augment(AugmentConfig(**{**NO_AUGMENT.__dict__, "blur_as_field": True}), fill=128, outline_fill=128)(x), x)  # no blur asked
+
+
 def test_the_colour_jitter_can_move_a_cell_against_the_constant_around_it():
     """A brightness jitter of the whole crop moves the constant with the cell, so the cell's lightness against
     it never changes; `colour_inside_outline` keeps the constant and moves the cell alone."""

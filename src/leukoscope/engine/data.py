@@ -24,20 +24,29 @@ from leukoscope.preprocess.pipeline import channel_stats
 
 class ArrayDataset(Dataset):
     """Preprocessed uint8 images held in memory, each with its label and source path. With `alternatives`
-    (arrays aligned with `images`), each access draws the image or one of its alternatives alike."""
+    (arrays aligned with `images`), each access draws the image or one of its alternatives alike. With
+    `views` > 1 an item is that many independent draws of the transform, stacked (views, C, H, W)."""
 
-    def __init__(self, images: np.ndarray, labels: list[int], paths: list[str], transform: Any, alternatives: Sequence[np.ndarray] = ()) -> None:
+    def __init__(
+        self, images: np.ndarray, labels: list[int], paths: list[str], transform: Any, alternatives: Sequence[np.ndarray] = (), views: int = 1
+    ) -> None:
         if any(len(a) != len(images) for a in alternatives):
             raise ValueError(f"alternatives of {[len(a) for a in alternatives]} images for {len(images)} images")
         self.images, self.labels, self.paths, self.transform = images, labels, paths, transform
         self.versions = [images, *alternatives]
+        self.views = views
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def _view(self, i: int) -> torch.Tensor:
         version = int(torch.randint(len(self.versions), ())) if len(self.versions) > 1 else 0
-        return self.transform(hwc_to_chw(self.versions[version][i])), self.labels[i]
+        return self.transform(hwc_to_chw(self.versions[version][i]))
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if self.views > 1:
+            return torch.stack([self._view(i) for _ in range(self.views)]), self.labels[i]
+        return self._view(i), self.labels[i]
 
 
 def resolve_data_root(cfg: Config) -> Path:
@@ -123,7 +132,8 @@ class SmearDataModule(L.LightningDataModule):
         if cfg.data.expand_per_class:
             images, labels, sources = expand_offline(images, labels, cfg.data.expand_per_class, cfg.augment, seed=cfg.data.seed)
             paths = [paths[s] for s in sources]
-        self.datasets["train"] = ArrayDataset(images, labels, paths, self._train_transform(mean, std), outline_copies)
+        views = 2 if cfg.train.consistency else 1
+        self.datasets["train"] = ArrayDataset(images, labels, paths, self._train_transform(mean, std), outline_copies, views)
         for split in ("val", "test"):
             self.datasets[split] = ArrayDataset(*arrays[split], build_eval_transform(mean, std))
 

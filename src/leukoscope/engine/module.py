@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from leukoscope.config import TrainConfig
+from leukoscope.losses.consistency import jensen_shannon
 from leukoscope.scoring.calls import call_classes
 
 
@@ -49,8 +50,16 @@ class ClassifierModule(L.LightningModule):
 
     def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
         x, y = batch
+        views = x.shape[1] if x.dim() == 5 else 1  # (N, views, C, H, W): each item augmented `views` times
+        if views > 1:
+            x, y = x.flatten(0, 1), y.repeat_interleave(views)
         logits = self.model(self._inputs(x))
         loss = self.loss(logits, y)
+        if views > 1:
+            per_item = logits.unflatten(0, (-1, views))
+            agreement = jensen_shannon(per_item[:, 0], per_item[:, 1])
+            self.log("train_consistency", agreement, on_step=False, on_epoch=True, batch_size=len(per_item))
+            loss = loss + self.cfg.consistency * agreement
         self.train_acc(self._calls(logits), y)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(y))
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))

@@ -170,6 +170,8 @@ def check_targets(cfg: Config) -> None:
         raise ConfigError(f"eval.target_error={cfg.eval.target_error}: an error rate lies in [0, 1)")
     if cfg.augment.blur_warmup_epochs < 0 or (cfg.augment.blur_warmup_epochs and not cfg.augment.blur):
         raise ConfigError(f"augment.blur_warmup_epochs={cfg.augment.blur_warmup_epochs}: a number of epochs >= 0, and it needs augment.blur > 0")
+    if cfg.train.consistency < 0:
+        raise ConfigError(f"train.consistency={cfg.train.consistency}: a weight is 0 or more")
     if cfg.cells.acquisition_copies < 0:
         raise ConfigError(f"cells.acquisition_copies={cfg.cells.acquisition_copies}: a number of copies is 0 or more")
     if cfg.cells.outline_jitter < 0 or (cfg.cells.outline_jitter and cfg.cells.outline_copies < 1):

@@ -17,6 +17,11 @@ from torchvision.transforms import v2
 from leukoscope.config import AugmentConfig
 from leukoscope.data.shifts import AcquisitionRanges, jpeg, random_camera_colour
 
+# What a field's blur mixes into a leukocyte's rim, as the stain-normalised crop sees it: the 10th and 90th
+# percentiles, per channel, of the median colour in a 2 px ring around the detected leukocytes of 48
+# development fields, moved by each field's stain transfer (RGB)
+PLASMA_RGB = (np.array([224.0, 221.0, 245.0]), np.array([240.0, 240.0, 251.0]))
+
 
 class RandomRot90(torch.nn.Module):
     """Rotate by a random multiple of 90 degrees: smears have no up; torchvision has no such transform."""
@@ -166,11 +171,18 @@ class RandomGaussianBlur(torch.nn.Module):
     `outline_fill`: the constant around a suppressed cell crop, which stays as it is. A blurred field's
     crops are cut after the blur, so their outline is sharp; a model trained on crops whose outline the
     blur had softened told the two apart and still called a blurred field's cells Benign.
+
+    `as_field`: blurred as a field's blur and its stain normalisation leave a cell crop. The cell is blurred
+    with plasma around it (PLASMA_RGB), not the constant, and its LAB means and spreads are then restored,
+    as the field's stain transfer restores them. Blurred against the constant, a crop kept half its
+    contrast, while a field's blurred cells keep all of theirs (BENCHMARKS.md, issue 17, twentieth session).
     """
 
-    def __init__(self, p: float, sigma: tuple[float, float], outline_fill: int | None = None) -> None:
+    def __init__(self, p: float, sigma: tuple[float, float], outline_fill: int | None = None, as_field: bool = False) -> None:
         super().__init__()
-        self.p, self.sigma, self.outline_fill = p, sigma, outline_fill
+        if as_field and outline_fill is None:
+            raise ValueError("a field-like blur needs the constant around a cell crop (outline_fill)")
+        self.p, self.sigma, self.outline_fill, self.as_field = p, sigma, outline_fill, as_field
         # the share of p in force, set by a warm-up; in shared memory, so data-loader workers see it change
         self.strength = torch.ones(1).share_memory_()
 
@@ -178,7 +190,20 @@ class RandomGaussianBlur(torch.nn.Module):
         if torch.rand(1).item() >= self.p * float(self.strength):
             return x
         s = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * torch.rand(1).item()
+        if self.as_field:
+            return self._as_field(x, s)
         return inside_outline(x, lambda hwc: cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101), self.outline_fill)
+
+    def _as_field(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+        cell = ~(hwc == self.outline_fill).all(axis=-1)
+        if cell.sum() < RandomCameraColour.MIN_PIXELS:
+            return x
+        low, high = PLASMA_RGB
+        surrounded = hwc.copy()
+        surrounded[~cell] = np.round(low + (high - low) * torch.rand(3).numpy()).astype(np.uint8)
+        out = normalised_back(hwc, cv2.GaussianBlur(surrounded, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101), cell)
+        return x if out is None else torch.from_numpy(out).permute(2, 0, 1).contiguous()
 
 
 class RandomResample(torch.nn.Module):
@@ -213,7 +238,7 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     if cfg.random_crop:
         ops.append(v2.RandomCrop(cfg.random_crop))
     if cfg.blur:
-        ops.append(RandomGaussianBlur(cfg.blur, tuple(cfg.blur_sigma), outline_fill))
+        ops.append(RandomGaussianBlur(cfg.blur, tuple(cfg.blur_sigma), outline_fill, as_field=cfg.blur_as_field and outline_fill is not None))
     if cfg.resample:
         ops.append(RandomResample(cfg.resample, tuple(cfg.resample_scale), outline_fill))
     if cfg.hflip:
