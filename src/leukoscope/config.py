@@ -96,7 +96,8 @@ class AugmentConfig:
     blur_sigma: list[float] = field(default_factory=lambda: [0.3, 1.5])
     blur_warmup_epochs: int = 0  # the blur's probability rises linearly from 0 over these first epochs
     # a cell crop blurred as a field's blur and stain normalisation leave it: plasma mixed into its rim, its LAB
-    # means and spreads kept (preprocess/augment.py, RandomGaussianBlur); off: blurred against the constant around it
+    # means and spreads kept (preprocess/augment.py, RandomGaussianBlur); off: blurred against the constant around it.
+    # It did not buy invariance to a field's blur (BENCHMARKS.md, issue 17, "What a blur leaves")
     blur_as_field: bool = False
     jpeg: float = 0.0  # probability of JPEG recompression, quality drawn from jpeg_quality
     jpeg_quality: list[int] = field(default_factory=lambda: [30, 90])
@@ -140,7 +141,8 @@ class TrainConfig:
     swa_start: float | None = None  # stochastic weight averaging from this fraction of training; the bundle then takes the averaged weights
     swa_lr: float = 0.0005
     # the weight of a Jensen-Shannon term between the calls on two augmented views of each training item
-    # (losses/consistency.py); above 0 every item is augmented twice per step, which costs twice the compute
+    # (losses/consistency.py); above 0 every item is augmented twice per step, which costs twice the compute.
+    # At weight 6 and the cell recipe's compute it cost 8.5 points of 4-class accuracy (BENCHMARKS.md, "What a blur leaves")
     consistency: float = 0.0
     precision: str = "32-true"  # "bf16-mixed" on CPU or GPU, "16-mixed" on GPU
     channels_last: bool = True
