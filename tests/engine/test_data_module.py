@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from leukoscope.config import load_config
-from leukoscope.engine.data import SmearDataModule
+from leukoscope.config import AugmentConfig, load_config
+from leukoscope.engine.data import ArrayDataset, SmearDataModule
+from leukoscope.preprocess.augment import build_train_transform
+from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
 
 @pytest.fixture()
@@ -141,3 +143,14 @@ def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_module):
     blurred = augment(crop)
     assert outside.any() and (blurred[:, outside] == fill).all()
     assert not torch.equal(blurred[:, ~outside], crop[:, ~outside])
+
+
+def test_an_item_of_two_views_is_two_independent_draws_of_the_augmentation():
+    """What train.consistency compares: the same crop augmented twice, stacked, with its one label."""
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    transform = build_train_transform(AugmentConfig(), IMAGENET_MEAN, IMAGENET_STD)
+    views, label = ArrayDataset(images, [0, 1, 2], ["a", "b", "c"], transform, views=2)[1]
+    assert views.shape == (2, 3, 32, 32) and label == 1
+    assert not torch.equal(views[0], views[1])
+    single, _ = ArrayDataset(images, [0, 1, 2], ["a", "b", "c"], transform)[1]
+    assert single.shape == (3, 32, 32)

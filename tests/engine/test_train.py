@@ -156,7 +156,7 @@ def test_a_run_that_cannot_learn_says_so_and_one_that_learnt_does_not(tmp_path, 
     assert chance_warning(learnt, 4) is None  # the session's cell model, which has learnt (its own test)
 
 
-def test_a_consistency_run_augments_each_item_twice_and_logs_how_far_its_views_disagree(tmp_path, smoke_overrides):
+def test_a_consistency_run_trains_and_logs_how_far_its_two_views_disagree(tmp_path, smoke_overrides):
     import csv
 
     cfg = load_config("configs/smoke.yaml", [*smoke_overrides, "train.max_epochs=2", "train.consistency=2"])
