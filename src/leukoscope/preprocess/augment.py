@@ -106,8 +106,6 @@ class RandomCameraColour(torch.nn.Module):
     runs in OpenCV's CIELAB under a mask: through torchstain's NumPy conversion it cost twice as much.
     """
 
-    MIN_PIXELS = 16  # fewer carry no spread to normalise
-
     def __init__(self, p: float, hue: float, outline_fill: int | None = None) -> None:
         super().__init__()
         self.p, self.ranges, self.outline_fill = p, AcquisitionRanges(hue=hue), outline_fill
@@ -115,13 +113,26 @@ class RandomCameraColour(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.rand(1).item() >= self.p:
             return x
-        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-        cell = np.ones(hwc.shape[:2], bool) if self.outline_fill is None else ~(hwc == self.outline_fill).all(axis=-1)
-        if cell.sum() < self.MIN_PIXELS:
-            return x
-        moved = random_camera_colour(hwc, np.random.default_rng(int(torch.randint(2**31, (1,)).item())), self.ranges)
-        out = normalised_back(hwc, moved, cell)
-        return x if out is None else torch.from_numpy(out).permute(2, 0, 1).contiguous()
+        return normalised_back_inside_outline(
+            x, lambda hwc, cell: random_camera_colour(hwc, np.random.default_rng(int(torch.randint(2**31, (1,)).item())), self.ranges), self.outline_fill
+        )
+
+
+MIN_CELL_PIXELS = 16  # fewer carry no spread to normalise
+
+
+def normalised_back_inside_outline(
+    x: torch.Tensor, change: Callable[[np.ndarray, np.ndarray], np.ndarray], outline_fill: int | None
+) -> torch.Tensor:
+    """`change` (an HWC uint8 image and its cell's mask -> HWC uint8) applied to a CHW image, then the cell given
+    its own LAB means and spreads back (`normalised_back`), as a stain normalisation would. The cell is every
+    pixel but the constant `outline_fill` (None: the whole image); `x` as it was when it is too small or flat."""
+    hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+    cell = np.ones(hwc.shape[:2], bool) if outline_fill is None else ~(hwc == outline_fill).all(axis=-1)
+    if cell.sum() < MIN_CELL_PIXELS:
+        return x
+    out = normalised_back(hwc, change(hwc, cell), cell)
+    return x if out is None else torch.from_numpy(out).permute(2, 0, 1).contiguous()
 
 
 def normalised_back(original: np.ndarray, moved: np.ndarray, cell: np.ndarray) -> np.ndarray | None:
@@ -191,19 +202,16 @@ class RandomGaussianBlur(torch.nn.Module):
             return x
         s = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * torch.rand(1).item()
         if self.as_field:
-            return self._as_field(x, s)
+            return normalised_back_inside_outline(x, lambda hwc, cell: blurred_in_plasma(hwc, cell, s), self.outline_fill)
         return inside_outline(x, lambda hwc: cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101), self.outline_fill)
 
-    def _as_field(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-        cell = ~(hwc == self.outline_fill).all(axis=-1)
-        if cell.sum() < RandomCameraColour.MIN_PIXELS:
-            return x
-        low, high = PLASMA_RGB
-        surrounded = hwc.copy()
-        surrounded[~cell] = np.round(low + (high - low) * torch.rand(3).numpy()).astype(np.uint8)
-        out = normalised_back(hwc, cv2.GaussianBlur(surrounded, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101), cell)
-        return x if out is None else torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+def blurred_in_plasma(hwc: np.ndarray, cell: np.ndarray, sigma: float) -> np.ndarray:
+    """`hwc` blurred with a plasma colour drawn from PLASMA_RGB in place of everything outside `cell`."""
+    low, high = PLASMA_RGB
+    surrounded = hwc.copy()
+    surrounded[~cell] = np.round(low + (high - low) * torch.rand(3).numpy()).astype(np.uint8)
+    return cv2.GaussianBlur(surrounded, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
 class RandomResample(torch.nn.Module):
