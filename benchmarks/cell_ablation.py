@@ -65,13 +65,19 @@ EARLIER_RECIPES = {
     "the same with 48 px, learning rate 0.001": BLUR + WARMUP + RELU_HEAD + ["train.lr=0.001"],
     "crops blurred inside their outline, warmed up, GELU head": BLUR + WARMUP,
 }
-RECIPES = {
+MEASURED_AT_TEN_EPOCHS = {
     **{name: BY_CELL_DIAMETER + overrides for name, overrides in EARLIER_RECIPES.items()},
     "crops at the set's pixel size, no JPEG augmentation": NO_JPEG,
     "cells.yaml: + training crops recompressed as JPEG inside their outline": [],
     # another camera's colours on the normalised crop, then its cell normalised back (what the stain normalisation leaves)
     "cells.yaml + another camera's colours, normalised back, on half the crops": ["augment.camera_colour=0.5"],
     "cells.yaml + another camera's colours, normalised back, on a quarter of the crops": ["augment.camera_colour=0.25"],
+}
+# the rows above were measured when cells.yaml trained 10 epochs; a row's own epochs (acquisition copies) come after
+TEN_EPOCHS = ["train.max_epochs=10"]
+RECIPES = {
+    **{name: TEN_EPOCHS + overrides for name, overrides in MEASURED_AT_TEN_EPOCHS.items()},
+    "cells.yaml: 30 epochs": [],
 }
 
 
