@@ -323,6 +323,7 @@ def _print_metrics(m: dict) -> None:
         on = "benign vs malignant" if m["abstain_on"] == "malignancy" else "the class"
         target = f" (target {100 * m['target_error']:.0f} %)" if m.get("target_error") is not None else ""
         too_few = f", {m['too_few_leukocytes']} with fewer than {m['min_leukocytes']} leukocytes" if m.get("min_leukocytes") else ""
+        too_few += f", {m['out_of_focus']} out of focus" if m.get("min_fine_detail") is not None else ""
         print(
             f"flagged for review: {m['abstained']} of {m['n']} ({100 * m['abstained'] / m['n']:.1f} %{too_few}); "
             f"error of the {m['accepted']} calls not flagged, on {on}: {100 * m['accepted_error']:.1f} %{target}"
@@ -337,7 +338,7 @@ def _print_metrics(m: dict) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
-    from leukoscope.scoring.predictions import TOO_FEW, ood_reason_counts, too_few_count
+    from leukoscope.scoring.predictions import OUT_OF_FOCUS, TOO_FEW, ood_reason_counts, out_of_focus_count, too_few_count
 
     check_predictions_path(args.out)
     bundle = _load_bundle(args.bundle, args.min_leukocytes)
@@ -364,6 +365,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.items()))
     if too_few := too_few_count(rows):
         print(f"{too_few} with {TOO_FEW} (fewer than {bundle.min_leukocytes})")
+    if blurred := out_of_focus_count(rows):
+        print(f"{blurred} with {OUT_OF_FOCUS}")
     return 0 if rows or not failures else 1
 
 

@@ -231,6 +231,10 @@ class EvalConfig:
     # leukocytes to call"): a smear of a leukemic patient also holds normal cells, and two or three of them
     # in view carry the slide's label but no blast to see (0: no minimum)
     min_leukocytes: int = 0
+    # a cell-level field whose cells hold less fine detail (cells/focus.py) than this quantile of the training
+    # fields' abstains, out of focus: a blur of 2 px took 20 points of the recipe's 4-class accuracy and
+    # turned benign fields malignant (BENCHMARKS.md, issue 17, twenty-third session) (0: not checked)
+    focus_quantile: float = 0.005
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
     tta: bool = False

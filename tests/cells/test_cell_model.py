@@ -33,6 +33,21 @@ def test_the_recipe_s_minimum_of_leukocytes_travels_with_the_bundle(cell_bundle)
     assert TOO_FEW not in pred.abstain_reasons[1]
 
 
+def test_the_recipe_s_focus_floor_travels_with_the_bundle_and_sends_blurred_fields_to_review(cell_bundle):
+    from leukoscope.data.shifts import blur
+    from leukoscope.scoring.predictions import OUT_OF_FOCUS
+
+    focus = cell_bundle.focus
+    assert focus is not None and focus.quantile == cell_bundle.meta["config"]["eval"]["focus_quantile"] > 0
+    assert cell_bundle.meta["abstain"]["focus"] == focus.to_json()
+    fields = [synth_field(c, np.random.default_rng([6, i]), size=160, n_cells=4)[0] for i, c in enumerate(("Benign", "Early", "Pre", "Pro") * 2)]
+    sharp = Predictor(cell_bundle).predict_rgbs(fields)
+    blurred = Predictor(cell_bundle).predict_rgbs([blur(f, 2.5) for f in fields])
+    assert np.nanmax(blurred.detail) < np.nanmin(sharp.detail)
+    assert sum(OUT_OF_FOCUS in why for why in sharp.abstain_reasons) <= 1  # the floor is the training fields' 0.5 % quantile
+    assert all(OUT_OF_FOCUS in why for why in blurred.abstain_reasons)
+
+
 def test_single_cell_image_and_empty_field(cell_bundle):
     predictor = Predictor(cell_bundle)
     field, cells = synth_field("Early", np.random.default_rng(2), size=160, n_cells=1)

@@ -84,6 +84,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
         ("cells.stain_fit=discs", "cells.suppress=disc"),  # the discs are what disc crops show
         ("eval.min_leukocytes=3", "eval.min_leukocytes"),  # smoke.yaml's model sees whole fields, not leukocytes
         ("augment.blur_warmup_epochs=2", "augment.blur_warmup_epochs"),  # and no blur to warm up
+        ("eval.focus_quantile=1.5", "eval.focus_quantile"),
     ],
 )
 def test_bad_config_fails_before_training_in_one_line(tmp_path, override, needle):

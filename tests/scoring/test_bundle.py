@@ -31,3 +31,13 @@ def test_a_damaged_bundle_is_one_error_naming_the_file(bundle_copy):
     _edit_meta(bundle_copy, lambda m: (m.__setitem__("classes", ["Benign", "Early", "Pre", "Pro"]), m.pop("calibration")))
     with pytest.raises(BundleError, match="bundle.json: incomplete, no 'calibration' entry"):
         load_bundle(bundle_copy)
+
+
+def test_a_focus_floor_is_read_back_and_a_damaged_one_is_refused(bundle_copy):
+    assert load_bundle(bundle_copy).focus is None  # a whole-field run checks no focus
+    _edit_meta(bundle_copy, lambda m: m["abstain"].__setitem__("focus", {"floor": 0.27, "quantile": 0.005, "fill": 128}))
+    focus = load_bundle(bundle_copy).focus
+    assert (focus.floor, focus.quantile, focus.fill) == (0.27, 0.005, 128)
+    _edit_meta(bundle_copy, lambda m: m["abstain"].__setitem__("focus", {"floor": 0.27}))
+    with pytest.raises(BundleError, match="bundle.json: unreadable focus floor"):
+        load_bundle(bundle_copy)

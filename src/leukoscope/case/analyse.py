@@ -31,7 +31,7 @@ from leukoscope.cells.review import review_choices
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
 from leukoscope.inference.predictor import Predictor
-from leukoscope.scoring.predictions import FAR_FEATURES, UNLIKE_STATS, Predictions
+from leukoscope.scoring.predictions import FAR_FEATURES, OUT_OF_FOCUS, UNLIKE_STATS, Predictions
 from leukoscope.workers import parallel_map
 
 CASE_FORMAT = "leukoscope-case/1"
@@ -103,7 +103,8 @@ class Case:
             record.update(status="ok", error="", width=w, height=h, cells=n)
             if n:
                 record.update(self._verdict(pred, k))
-            cells = [self._cell(item, found, pred, unit + j, j, record["index"]) for j in range(n)]
+            blurred = OUT_OF_FOCUS in record.get("abstain_reason", "")  # its cells are no more reliable than the field's call
+            cells = [self._cell(item, found, pred, unit + j, j, record["index"], blurred) for j in range(n)]
             self.fields.append(record)
             self.overviews.append(encode(field_overview(item.rgb, cells, self.classes), ".jpg"))
             new_cells += cells
@@ -128,7 +129,7 @@ class Case:
             "abstain_reason": pred.abstain_reasons[k],
         }
 
-    def _cell(self, item: FieldInput, found: FieldCrops | None, pred: Predictions, unit: int, j: int, field_index: int) -> dict[str, Any]:
+    def _cell(self, item: FieldInput, found: FieldCrops | None, pred: Predictions, unit: int, j: int, field_index: int, out_of_focus: bool = False) -> dict[str, Any]:
         bundle, rgb = self.predictor.bundle, item.rgb
         probs = pred.unit_probs[unit]
         k = int(bundle.calls(probs[None])[0])
@@ -153,7 +154,7 @@ class Case:
             "label": self.classes[k],
             "confidence": round(float(probs[k]), 6),
             "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probs)},
-            "abstain": bool(bundle.call_confidence(probs[None])[0] < bundle.abstain_threshold or reasons),
+            "abstain": bool(bundle.call_confidence(probs[None])[0] < bundle.abstain_threshold or reasons or out_of_focus),
             "ood": bool(reasons),
             "ood_reason": "; ".join(reasons),
             "ood_score": round(score, 4),

@@ -27,6 +27,7 @@ from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.metrics import classification_metrics
+from leukoscope.scoring.focus import FocusFloor
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.scoring.screening import screening_threshold
 from leukoscope.scoring.predictions import min_leukocytes_problem, score_units
@@ -185,6 +186,8 @@ def check_targets(cfg: Config) -> None:
         raise ConfigError(f"cells.stain_fit=discs fits the stain transfer on what disc crops show; it needs cells.suppress=disc, not {cfg.cells.suppress}")
     if problem := min_leukocytes_problem(cfg.eval.min_leukocytes, cfg.cells.enabled):
         raise ConfigError(f"eval.min_leukocytes={cfg.eval.min_leukocytes}: {problem}")
+    if not 0 <= cfg.eval.focus_quantile < 1:
+        raise ConfigError(f"eval.focus_quantile={cfg.eval.focus_quantile}: a quantile lies in [0, 1), 0 to check no focus")
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None:
@@ -284,6 +287,16 @@ def training_pixel_scale(field_paths: list[str], max_pixels: int) -> dict[str, A
     return None if measured is None else {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(measured).items()}
 
 
+def focus_floor(cfg: Config, train_images: np.ndarray, train_paths: list[str]) -> FocusFloor | None:
+    """The least fine detail a field's cells may hold to be called, from the training fields (cell-level runs only)."""
+    if not cfg.cells.enabled or not cfg.eval.focus_quantile:
+        return None
+    from leukoscope.cells.cache import crop_config
+
+    fields = [train_images[idx] for idx in _by_field(train_paths).values()]
+    return FocusFloor.fit(fields, cfg.eval.focus_quantile, crop_config(cfg.cells).fill)
+
+
 def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:
     """Calibrate on validation, set OOD and abstention thresholds, score val and test per image, write the bundle."""
     from leukoscope.scoring.bundle import load_bundle, update_bundle_meta
@@ -332,6 +345,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
 
     bundle = load_bundle(folder, device=str(next(model.parameters()).device))
     bundle.abstain_on = cfg.eval.abstain_on  # what the threshold chosen below will vouch for
+    bundle.focus = focus_floor(cfg, train_images, train_paths)
     bundle.call_rule = cfg.eval.call
     benign = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else -1
 
@@ -365,7 +379,7 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
             metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed, call_rule=cfg.eval.call)
     abstain = {
         "threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound,
-        "min_leukocytes": cfg.eval.min_leukocytes,
+        "min_leukocytes": cfg.eval.min_leukocytes, **({"focus": bundle.focus.to_json()} if bundle.focus else {}),
     }  # fmt: skip
     update_bundle_meta(folder, metrics=metrics, call={"rule": cfg.eval.call}, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)

@@ -13,7 +13,7 @@ from leukoscope.errors import DataError
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.metrics import classification_metrics
-from leukoscope.scoring.predictions import ood_reason_counts, too_few_count
+from leukoscope.scoring.predictions import ood_reason_counts, out_of_focus_count, too_few_count
 
 
 def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | None, split: str) -> tuple[list[str], list[str]]:
@@ -59,6 +59,9 @@ def evaluate_paths(
     metrics.update(accepted_error(predictor.bundle, y, probs, np.array([r["abstain"] for r in rows], bool)))
     metrics["min_leukocytes"] = predictor.bundle.min_leukocytes
     metrics["too_few_leukocytes"] = too_few_count(rows)
+    if predictor.bundle.focus is not None:
+        metrics["min_fine_detail"] = predictor.bundle.focus.floor
+        metrics["out_of_focus"] = out_of_focus_count(rows)
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
     metrics["ood_reasons"] = ood_reason_counts(rows)
     metrics["unreadable"] = failures

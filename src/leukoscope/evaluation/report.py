@@ -129,6 +129,8 @@ def write_report(
     summary += [["flagged for review (abstain or OOD)", metrics.get("abstained", 0)], ["out-of-distribution", ood]]
     if metrics.get("min_leukocytes"):
         summary.append([f"too few leukocytes to call (fewer than {metrics['min_leukocytes']})", metrics.get("too_few_leukocytes", 0)])
+    if metrics.get("min_fine_detail") is not None:
+        summary.append([f"too little fine detail to call, out of focus (below {metrics['min_fine_detail']:.3f})", metrics.get("out_of_focus", 0)])
     if metrics.get("accepted_error") is not None:
         on = "benign vs malignant" if metrics.get("abstain_on") == "malignancy" else "class"
         target = f" (target {_pct(metrics['target_error'])}, chosen on validation)" if metrics.get("target_error") is not None else ""
@@ -153,6 +155,7 @@ def write_report(
                 ["abstain below confidence", f"{bundle.abstain_threshold:.3f}" + (" in benign vs malignant" if bundle.abstain_on == "malignancy" else "")
                  + (" (validation error's 95 % upper bound held to the target)" if (meta.get("abstain") or {}).get("bound") == "upper" else "")],
                 *([["leukocytes a field's call needs", bundle.min_leukocytes]] if bundle.min_leukocytes else []),
+                *([["fine detail a field's cells need (out of focus below)", f"{bundle.focus.floor:.3f}, the training fields' {100 * bundle.focus.quantile:g} % quantile"]] if bundle.focus else []),
             ],
         )
     )

@@ -259,6 +259,8 @@ class Predictor:
                 row["pixel_scale"] = round(self.pixel_scale, 4)
             if self.cell_level:
                 row["cells"] = int(pred.units[i])
+                if pred.detail is not None:  # the cells' fine detail, which the focus floor is held against
+                    row["fine_detail"] = None if np.isnan(pred.detail[i]) else round(float(pred.detail[i]), 4)
                 if pred.unit_attention is not None:  # which cells drove the call, in the order they were found
                     row["cell_attention"] = [round(float(w), 4) for w in pred.unit_attention[offsets[i] : offsets[i + 1]]]
             row["_logits"] = pred.logits[i].tolist()
@@ -295,7 +297,7 @@ def write_predictions(rows: list[dict[str, Any]], out: str | Path, classes: Sequ
             json.dump(rows, fh, indent=1)
             fh.write("\n")
         return out
-    optional = [c for c in ("cells", "cell_attention") if any(c in r for r in rows)]
+    optional = [c for c in ("cells", "fine_detail", "cell_attention") if any(c in r for r in rows)]
     columns = [c for c in prediction_columns(classes) if c != "cells"] + optional + list(extra_columns)
     with atomic_write(out, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")

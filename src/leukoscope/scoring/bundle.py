@@ -29,6 +29,7 @@ from leukoscope.models.base import LeukoscopeModel
 from leukoscope.models.mil import GatedAttentionPool
 from leukoscope.preprocess import Pipeline
 from leukoscope.scoring.calls import call_classes
+from leukoscope.scoring.focus import FocusFloor
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_confidence, abstain_correct
 
 BUNDLE_FORMAT = "leukoscope-bundle/1"
@@ -61,6 +62,7 @@ class Bundle:
     meta: dict[str, Any] = field(default_factory=dict)
     mil: GatedAttentionPool | None = None  # attention pooling of a cell-level model's cells (None: mean of log-probabilities)
     mil_temperature: float = 1.0
+    focus: FocusFloor | None = None  # a cell-level field with less fine detail abstains: out of focus (None: not checked)
 
     @property
     def input_size(self) -> int:
@@ -166,7 +168,8 @@ def write_bundle(
             "No patient identifiers in the source data: near-duplicate grouping is the best available guard against leakage.",
             "Whole-field models can learn the background (focus, illumination, stain) instead of the cells; see the shortcut checks.",
             "The out-of-distribution flag catches blank, noise, grey, inverted, under-exposed and strongly re-coloured images, "
-            "but not reliably a mildly different stain hue or moderate blur: validate on your own slides before use.",
+            "but not reliably a mildly different stain hue or moderate blur: validate on your own slides before use. "
+            "A cell-level bundle with a focus floor also sends fields whose cells hold too little fine detail to review.",
         ],
         "config": config,
         **(extra or {}),
@@ -260,6 +263,10 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         image_ood = ImageStatsOOD.from_json(meta["image_ood"]) if meta.get("image_ood") else None
     except ValueError as exc:
         raise BundleError(f"{meta_path}: {exc}") from None
+    try:
+        focus = FocusFloor.from_json(meta["abstain"]["focus"]) if meta["abstain"].get("focus") else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{meta_path}: unreadable focus floor ({exc!r})") from None
     return Bundle(
         path=folder,
         model=model,
@@ -273,6 +280,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         call_rule=(meta.get("call") or {}).get("rule", "argmax"),
         screening_threshold=(meta.get("screening") or {}).get("p_benign_below"),
         min_leukocytes=int(meta["abstain"].get("min_leukocytes", 0)),
+        focus=focus,
         ood=ood,
         image_ood=image_ood,
         meta=meta,

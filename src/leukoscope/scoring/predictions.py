@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from leukoscope.cells.focus import field_detail
 from leukoscope.models.mil import pool_bags
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
@@ -36,6 +37,7 @@ class Predictions:
     screen: np.ndarray | None = None  # whether each image screens malignant at the bundle's cut (None: no Benign class)
     called: np.ndarray | None = None  # each image's call by the bundle's rule (None: the most probable class)
     abstain_reasons: list[str] | None = None  # why each image's call goes to review ("" when it does not)
+    detail: np.ndarray | None = None  # each image's fine detail (cells/focus.py; NaN where no cell can say), None unchecked
 
     @property
     def labels(self) -> np.ndarray:
@@ -61,6 +63,8 @@ def ood_reason(no_cells: bool, unlike_stats: Sequence[str], far_score: float | N
 
 
 TOO_FEW, LOW_CONFIDENCE = "too few leukocytes to call", "confidence below the abstain threshold"
+# a finer pixel size than the one assumed spreads a sharp cell's detail over more pixels, as a blur does
+OUT_OF_FOCUS = "too little fine detail to call (out of focus, or a finer pixel size than assumed)"
 
 
 def min_leukocytes_problem(minimum: int, cell_level: bool) -> str | None:
@@ -73,12 +77,16 @@ def min_leukocytes_problem(minimum: int, cell_level: bool) -> str | None:
     return None
 
 
-def abstain_reason(ood_reason: str, leukocytes: int, min_leukocytes: int, confidence: float | None, threshold: float) -> str:
+def abstain_reason(
+    ood_reason: str, leukocytes: int, min_leukocytes: int, confidence: float | None, threshold: float, detail: float | None = None, min_detail: float | None = None
+) -> str:
     """Why an image's call goes to review, in words; "" when it does not. `confidence` is None where
-    there is no call to be sure of (no leukocyte found)."""
+    there is no call to be sure of (no leukocyte found); `detail` None where focus was not checked."""
     parts = [ood_reason] if ood_reason else []
     if 0 < leukocytes < min_leukocytes:
         parts.append(f"{TOO_FEW} ({leukocytes} < {min_leukocytes})")
+    if detail is not None and min_detail is not None and detail < min_detail:
+        parts.append(f"{OUT_OF_FOCUS} ({detail:.3g} < {min_detail:.3g})")
     if confidence is not None and confidence < threshold:
         parts.append(f"{LOW_CONFIDENCE} ({confidence:.3g} < {threshold:.3g})")
     return "; ".join(parts)
@@ -87,6 +95,11 @@ def abstain_reason(ood_reason: str, leukocytes: int, min_leukocytes: int, confid
 def too_few_count(rows: Sequence[dict[str, Any]]) -> int:
     """How many rows were sent to review with too few leukocytes to call."""
     return sum(TOO_FEW in r["abstain_reason"] for r in rows)
+
+
+def out_of_focus_count(rows: Sequence[dict[str, Any]]) -> int:
+    """How many rows were sent to review with too little fine detail to call."""
+    return sum(OUT_OF_FOCUS in r["abstain_reason"] for r in rows)
 
 
 def ood_reason_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -138,6 +151,9 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
         if stats_out.any(axis=1).mean() > 0.5:
             unlike_stats[i] = [name for name, out in zip(b.image_ood.names, stats_out.any(axis=0)) if out]
         start += n
+    detail = None
+    if b.focus is not None:
+        detail = np.array([np.nan if (d := field_detail(units, b.focus.fill)) is None else d for units in per_image])
     unlike = np.array([bool(names) for names in unlike_stats], dtype=bool)
     far = (score > b.ood.threshold) if b.ood is not None else np.zeros(len(per_image), bool)
     ood = empty | unlike | far
@@ -145,8 +161,12 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     threshold = b.ood.threshold if b.ood is not None else float("inf")
     reasons = [ood_reason(empty[i], unlike_stats[i], float(score[i]) if far[i] else None, threshold) for i in range(len(per_image))]
     why = [
-        abstain_reason(reasons[i], counts[i], b.min_leukocytes, None if empty[i] else float(confidence[i]), b.abstain_threshold) for i in range(len(per_image))
-    ]
+        abstain_reason(
+            reasons[i], counts[i], b.min_leukocytes, None if empty[i] else float(confidence[i]), b.abstain_threshold,
+            None if detail is None or np.isnan(detail[i]) else float(detail[i]), None if b.focus is None else b.focus.floor,
+        )
+        for i in range(len(per_image))
+    ]  # fmt: skip
     abstain = np.array([bool(w) for w in why], dtype=bool)  # a call goes to review exactly when there is a reason
     if stacked is None:
         unit_probs, unit_ood, unit_stats_out = np.zeros((0, k)), np.zeros(0), np.zeros((0, 0), bool)
@@ -154,5 +174,5 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     screen = screen_positive(probs, b.benign_index, b.screening_threshold, b.call_rule) if b.benign_index is not None else None
     return Predictions(
         logits, probs, score, ood, abstain, np.asarray(counts), unit_probs, reasons, unit_ood, unit_stats_out.any(axis=1), attention, screen,
-        called=b.calls(probs), abstain_reasons=why,
+        called=b.calls(probs), abstain_reasons=why, detail=detail,
     )  # fmt: skip
