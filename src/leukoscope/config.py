@@ -233,7 +233,7 @@ class EvalConfig:
     min_leukocytes: int = 0
     # a cell-level field whose cells hold less fine detail (cells/focus.py) than this quantile of the training
     # fields' abstains, out of focus: a blur of 2 px took 20 points of the recipe's 4-class accuracy and
-    # turned benign fields malignant (BENCHMARKS.md, issue 17, twenty-third session) (0: not checked)
+    # turned benign fields malignant (BENCHMARKS.md, issue 17, "A field too blurred to call") (0: not checked)
     focus_quantile: float = 0.005
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
