@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from leukoscope.case.analyse import FIELD_LEVEL_NOTE, Case, read_field
+from leukoscope.case.analyse import FIELD_LEVEL_NOTE, Case, FieldInput, read_field
 from leukoscope.case.report import write_case
 from leukoscope.inference.predictor import Predictor
 
@@ -65,3 +65,19 @@ def test_a_whole_field_bundle_gives_field_level_calls_and_says_so(tiny_bundle, s
     assert len(doc["cells"]) == 3 and doc["cells"][0]["box"][2:] == list(np.asarray(Image.open(paths[0])).shape[1::-1])
     out = write_case(case, tmp_path / "case")
     assert FIELD_LEVEL_NOTE in (out / "case.html").read_text()
+
+
+def test_a_blurred_field_s_cells_are_not_reliable_and_the_case_says_why(cell_bundle, case_fields, tmp_path):
+    from leukoscope.data.shifts import blur
+    from leukoscope.scoring.predictions import OUT_OF_FOCUS
+
+    sharp = read_field(str(case_fields[0]), 50_000_000)
+    blurred = FieldInput("blurred.png", b"", blur(sharp.rgb, 2.5))
+    case = Case("patient-7", Predictor(cell_bundle))
+    case.add([sharp, blurred])
+    assert OUT_OF_FOCUS not in case.fields[0].get("abstain_reason", "") and OUT_OF_FOCUS in case.fields[1]["abstain_reason"]
+    theirs = [c for c in case.cells if c["field"] == case.fields[1]["index"]]
+    assert theirs and all(c["abstain"] and OUT_OF_FOCUS in c["abstain_reason"] for c in theirs)
+    assert not any(OUT_OF_FOCUS in c["abstain_reason"] for c in case.cells if c["field"] == case.fields[0]["index"])
+    html = (write_case(case, tmp_path / "case") / "case.html").read_text()
+    assert f"review: {OUT_OF_FOCUS}" in html.replace("&#x27;", "'") and f"its field: {OUT_OF_FOCUS}" in html.replace("&#x27;", "'")

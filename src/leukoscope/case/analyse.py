@@ -31,7 +31,7 @@ from leukoscope.cells.review import review_choices
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
 from leukoscope.inference.predictor import Predictor
-from leukoscope.scoring.predictions import FAR_FEATURES, OUT_OF_FOCUS, UNLIKE_STATS, Predictions
+from leukoscope.scoring.predictions import FAR_FEATURES, LOW_CONFIDENCE, OUT_OF_FOCUS, UNLIKE_STATS, Predictions
 from leukoscope.workers import parallel_map
 
 CASE_FORMAT = "leukoscope-case/1"
@@ -136,6 +136,9 @@ class Case:
         threshold = bundle.ood.threshold if bundle.ood is not None else float("inf")
         score = float(pred.unit_ood_score[unit])
         reasons = ([UNLIKE_STATS] if pred.unit_unlike[unit] else []) + ([f"{FAR_FEATURES} (score {score:.3g} > {threshold:.3g})"] if score > threshold else [])
+        review = reasons + ([f"its field: {OUT_OF_FOCUS}"] if out_of_focus else [])
+        if bundle.call_confidence(probs[None])[0] < bundle.abstain_threshold:
+            review.append(LOW_CONFIDENCE)
         if found is not None:
             c = found.cells[j]
             box, outline = list(c.box), outline_of(found.labels, j + 1)
@@ -154,7 +157,8 @@ class Case:
             "label": self.classes[k],
             "confidence": round(float(probs[k]), 6),
             "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, probs)},
-            "abstain": bool(bundle.call_confidence(probs[None])[0] < bundle.abstain_threshold or reasons or out_of_focus),
+            "abstain": bool(review),
+            "abstain_reason": "; ".join(review),
             "ood": bool(reasons),
             "ood_reason": "; ".join(reasons),
             "ood_score": round(score, 4),

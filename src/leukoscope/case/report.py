@@ -99,7 +99,7 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
         tiles = "".join(
             f'<div class="tile"><img alt="cell {c["id"]}" src="{_data_uri(case.crops[c["id"]], "image/png")}">'
             f'#{c["id"]} {escape(c["label"])} {_pct(c["confidence"])}' + (f' w {c["attention"]:.2f}' if c["attention"] is not None else "") + f'<br>{escape(Path(c["file"]).name)}'
-            + (f'<br><span class="flag">{escape(c["ood_reason"] or "low confidence")}</span>' if c["abstain"] else "")
+            + (f'<br><span class="flag">{escape(c.get("abstain_reason") or c["ood_reason"] or "low confidence")}</span>' if c["abstain"] else "")
             + "</div>"
             for c in cells
         )
@@ -110,6 +110,8 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
             fields.append(f'<div class="field"><b>{escape(Path(f["file"]).name)}</b>: <span class="flag">not read: {escape(f["error"])}</span></div>')
             continue
         verdict = f'{escape(f["label"])} {_pct(f["confidence"])}' if f["cells"] else "no leukocyte found"
+        if f["cells"] and f.get("abstain"):
+            verdict += f' <span class="flag">review: {escape(f["abstain_reason"])}</span>'
         fields.append(
             f'<div class="field"><img alt="{escape(f["file"])}" src="{_data_uri(overview, "image/jpeg")}"><b>{escape(Path(f["file"]).name)}</b>: {f["cells"]} {"leukocyte(s)" if case.level == "cell" else "unit(s)"}, {verdict}</div>'
         )

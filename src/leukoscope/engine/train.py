@@ -26,8 +26,8 @@ from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
-from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.focus import FocusFloor
+from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.scoring.screening import screening_threshold
 from leukoscope.scoring.predictions import min_leukocytes_problem, score_units
