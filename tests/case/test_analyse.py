@@ -80,4 +80,4 @@ def test_a_blurred_field_s_cells_are_not_reliable_and_the_case_says_why(cell_bun
     assert theirs and all(c["abstain"] and OUT_OF_FOCUS in c["abstain_reason"] for c in theirs)
     assert not any(OUT_OF_FOCUS in c["abstain_reason"] for c in case.cells if c["field"] == case.fields[0]["index"])
     html = (write_case(case, tmp_path / "case") / "case.html").read_text()
-    assert f"review: {OUT_OF_FOCUS}" in html.replace("&#x27;", "'") and f"its field: {OUT_OF_FOCUS}" in html.replace("&#x27;", "'")
+    assert f"review: {OUT_OF_FOCUS}" in html and f"its field: {OUT_OF_FOCUS}" in html
