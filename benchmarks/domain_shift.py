@@ -41,7 +41,6 @@ from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.intervals import paired_difference
-from leukoscope.scoring.predictions import OUT_OF_FOCUS
 
 TOLERANCE = 0.05  # issue 17: accuracy under every shift within 5 points of the unshifted figure
 
@@ -120,7 +119,7 @@ def run(
             change = accuracy_change(pred.labels == truth, reference == truth)
         r = {**figures(pred.labels, truth, benign), **change, "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
         if bundle.focus is not None:  # the share the focus floor sends to review (also counted in flagged)
-            r["out_of_focus"] = float(np.mean([OUT_OF_FOCUS in why for why in pred.abstain_reasons]))
+            r["out_of_focus"] = float(pred.out_of_focus.mean())
         if pred.screen is not None:  # the screening call at the bundle's validated cut
             r["screening_sensitivity"], r["screening_specificity"] = sensitivity_specificity(pred.screen, truth != benign)
         return r

@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 from cell_bundle_args import bundles_and_fields_parser, load_cell_bundle, split_fields
 
-from leukoscope.config import BENIGN_CLASS
+from leukoscope.config import BENIGN_CLASS, EvalConfig
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import blur, jpeg, magnify, rotate_hue
 from leukoscope.evaluation.evaluate import labelled_paths
@@ -28,7 +28,6 @@ from leukoscope.inference.predictor import Predictor
 from leukoscope.progress import progress_bar
 from leukoscope.scoring.bundle import update_bundle_meta
 from leukoscope.scoring.focus import FocusFloor
-from leukoscope.scoring.predictions import OUT_OF_FOCUS
 
 CONDITIONS = {
     "none": lambda x: x,
@@ -60,7 +59,7 @@ def percent(values: np.ndarray) -> str:
 def run(bundle_path: str, data: str, splits: str, truth: list[str], images: list[np.ndarray], quantile: float | None, write: bool) -> None:
     bundle = load_cell_bundle(bundle_path)
     predictor = Predictor(bundle)
-    q = quantile if quantile is not None else bundle.meta["config"].get("eval", {}).get("focus_quantile", 0.005)
+    q = quantile if quantile is not None else bundle.meta["config"].get("eval", {}).get("focus_quantile", EvalConfig.focus_quantile)
     train_paths, _ = labelled_paths(bundle, data, splits, "train")
     floor = fit_floor(predictor, train_paths, q)
     if floor is None:
@@ -75,7 +74,7 @@ def run(bundle_path: str, data: str, splits: str, truth: list[str], images: list
     for name, shift in CONDITIONS.items():
         start = time.perf_counter()
         pred = predictor.predict_rgbs([shift(rgb) for rgb in images])
-        blurred = np.array([OUT_OF_FOCUS in why for why in pred.abstain_reasons])
+        blurred = pred.out_of_focus
         kept = ~blurred
         right = pred.labels == y
         spec = (pred.labels == benign)[y == benign]

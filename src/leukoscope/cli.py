@@ -322,10 +322,10 @@ def _print_metrics(m: dict) -> None:
     if m.get("accepted_error") is not None:
         on = "benign vs malignant" if m["abstain_on"] == "malignancy" else "the class"
         target = f" (target {100 * m['target_error']:.0f} %)" if m.get("target_error") is not None else ""
-        too_few = f", {m['too_few_leukocytes']} with fewer than {m['min_leukocytes']} leukocytes" if m.get("min_leukocytes") else ""
-        too_few += f", {m['out_of_focus']} out of focus" if m.get("min_fine_detail") is not None else ""
+        why = f", {m['too_few_leukocytes']} with fewer than {m['min_leukocytes']} leukocytes" if m.get("min_leukocytes") else ""
+        why += f", {m['out_of_focus']} out of focus" if m.get("min_fine_detail") is not None else ""
         print(
-            f"flagged for review: {m['abstained']} of {m['n']} ({100 * m['abstained'] / m['n']:.1f} %{too_few}); "
+            f"flagged for review: {m['abstained']} of {m['n']} ({100 * m['abstained'] / m['n']:.1f} %{why}); "
             f"error of the {m['accepted']} calls not flagged, on {on}: {100 * m['accepted_error']:.1f} %{target}"
         )
     if m.get("per_class"):

@@ -90,6 +90,7 @@ class Case:
         per_field = [units for units, _ in prepared if units is not None]
         with model_lock:
             pred = self.predictor.predict_units(per_field) if per_field else None
+        out_of_focus = pred.out_of_focus if pred is not None else None  # a blurred field's cells are no more reliable than its call
         new_cells: list[dict[str, Any]] = []
         unit, k = 0, 0
         for item, (units, found) in zip(inputs, prepared):
@@ -103,8 +104,7 @@ class Case:
             record.update(status="ok", error="", width=w, height=h, cells=n)
             if n:
                 record.update(self._verdict(pred, k))
-            blurred = OUT_OF_FOCUS in record.get("abstain_reason", "")  # its cells are no more reliable than the field's call
-            cells = [self._cell(item, found, pred, unit + j, j, record["index"], blurred) for j in range(n)]
+            cells = [self._cell(item, found, pred, unit + j, j, record["index"], bool(out_of_focus[k])) for j in range(n)]
             self.fields.append(record)
             self.overviews.append(encode(field_overview(item.rgb, cells, self.classes), ".jpg"))
             new_cells += cells
@@ -129,7 +129,7 @@ class Case:
             "abstain_reason": pred.abstain_reasons[k],
         }
 
-    def _cell(self, item: FieldInput, found: FieldCrops | None, pred: Predictions, unit: int, j: int, field_index: int, out_of_focus: bool = False) -> dict[str, Any]:
+    def _cell(self, item: FieldInput, found: FieldCrops | None, pred: Predictions, unit: int, j: int, field_index: int, out_of_focus: bool) -> dict[str, Any]:
         bundle, rgb = self.predictor.bundle, item.rgb
         probs = pred.unit_probs[unit]
         k = int(bundle.calls(probs[None])[0])

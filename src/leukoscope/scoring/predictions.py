@@ -48,6 +48,11 @@ class Predictions:
         """The called class's probability."""
         return called_probability(self.probs, self.labels)
 
+    @property
+    def out_of_focus(self) -> np.ndarray:
+        """Whether each image went to review with too little fine detail to call."""
+        return np.array([OUT_OF_FOCUS in why for why in self.abstain_reasons or [""] * len(self.probs)], dtype=bool)
+
 
 NO_CELLS, UNLIKE_STATS, FAR_FEATURES = "no leukocyte found", "image statistics outside the training range", "features far from the training classes"
 
