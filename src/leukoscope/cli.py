@@ -236,11 +236,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     bundle = train(cfg, out, resume=args.resume)
     if bundle is None:
         return 0
+    _print_run(out, bundle)
+    return 0
+
+
+def _print_run(out: Path, bundle: Path) -> None:
+    """A finished run's accuracy on each split it scored, and where its bundle is."""
     metrics = json.loads((out / "metrics.json").read_text())
     for split, m in metrics.items():
         lo, hi = m["accuracy_ci"]
         print(f"{split}: accuracy {100 * m['accuracy']:.2f} % (95 % CI {100 * lo:.1f}-{100 * hi:.1f}, n={m['n']}), macro-F1 {m.get('macro_f1', 0):.4f}")
     print(f"run folder: {out}  bundle: {bundle}")
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from leukoscope.engine.ensemble import join_bundles
+
+    if args.data and not Path(args.data).exists():
+        raise LeukoscopeError(f"--data: {args.data} does not exist")
+    out = Path(args.out)
+    bundle = join_bundles(args.bundles, out, data_root=args.data, overrides=args.overrides)
+    _print_run(out, bundle)
     return 0
 
 
@@ -602,6 +618,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.max_epochs=5")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ensemble", help="join bundles trained from different seeds on one split into one bundle, calibrated on their validation split")
+    p.add_argument("bundles", nargs="+", metavar="BUNDLE", help="the members' bundle folders (each in the run folder its training wrote)")
+    p.add_argument("--data", help="the members' dataset, where it has moved since training (overrides data.root)")
+    p.add_argument("--out", type=folder_out, required=True, help="run folder of the ensemble; its bundle goes to OUT/bundle")
+    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="eval.KEY=VALUE", help="evaluation settings, e.g. eval.target_error=0.02")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("evaluate", help="evaluate a bundle: predictions.csv, metrics.json (95 %% CIs), report.html")
     p.add_argument("bundle")

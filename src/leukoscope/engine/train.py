@@ -27,6 +27,7 @@ from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.focus import FocusFloor
+from leukoscope.models.mil import PoolEnsemble
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.scoring.screening import screening_threshold
@@ -95,7 +96,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[str, str] | None = None) -> dict[str, Any]:
+def record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[str, str] | None = None) -> dict[str, Any]:
     data_info = {
         "root": str(dm.root.resolve()),
         "variant": cfg.data.variant,
@@ -203,7 +204,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     dm.setup()
     model = create_model(cfg.model.name, len(dm.classes), weights=cfg.model.weights, freeze_blocks=cfg.model.freeze_blocks, **cfg.model.kwargs)
     started_from = start_from_bundle(model, cfg, dm.classes) if cfg.train.init_from else None
-    data_info = _record_run(out, cfg, dm, started_from)
+    data_info = record_run(out, cfg, dm, started_from)
     if rank_zero_only.rank == 0:
         report_left_out(data_info["left_out"], dm.splits.get("warnings", []), shown=5, listed_in=out / "data.json")
     benign_index = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else None
@@ -227,7 +228,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     fit_seconds = time.perf_counter() - started
     # scored where it trained: a GPU run's thousands of calibration and OOD forward passes would take minutes on the host
     device = trainer.strategy.root_device if trainer.strategy.root_device.type == "cuda" else torch.device("cpu")
-    bundle_dir = finalize(cfg, module.model.to(device).to(memory_format=torch.contiguous_format), dm, out, data_info, best, fit_seconds)
+    training = {"checkpoint": best.name, "seconds": round(fit_seconds, 1)}
+    bundle_dir = finalize(cfg, module.model.to(device).to(memory_format=torch.contiguous_format), dm, out, data_info, training)
     return bundle_dir
 
 
@@ -297,8 +299,13 @@ def focus_floor(cfg: Config, train_images: np.ndarray, train_paths: list[str]) -
     return FocusFloor.fit(fields, cfg.eval.focus_quantile, crop_config(cfg.cells).fill)
 
 
-def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, best: Path, fit_seconds: float) -> Path:
-    """Calibrate on validation, set OOD and abstention thresholds, score val and test per image, write the bundle."""
+def finalize(
+    cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path, data_info: dict, training: dict[str, Any], pool: PoolEnsemble | None = None
+) -> Path:
+    """Calibrate on validation, set OOD and abstention thresholds, score val and test per image, write the bundle.
+
+    `training` says where the weights come from; `pool` is an ensemble's field pooling, whose members were
+    fitted with their models (only its temperature is fitted here), in place of a new attention pool."""
     from leukoscope.scoring.bundle import load_bundle, update_bundle_meta
 
     mean, std = dm.pipeline.mean_std()
@@ -321,20 +328,23 @@ def finalize(cfg: Config, model: torch.nn.Module, dm: SmearDataModule, out: Path
     extra = {
         "data": {k: data_info[k] for k in ("root", "variant", "fingerprint", "counts", "cell_labels", "init_from") if k in data_info},
         "calibration": calib,
-        "training": {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "git_commit": git_commit()},
+        "training": {**training, "git_commit": git_commit()},
     }
     if cfg.cells.enabled:
         extra["pixel_scale"] = training_pixel_scale(train_paths, cfg.preprocess.max_pixels)
     image_ood = ImageStatsOOD.fit(train_images)
     mil, mil_temperature = None, 1.0
-    if cfg.cells.enabled and cfg.cells.aggregate == "attention":
+    if pool is not None or (cfg.cells.enabled and cfg.cells.aggregate == "attention"):
         from leukoscope.engine.mil import fit_attention_pool
         from leukoscope.models.mil import pool_bags
 
-        bags, bag_labels = _bags(train_feats, train_labels, train_paths)
-        # the pool learns the fields' calls by the cell classifier's own objective where that weighs benign vs malignant apart
-        pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if (cfg.loss.malignancy_weight or cfg.loss.subtype_weight) else None
-        mil = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
+        if pool is not None:
+            mil = pool
+        else:
+            bags, bag_labels = _bags(train_feats, train_labels, train_paths)
+            # the pool learns the fields' calls by the cell classifier's own objective where that weighs benign vs malignant apart
+            pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if (cfg.loss.malignancy_weight or cfg.loss.subtype_weight) else None
+            mil = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
         if has_val:
             val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
             mil_temperature = fit_temperature(pool_bags(mil, val_bags)[0], val_bag_labels)

@@ -24,7 +24,7 @@ def gradcam_map(bundle: Bundle, image: np.ndarray, class_index: int) -> np.ndarr
 
     model = bundle.model.eval()
     x = to_input(image[None], bundle.mean, bundle.std, channels_last=False)
-    with GradCAM(model=model, target_layers=[model.gradcam_layer()]) as cam:
+    with GradCAM(model=model, target_layers=model.gradcam_layers()) as cam:
         heat = cam(input_tensor=x, targets=[ClassifierOutputTarget(class_index)])[0]
     return cv2.resize(heat, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
 

@@ -31,6 +31,10 @@ class LeukoscopeModel(nn.Module):
         """The last convolutional stage, whose activations Grad-CAM weighs."""
         raise NotImplementedError
 
+    def gradcam_layers(self) -> list[nn.Module]:
+        """Every layer Grad-CAM weighs: the last convolutional stage, or each member's (models/ensemble.py)."""
+        return [self.gradcam_layer()]
+
     def trunk_blocks(self) -> list[nn.Module]:
         """The backbone's stages in order, for freezing the first N."""
         raise NotImplementedError

@@ -35,6 +35,30 @@ class GatedAttentionPool(nn.Module):
         return self.head(pooled), a
 
 
+class PoolEnsemble(nn.Module):
+    """An ensemble's field call: each member's own pool reads its member's slice of the cell features
+    (models/ensemble.py puts them side by side), and the field's log-probabilities are the mean of the
+    members' (each at its own calibration temperature). A cell's weight is the mean of its weights."""
+
+    def __init__(self, pools: Sequence[GatedAttentionPool], temperatures: Sequence[float]) -> None:
+        super().__init__()
+        if len(pools) != len(temperatures):
+            raise ValueError(f"{len(pools)} pools but {len(temperatures)} temperatures")
+        self.pools = nn.ModuleList(pools)
+        self.temperatures = [float(t) for t in temperatures]
+        self.in_features = sum(p.in_features for p in pools)
+        self.num_classes = pools[0].num_classes
+
+    def weights(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self(feats, mask)[1]
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = feats.split([p.in_features for p in self.pools], dim=-1)
+        outs = [pool(f, mask) for pool, f in zip(self.pools, parts)]
+        log_probs = torch.stack([torch.log_softmax(logits / t, dim=-1) for (logits, _), t in zip(outs, self.temperatures)]).mean(0)
+        return log_probs, torch.stack([a for _, a in outs]).mean(0)
+
+
 def pad_bags(bags: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Bags of (n_i, D) features -> (B, max n, D) zero-padded and the (B, max n) mask of real cells."""
     n = max(len(b) for b in bags)
@@ -48,7 +72,7 @@ def pad_bags(bags: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def pool_bags(pool: GatedAttentionPool, bags: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+def pool_bags(pool: GatedAttentionPool | PoolEnsemble, bags: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Field logits (B, K) and each bag's cell weights, for non-empty bags."""
     pool.eval()
     logits, weights = [], []

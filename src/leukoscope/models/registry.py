@@ -8,6 +8,7 @@ from typing import Any
 
 from leukoscope.errors import ConfigError
 from leukoscope.models.base import LeukoscopeModel
+from leukoscope.models.ensemble import Ensemble
 from leukoscope.models.torchvision_models import DenseNetModel, MobileStyleModel, ResNetModel, TorchvisionModel, VGGModel
 from leukoscope.models.vgg_mhsa import VGGMHSA
 from leukoscope.models.weights import WeightsError, imagenet_available, imagenet_state, load_matching, load_state_file
@@ -68,7 +69,10 @@ def create_model(name: str, num_classes: int, weights: str | Path | None = None,
     """Build a registered model; `weights` is None, "imagenet" or a local .pth/.safetensors file.
 
     Pretrained weights go into the trunk only: the attention block and the class head start fresh.
+    An "ensemble" is rebuilt from its members' descriptions (`members`), never trained as one.
     """
+    if name == ENSEMBLE:
+        return _ensemble(num_classes, weights, freeze_blocks, **kwargs)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; registered: {', '.join(list_models())}")
     builder, arch = _REGISTRY[name]
@@ -81,6 +85,20 @@ def create_model(name: str, num_classes: int, weights: str | Path | None = None,
         _load_pretrained(model, name, arch, weights)
     if freeze_blocks:
         model.freeze_blocks(freeze_blocks)
+    return model
+
+
+ENSEMBLE = "ensemble"
+
+
+def _ensemble(num_classes: int, weights: str | Path | None, freeze_blocks: int, members: list[dict[str, Any]] | None = None, **_: Any) -> LeukoscopeModel:
+    if weights or freeze_blocks or not members:
+        raise ConfigError("an ensemble is not trained as one model: train its members, then join their bundles with `leukoscope ensemble`")
+    try:
+        model = Ensemble([create_model(m["name"], num_classes, **m.get("kwargs", {})) for m in members])
+    except ValueError as exc:
+        raise ConfigError(f"model ensemble: {exc}") from None
+    model.model_name = ENSEMBLE
     return model
 
 

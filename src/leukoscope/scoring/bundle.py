@@ -26,7 +26,7 @@ from leukoscope.errors import LeukoscopeError
 from leukoscope.io_utils import file_sha256
 from leukoscope.models import create_model
 from leukoscope.models.base import LeukoscopeModel
-from leukoscope.models.mil import GatedAttentionPool
+from leukoscope.models.mil import GatedAttentionPool, PoolEnsemble
 from leukoscope.preprocess import Pipeline
 from leukoscope.scoring.calls import call_classes
 from leukoscope.scoring.focus import FocusFloor
@@ -60,7 +60,7 @@ class Bundle:
     ood: MahalanobisOOD | None = None
     image_ood: ImageStatsOOD | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    mil: GatedAttentionPool | None = None  # attention pooling of a cell-level model's cells (None: mean of log-probabilities)
+    mil: GatedAttentionPool | PoolEnsemble | None = None  # attention pooling of a cell-level model's cells (None: mean of log-probabilities)
     mil_temperature: float = 1.0
     focus: FocusFloor | None = None  # a cell-level field with less fine detail abstains: out of focus (None: not checked)
 
@@ -129,7 +129,7 @@ def write_bundle(
     abstain_threshold: float = 0.5,
     ood: MahalanobisOOD | None = None,
     image_ood: ImageStatsOOD | None = None,
-    mil: GatedAttentionPool | None = None,
+    mil: GatedAttentionPool | PoolEnsemble | None = None,
     mil_temperature: float = 1.0,
     extra: dict[str, Any] | None = None,
 ) -> Path:
@@ -158,9 +158,7 @@ def write_bundle(
         "abstain": {"threshold": abstain_threshold},
         "ood": None if ood is None else {"method": "mahalanobis", "threshold": ood.threshold, "file": "ood.safetensors"},
         "image_ood": None if image_ood is None else image_ood.to_json(),
-        "aggregate": {"method": "mean_log_prob"}
-        if mil is None
-        else {"method": "gated_attention", "file": "mil.safetensors", "in_features": mil.in_features, "hidden": mil.hidden, "temperature": mil_temperature},
+        "aggregate": _aggregate_meta(mil, mil_temperature),
         "intended_use": INTENDED_USE,
         "limitations": [
             "Trained on one centre's images (Taleqani Hospital, Tehran) or on synthetic data: behaviour on other laboratories, "
@@ -184,6 +182,15 @@ def write_bundle(
     else:
         tmp.rename(folder)
     return folder
+
+
+def _aggregate_meta(mil: GatedAttentionPool | PoolEnsemble | None, temperature: float) -> dict[str, Any]:
+    if mil is None:
+        return {"method": "mean_log_prob"}
+    if isinstance(mil, PoolEnsemble):
+        members = [{"in_features": p.in_features, "hidden": p.hidden, "temperature": t} for p, t in zip(mil.pools, mil.temperatures)]
+        return {"method": "gated_attention_ensemble", "file": "mil.safetensors", "members": members, "temperature": temperature}
+    return {"method": "gated_attention", "file": "mil.safetensors", "in_features": mil.in_features, "hidden": mil.hidden, "temperature": temperature}
 
 
 def _json_default(obj: Any) -> Any:
@@ -251,8 +258,11 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         ood = MahalanobisOOD(arrays["means"].numpy(), arrays["precision"].numpy(), float(meta["ood"]["threshold"]))
     mil, mil_temperature = None, 1.0
     aggregate = meta.get("aggregate") or {"method": "mean_log_prob"}
-    if aggregate["method"] == "gated_attention":
-        mil = GatedAttentionPool(int(aggregate["in_features"]), len(classes), int(aggregate["hidden"]))
+    if aggregate["method"] in ("gated_attention", "gated_attention_ensemble"):
+        try:
+            mil = _attention_pool(aggregate, len(classes))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{meta_path}: unreadable attention pooling entry ({exc!r})") from None
         try:
             mil.load_state_dict(_read_tensors(folder / aggregate["file"]))
         except RuntimeError as exc:
@@ -287,6 +297,15 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         mil=mil,
         mil_temperature=mil_temperature,
     )
+
+
+def _attention_pool(aggregate: dict[str, Any], num_classes: int) -> GatedAttentionPool | PoolEnsemble:
+    """The attention pooling a bundle.json describes, with untrained weights."""
+    if aggregate["method"] == "gated_attention":
+        return GatedAttentionPool(int(aggregate["in_features"]), num_classes, int(aggregate["hidden"]))
+    members = aggregate["members"]
+    pools = [GatedAttentionPool(int(m["in_features"]), num_classes, int(m["hidden"])) for m in members]
+    return PoolEnsemble(pools, [float(m["temperature"]) for m in members])
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
