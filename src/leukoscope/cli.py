@@ -257,6 +257,13 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     out = Path(args.out)
     bundle = join_bundles(args.bundles, out, data_root=args.data, overrides=args.overrides)
     _print_run(out, bundle)
+    abstain = json.loads((bundle / "bundle.json").read_text())["abstain"]
+    if abstain.get("validation_share") is not None:
+        agreed = abstain["validation_error_agreed"]
+        print(
+            f"the members disagree on {100 * abstain['validation_share']:.1f} % of the validation fields, which go to review; "
+            + ("the calls they agree on are all right" if not agreed else f"the calls they agree on miss {100 * agreed:.1f} %")
+        )
     return 0
 
 
@@ -340,6 +347,7 @@ def _print_metrics(m: dict) -> None:
         target = f" (target {100 * m['target_error']:.0f} %)" if m.get("target_error") is not None else ""
         why = f", {m['too_few_leukocytes']} with fewer than {m['min_leukocytes']} leukocytes" if m.get("min_leukocytes") else ""
         why += f", {m['out_of_focus']} out of focus" if m.get("min_fine_detail") is not None else ""
+        why += f", {m['members_disagree']} with the members disagreeing" if "members_disagree" in m else ""
         print(
             f"flagged for review: {m['abstained']} of {m['n']} ({100 * m['abstained'] / m['n']:.1f} %{why}); "
             f"error of the {m['accepted']} calls not flagged, on {on}: {100 * m['accepted_error']:.1f} %{target}"
@@ -354,7 +362,7 @@ def _print_metrics(m: dict) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
-    from leukoscope.scoring.predictions import OUT_OF_FOCUS, TOO_FEW, ood_reason_counts, out_of_focus_count, too_few_count
+    from leukoscope.scoring.predictions import DISAGREE, OUT_OF_FOCUS, TOO_FEW, ood_reason_counts, reason_count
 
     check_predictions_path(args.out)
     bundle = _load_bundle(args.bundle, args.min_leukocytes)
@@ -379,10 +387,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     why = ood_reason_counts(rows)
     if why:
         print("out of distribution: " + ", ".join(f"{n} {reason}" for reason, n in why.items()))
-    if too_few := too_few_count(rows):
+    if too_few := reason_count(rows, TOO_FEW):
         print(f"{too_few} with {TOO_FEW} (fewer than {bundle.min_leukocytes})")
-    if blurred := out_of_focus_count(rows):
+    if blurred := reason_count(rows, OUT_OF_FOCUS):
         print(f"{blurred} with {OUT_OF_FOCUS}")
+    if split := reason_count(rows, DISAGREE):
+        print(f"{split} on which {DISAGREE}")
     return 0 if rows or not failures else 1
 
 

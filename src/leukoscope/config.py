@@ -235,6 +235,10 @@ class EvalConfig:
     # fields' abstains, out of focus: a blur of 2 px took 20 points of the recipe's 4-class accuracy and
     # turned benign fields malignant (BENCHMARKS.md, issue 17, "A field too blurred to call") (0: not checked)
     focus_quantile: float = 0.005
+    # an ensemble's field whose members do not all make the call abstention vouches for (benign vs malignant,
+    # or the class) goes to review: the four seeds of cells.yaml disagreed on 11 of their 16 wrong test calls
+    # (BENCHMARKS.md, issue 17, "Four seeds as one bundle"); a single model has no members to disagree
+    flag_disagreement: bool = True
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
     tta: bool = False

@@ -112,3 +112,25 @@ def test_an_ensemble_is_not_trained_as_one_model(cell_data, cell_overrides, tmp_
     cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, "model.name=ensemble", f"data.cache_dir={tmp_path}"])
     with pytest.raises(ConfigError, match="train its members, then join their bundles"):
         train(cfg, tmp_path / "run")
+
+
+def test_a_field_whose_members_disagree_goes_to_review(member_runs, joined, cell_data, tmp_path):
+    bundle = load_bundle(joined / "bundle")
+    assert bundle.flag_disagreement and 0 <= bundle.meta["abstain"]["validation_share"] <= 1
+    fields = sorted(str(p) for p in cell_data.rglob("*.jpg"))[::4]
+    rows, _ = Predictor(bundle).predict_paths(fields, progress=False)
+    alone = [{r["path"]: r["label"] == "Benign" for r in Predictor(load_bundle(run / "bundle")).predict_paths(fields, progress=False)[0]} for run in member_runs]
+    for r in rows:
+        split = alone[0][r["path"]] != alone[1][r["path"]] and r["cells"] > 0
+        assert ("the ensemble's members disagree (1 of 2 call it malignant)" in r["abstain_reason"]) == split, r
+
+    # members made to disagree on every field: one pool pushed towards Benign, the other towards Pre-B
+    with torch.no_grad():
+        bundle.mil.pools[0].head[1].bias += torch.tensor([30.0, 0, 0, 0])
+        bundle.mil.pools[1].head[1].bias += torch.tensor([0, 0, 30.0, 0])
+    pushed, _ = Predictor(bundle).predict_paths(fields[:6], progress=False)
+    assert all(r["cells"] and r["abstain"] and "members disagree (1 of 2 call it malignant)" in r["abstain_reason"] for r in pushed)
+
+    quiet = tmp_path / "quiet"
+    assert main(["ensemble", *(str(r / "bundle") for r in member_runs), "--out", str(quiet), "--set", "eval.flag_disagreement=false"]) == 0
+    assert not load_bundle(quiet / "bundle").flag_disagreement

@@ -51,3 +51,14 @@ def test_a_minimum_is_refused_where_no_leukocyte_is_counted():
     assert min_leukocytes_problem(3, cell_level=True) is None and min_leukocytes_problem(0, cell_level=False) is None
     assert "whole-field" in min_leukocytes_problem(3, cell_level=False)
     assert "0 or more" in min_leukocytes_problem(-1, cell_level=True)
+
+
+def test_how_an_ensembles_members_split_is_said_on_what_abstention_vouches_for(bundle):
+    from leukoscope.scoring.predictions import member_split
+
+    benign, pre, pro = np.eye(4)[0], np.eye(4)[2], np.eye(4)[3]
+    on_malignancy = dataclasses.replace(bundle, abstain_on="malignancy")
+    assert member_split(on_malignancy, np.stack([benign, pre, pro])) == "2 of 3 call it malignant"
+    assert member_split(on_malignancy, np.stack([pre, pro, pro])) == ""  # all malignant: the subtype is not vouched for
+    assert member_split(bundle, np.stack([pre, pro, pro])) == "Pre 1, Pro 2"
+    assert member_split(bundle, np.stack([benign, benign])) == ""

@@ -31,7 +31,7 @@ from leukoscope.models.mil import PoolEnsemble
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.scoring.screening import screening_threshold
-from leukoscope.scoring.predictions import min_leukocytes_problem, score_units
+from leukoscope.scoring.predictions import DISAGREE, min_leukocytes_problem, score_units
 from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import build_loss
@@ -357,7 +357,9 @@ def finalize(
     bundle.abstain_on = cfg.eval.abstain_on  # what the threshold chosen below will vouch for
     bundle.focus = focus_floor(cfg, train_images, train_paths)
     bundle.call_rule = cfg.eval.call
+    bundle.flag_disagreement = cfg.eval.flag_disagreement and isinstance(mil, PoolEnsemble)
     benign = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else -1
+    disagreement: dict[str, Any] = {}
 
     def logits_and_features(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return run_model(bundle.model, images, bundle.mean, bundle.std, features=True, tta=cfg.eval.tta)
@@ -371,7 +373,11 @@ def finalize(
         _, units, labels = _grouped_units(ds)
         pred = score_units(bundle, units, logits_and_features)
         if split == "val":
-            threshold = abstain_threshold(bundle.call_confidence(pred.probs), bundle.call_correct(pred.labels, labels), cfg.eval.target_error, bound=cfg.eval.abstain_bound)
+            correct = bundle.call_correct(pred.labels, labels)
+            threshold = abstain_threshold(bundle.call_confidence(pred.probs), correct, cfg.eval.target_error, bound=cfg.eval.abstain_bound)
+            if bundle.flag_disagreement:
+                split_fields = np.array([DISAGREE in why for why in pred.abstain_reasons])
+                disagreement = {"validation_share": float(split_fields.mean()), "validation_error_agreed": float(1 - correct[~split_fields].mean()) if (~split_fields).any() else None}
             if benign >= 0:
                 target, n_malignant = cfg.eval.target_sensitivity, int((labels != benign).sum())
                 cut = screening_threshold(pred.probs[:, benign], labels != benign, target)
@@ -390,6 +396,7 @@ def finalize(
     abstain = {
         "threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound,
         "min_leukocytes": cfg.eval.min_leukocytes, **({"focus": bundle.focus.to_json()} if bundle.focus else {}),
+        **({"disagreement": True, **disagreement} if bundle.flag_disagreement else {}),
     }  # fmt: skip
     update_bundle_meta(folder, metrics=metrics, call={"rule": cfg.eval.call}, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)

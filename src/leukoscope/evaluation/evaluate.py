@@ -13,7 +13,7 @@ from leukoscope.errors import DataError
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.metrics import classification_metrics
-from leukoscope.scoring.predictions import ood_reason_counts, out_of_focus_count, too_few_count
+from leukoscope.scoring.predictions import DISAGREE, OUT_OF_FOCUS, TOO_FEW, ood_reason_counts, reason_count
 
 
 def labelled_paths(bundle: Bundle, data: str | Path, splits_file: str | Path | None, split: str) -> tuple[list[str], list[str]]:
@@ -58,10 +58,12 @@ def evaluate_paths(
     metrics["abstained"] = int(sum(r["abstain"] for r in rows))
     metrics.update(accepted_error(predictor.bundle, y, probs, np.array([r["abstain"] for r in rows], bool)))
     metrics["min_leukocytes"] = predictor.bundle.min_leukocytes
-    metrics["too_few_leukocytes"] = too_few_count(rows)
+    metrics["too_few_leukocytes"] = reason_count(rows, TOO_FEW)
     if predictor.bundle.focus is not None:
         metrics["min_fine_detail"] = predictor.bundle.focus.floor
-        metrics["out_of_focus"] = out_of_focus_count(rows)
+        metrics["out_of_focus"] = reason_count(rows, OUT_OF_FOCUS)
+    if predictor.bundle.flag_disagreement:
+        metrics["members_disagree"] = reason_count(rows, DISAGREE)
     metrics["ood_flagged"] = int(sum(r["ood"] for r in rows))
     metrics["ood_reasons"] = ood_reason_counts(rows)
     metrics["unreadable"] = failures

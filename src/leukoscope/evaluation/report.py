@@ -131,6 +131,8 @@ def write_report(
         summary.append([f"too few leukocytes to call (fewer than {metrics['min_leukocytes']})", metrics.get("too_few_leukocytes", 0)])
     if metrics.get("min_fine_detail") is not None:
         summary.append([f"too little fine detail to call, out of focus (below {metrics['min_fine_detail']:.3f})", metrics.get("out_of_focus", 0)])
+    if "members_disagree" in metrics:
+        summary.append(["the ensemble's members disagree", metrics["members_disagree"]])
     if metrics.get("accepted_error") is not None:
         on = "benign vs malignant" if metrics.get("abstain_on") == "malignancy" else "class"
         target = f" (target {_pct(metrics['target_error'])}, chosen on validation)" if metrics.get("target_error") is not None else ""

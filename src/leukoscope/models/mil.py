@@ -52,11 +52,16 @@ class PoolEnsemble(nn.Module):
     def weights(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self(feats, mask)[1]
 
-    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def members(self, feats: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's field log-probabilities (M, B, K) and cell weights (M, B, N)."""
         parts = feats.split([p.in_features for p in self.pools], dim=-1)
         outs = [pool(f, mask) for pool, f in zip(self.pools, parts)]
-        log_probs = torch.stack([torch.log_softmax(logits / t, dim=-1) for (logits, _), t in zip(outs, self.temperatures)]).mean(0)
-        return log_probs, torch.stack([a for _, a in outs]).mean(0)
+        log_probs = torch.stack([torch.log_softmax(logits / t, dim=-1) for (logits, _), t in zip(outs, self.temperatures)])
+        return log_probs, torch.stack([a for _, a in outs])
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs, weights = self.members(feats, mask)
+        return log_probs.mean(0), weights.mean(0)
 
 
 def pad_bags(bags: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,6 +74,17 @@ def pad_bags(bags: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         feats[i, : len(b)] = b
         mask[i, : len(b)] = True
     return feats, mask
+
+
+@torch.no_grad()
+def member_probs(pool: PoolEnsemble, bags: Sequence[np.ndarray]) -> np.ndarray:
+    """Each member's field probabilities (M, B, K), for non-empty bags."""
+    pool.eval()
+    out = []
+    for start in range(0, len(bags), 256):
+        feats, mask = pad_bags([torch.from_numpy(np.asarray(b, np.float32)) for b in bags[start : start + 256]])
+        out.append(pool.members(feats, mask)[0].exp().numpy())
+    return np.concatenate(out, axis=1)
 
 
 @torch.no_grad()

@@ -63,6 +63,7 @@ class Bundle:
     mil: GatedAttentionPool | PoolEnsemble | None = None  # attention pooling of a cell-level model's cells (None: mean of log-probabilities)
     mil_temperature: float = 1.0
     focus: FocusFloor | None = None  # a cell-level field with less fine detail abstains: out of focus (None: not checked)
+    flag_disagreement: bool = False  # an ensemble's field whose members' calls differ abstains (models/ensemble.py)
 
     @property
     def input_size(self) -> int:
@@ -88,6 +89,10 @@ class Bundle:
     def call_correct(self, called: np.ndarray, truth: np.ndarray) -> np.ndarray:
         """Whether each plain call is right on what abstention vouches for."""
         return abstain_correct(called, truth, self._vouched_benign)
+
+    def vouched_calls(self, called: np.ndarray) -> np.ndarray:
+        """What abstention vouches for in each call: benign or not, or the class itself."""
+        return called == self.benign_index if self._vouched_benign is not None else called
 
     @property
     def cell_level(self) -> bool:
@@ -291,6 +296,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         screening_threshold=(meta.get("screening") or {}).get("p_benign_below"),
         min_leukocytes=int(meta["abstain"].get("min_leukocytes", 0)),
         focus=focus,
+        flag_disagreement=bool(meta["abstain"].get("disagreement", False)) and isinstance(mil, PoolEnsemble),
         ood=ood,
         image_ood=image_ood,
         meta=meta,

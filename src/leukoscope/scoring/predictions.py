@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from leukoscope.cells.focus import field_detail
-from leukoscope.models.mil import pool_bags
+from leukoscope.models.mil import member_probs, pool_bags
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
 from leukoscope.scoring.calls import called_probability
@@ -68,6 +68,7 @@ def ood_reason(no_cells: bool, unlike_stats: Sequence[str], far_score: float | N
 
 
 TOO_FEW, LOW_CONFIDENCE = "too few leukocytes to call", "confidence below the abstain threshold"
+DISAGREE = "the ensemble's members disagree"
 # a finer pixel size than the one assumed spreads a sharp cell's detail over more pixels, as a blur does
 OUT_OF_FOCUS = "too little fine detail to call (out of focus, or a finer pixel size than assumed)"
 
@@ -83,28 +84,39 @@ def min_leukocytes_problem(minimum: int, cell_level: bool) -> str | None:
 
 
 def abstain_reason(
-    ood_reason: str, leukocytes: int, min_leukocytes: int, confidence: float | None, threshold: float, detail: float | None = None, min_detail: float | None = None
+    ood_reason: str, leukocytes: int, min_leukocytes: int, confidence: float | None, threshold: float, detail: float | None = None, min_detail: float | None = None,
+    disagreement: str = "",
 ) -> str:
     """Why an image's call goes to review, in words; "" when it does not. `confidence` is None where
-    there is no call to be sure of (no leukocyte found); `detail` None where focus was not checked."""
+    there is no call to be sure of (no leukocyte found); `detail` None where focus was not checked;
+    `disagreement` says how an ensemble's members split ("" when they agree)."""
     parts = [ood_reason] if ood_reason else []
     if 0 < leukocytes < min_leukocytes:
         parts.append(f"{TOO_FEW} ({leukocytes} < {min_leukocytes})")
     if detail is not None and min_detail is not None and detail < min_detail:
         parts.append(f"{OUT_OF_FOCUS} ({detail:.3g} < {min_detail:.3g})")
+    if disagreement:
+        parts.append(f"{DISAGREE} ({disagreement})")
     if confidence is not None and confidence < threshold:
         parts.append(f"{LOW_CONFIDENCE} ({confidence:.3g} < {threshold:.3g})")
     return "; ".join(parts)
 
 
-def too_few_count(rows: Sequence[dict[str, Any]]) -> int:
-    """How many rows were sent to review with too few leukocytes to call."""
-    return sum(TOO_FEW in r["abstain_reason"] for r in rows)
+def reason_count(rows: Sequence[dict[str, Any]], reason: str) -> int:
+    """How many rows were sent to review for `reason` (among others): TOO_FEW, OUT_OF_FOCUS, DISAGREE."""
+    return sum(reason in r["abstain_reason"] for r in rows)
 
 
-def out_of_focus_count(rows: Sequence[dict[str, Any]]) -> int:
-    """How many rows were sent to review with too little fine detail to call."""
-    return sum(OUT_OF_FOCUS in r["abstain_reason"] for r in rows)
+def member_split(bundle: Bundle, member_probs_of_field: np.ndarray) -> str:
+    """How an ensemble's members split on what abstention vouches for, in words ("" when they agree)."""
+    calls = bundle.calls(member_probs_of_field)
+    vouched = bundle.vouched_calls(calls)
+    if len(set(vouched.tolist())) <= 1:
+        return ""
+    if bundle.abstain_on == "malignancy" and bundle.benign_index is not None:
+        return f"{int((~vouched).sum())} of {len(vouched)} call it malignant"
+    counts = np.bincount(calls, minlength=len(bundle.classes))
+    return ", ".join(f"{bundle.classes[k]} {n}" for k, n in enumerate(counts) if n)
 
 
 def ood_reason_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -133,12 +145,16 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     empty = np.zeros(len(per_image), bool)
     unlike_stats: list[list[str]] = [[] for _ in per_image]  # named when most of the image's units are unlike
     pooled = None
+    disagreement = [""] * len(per_image)
     if b.mil is not None and stacked is not None:
         offsets = np.cumsum([0, *counts])
         bags = [feats[offsets[i] : offsets[i + 1]] for i in range(len(counts)) if counts[i]]
         pooled_logits, weights = pool_bags(b.mil, bags)
         pooled = iter(zip(pooled_logits, weights))
         unit_attention = np.concatenate(weights)
+        if b.flag_disagreement:
+            split_of = iter(member_split(b, p) for p in member_probs(b.mil, bags).transpose(1, 0, 2))
+            disagreement = [next(split_of) if n else "" for n in counts]
     start = 0
     for i, n in enumerate(counts):
         if n == 0:
@@ -168,7 +184,7 @@ def score_units(bundle: Bundle, per_image: Sequence[np.ndarray], logits_and_feat
     why = [
         abstain_reason(
             reasons[i], counts[i], b.min_leukocytes, None if empty[i] else float(confidence[i]), b.abstain_threshold,
-            None if detail is None or np.isnan(detail[i]) else float(detail[i]), None if b.focus is None else b.focus.floor,
+            None if detail is None or np.isnan(detail[i]) else float(detail[i]), None if b.focus is None else b.focus.floor, disagreement[i],
         )
         for i in range(len(per_image))
     ]  # fmt: skip
