@@ -1,6 +1,6 @@
 """What limits the benign specificity at 99 % malignant sensitivity: the models' variance, or the fields?
 
-Usage: python benchmarks/benign_ranking.py runs/gelu0/eval/predictions.csv runs/gelu1/eval/predictions.csv ...
+Usage: python benchmarks/benign_ranking.py runs/gelu0/eval/predictions.csv runs/gelu1/eval/predictions.csv ... [--subsets]
 
 Each file is one model's `leukoscope evaluate` output on the same images. Printed for each model and
 for their ensemble (the geometric mean of the class probabilities, renormalised) over the images every
@@ -11,12 +11,18 @@ p(Benign) allows at 99 % malignant sensitivity, over all fields and over the fie
 6 and 10 leukocytes (the `cells` column). Then the malignant fields ranked most benign by the
 ensemble. It asks whether the seed-to-seed spread hides a better model, without training one, and
 whether the fields that set the cut are those with little to judge.
+
+With --subsets, every ensemble of 2 or more of the models, with what `leukoscope ensemble` would flag:
+the fields any member flagged for too few leukocytes, focus or out of distribution, and the fields whose
+members do not all make the same benign-vs-malignant call; and the error of the calls kept. How many
+seeds a lab needs, without joining every subset.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -52,9 +58,30 @@ def line(name: str, probs: np.ndarray, y: np.ndarray, cells: np.ndarray, classes
     )
 
 
+def geometric_mean(probs: np.ndarray) -> np.ndarray:
+    """The models' (M, N, K) class probabilities combined as `leukoscope ensemble` combines them: a mean of logs."""
+    mean = np.exp(np.log(np.clip(probs, 1e-12, 1)).mean(0))
+    return mean / mean.sum(1, keepdims=True)
+
+
+def flagged_line(probs: np.ndarray, other_flags: np.ndarray, y: np.ndarray, benign: int) -> str:
+    """What the ensemble of these models would send to review, and the benign-vs-malignant error of the rest."""
+    member_benign = probs.argmax(2) == benign
+    disagree = member_benign.any(0) & ~member_benign.all(0)
+    flagged = other_flags | disagree
+    wrong = (geometric_mean(probs).argmax(1) == benign) != (y == benign)
+    kept = ~flagged
+    low, high = wilson(int(wrong[kept].sum()), int(kept.sum()))
+    return (
+        f"members disagree {100 * disagree.mean():4.1f} %, flagged in all {100 * flagged.mean():4.1f} %, "
+        f"error kept {100 * wrong[kept].mean():.2f} % ({100 * low:.1f}-{100 * high:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("predictions", nargs="+", help="predictions.csv of each model, on the same images")
+    parser.add_argument("--subsets", action="store_true", help="also every ensemble of 2 or more of the models, with its flags")
     args = parser.parse_args()
     models = [read(p) for p in args.predictions]
     paths = sorted(set.intersection(*(set(m) for m in models)))
@@ -66,10 +93,18 @@ def main() -> None:
     print(f"{len(paths)} images read by all {len(models)} models; fields with at least {' / '.join(map(str, MIN_CELLS))} leukocytes: {shares}")
     for name, p in zip(args.predictions, probs):
         print(line(name, p, y, cells, classes))
-    mean = np.exp(np.log(np.clip(probs, 1e-12, 1)).mean(0))
-    mean /= mean.sum(1, keepdims=True)
+    mean = geometric_mean(probs)
     print(line(f"ensemble of {len(models)}", mean, y, cells, classes))
     benign = classes.index(BENIGN)
+    if args.subsets:
+        reasons = ("too few", "fine detail")
+        other_flags = np.array([[m[p]["ood"] == "True" or any(r in m[p]["abstain_reason"] for r in reasons) for p in paths] for m in models]).any(0)
+        print("ensembles of the models numbered 0 to " + str(len(models) - 1) + " (in the order given):")
+        for size in range(2, len(models) + 1):
+            for subset in itertools.combinations(range(len(models)), size):
+                name = "+".join(map(str, subset))
+                print(line(name, geometric_mean(probs[list(subset)]), y, cells, classes))
+                print(f"  {'':40} {flagged_line(probs[list(subset)], other_flags, y, benign)}")
     malignant = np.flatnonzero(y != benign)
     worst = malignant[np.argsort(-mean[malignant, benign])[:8]]
     print("malignant fields the ensemble ranks most benign (p(Benign), leukocytes):")

@@ -10,7 +10,8 @@ accuracy and its change from the unshifted figure, with a paired bootstrap 95 % 
 the shift is within 5 points (the whole interval is), out (the whole interval is below) or undecided
 on this many fields; malignant sensitivity, benign specificity, the share of predictions that
 changed and the share flagged for review, with the share of it out of focus where the bundle has a
-focus floor (and, in the JSON, the screening call's sensitivity and
+focus floor, and the error of the calls not flagged on what the bundle's abstention vouches for
+(benign vs malignant, or the class): whether review still catches what the shift breaks (and, in the JSON, the screening call's sensitivity and
 specificity); last, the worst shift and the count of each verdict. `--source-px` replaces a cell
 bundle's crop detail cap (cells.source_px) at inference only: the cap's effect on the shifts, the
 weights unchanged. `--cells-fixed` also predicts each shifted field with its cells found on the
@@ -84,6 +85,7 @@ def _line(name: str, r: dict[str, Any], seconds: float | None = None) -> str:
     change = f"  {100 * r['accuracy_change']:+5.1f} ({100 * low:+5.1f} to {100 * high:+5.1f}) {r['verdict']:9}" if r["verdict"] else ""
     calls = f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %" if "changed" in r else ""
     calls += f" (out of focus {100 * r['out_of_focus']:5.1f} %)" if "out_of_focus" in r else ""
+    calls += f"  error kept {100 * r['kept_error']:5.1f} %" if r.get("kept_error") is not None else ""
     took = f"  ({seconds:.0f} s)" if seconds is not None else ""
     return (f"  {name:40} acc {100 * r['accuracy']:5.1f} %{change}  sens {100 * r['malignant_sensitivity']:5.1f} %"
             f"  spec {100 * r['benign_specificity']:5.1f} %{calls}{took}")  # fmt: skip
@@ -118,6 +120,8 @@ def run(
         else:
             change = accuracy_change(pred.labels == truth, reference == truth)
         r = {**figures(pred.labels, truth, benign), **change, "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
+        kept = ~pred.abstain
+        r["kept_error"] = float(1 - bundle.call_correct(pred.labels, truth)[kept].mean()) if kept.any() else None
         if bundle.focus is not None:  # the share the focus floor sends to review (also counted in flagged)
             r["out_of_focus"] = float(pred.out_of_focus.mean())
         if pred.screen is not None:  # the screening call at the bundle's validated cut
