@@ -108,10 +108,13 @@ def test_members_that_cannot_stand_for_one_model_are_refused(member_runs, joined
     assert not (tmp_path / "mixed").exists() and not (tmp_path / "unknown").exists()
 
 
-def test_an_ensemble_is_not_trained_as_one_model(cell_data, cell_overrides, tmp_path):
+def test_an_ensemble_is_not_trained_as_one_model(cell_data, cell_overrides, joined, tmp_path):
     cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, "model.name=ensemble", f"data.cache_dir={tmp_path}"])
     with pytest.raises(ConfigError, match="train its members, then join their bundles"):
         train(cfg, tmp_path / "run")
+    cfg = load_config("configs/cells.yaml", [f"data.root={cell_data}", *cell_overrides, f"train.init_from={joined / 'bundle'}", f"data.cache_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="an ensemble; fine-tune each of its members"):
+        train(cfg, tmp_path / "tuned")
 
 
 def test_a_field_whose_members_disagree_goes_to_review(member_runs, joined, cell_data, tmp_path):

@@ -38,6 +38,7 @@ from leukoscope.losses import build_loss
 from leukoscope.preprocess.augment import set_blur_strength
 from leukoscope.progress import on_terminal
 from leukoscope.models import create_model
+from leukoscope.models.registry import ENSEMBLE
 
 
 # Lightning advertises a cloud logging service at every start; not a message for a lab's console
@@ -240,6 +241,10 @@ def start_from_bundle(model: torch.nn.Module, cfg: Config, classes: list[str]) -
     source = cfg.train.init_from
     bundle = load_bundle(source)
     spec = bundle.meta["model"]
+    if spec["name"] == ENSEMBLE:
+        raise ConfigError(
+            f"train.init_from={source}: an ensemble; fine-tune each of its members (training.ensemble_of in its bundle.json), then join them again"
+        )
     if spec["name"] != model.model_name or spec.get("kwargs", {}) != model.model_args:
         theirs, ours = spec.get("kwargs", {}), model.model_args
         differ = ", ".join(f"{k} {theirs.get(k)} vs {ours.get(k)}" for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
