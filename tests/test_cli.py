@@ -113,6 +113,7 @@ OUTPUT_UNDER_A_FILE = {
     "probe": ["probe", "background", "data", "--out", "notes.txt/probe.json"],
     "cv": ["cv", "--out", "notes.txt/cv"],
     "compare": ["compare", "a.csv", "b.csv", "--out", "notes.txt/compare.json"],
+    "ensemble": ["ensemble", "a", "b", "--out", "notes.txt/ensemble"],
 }
 
 
