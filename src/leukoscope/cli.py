@@ -360,7 +360,7 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from leukoscope.inference.pixel_scale import resolve_pixel_scale
+    from leukoscope.inference.pixel_scale import another_magnification, flag_another_magnification, resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
     from leukoscope.scoring.predictions import DISAGREE, OUT_OF_FOCUS, TOO_FEW, ood_reason_counts, reason_count
 
@@ -372,8 +372,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size, bundle, paths)
     if scale_note:
         print(scale_note)
+    if problem := (another_magnification(bundle, paths) if args.pixel_size is None else None):
+        print(f"warning: {problem}; every image goes to review", file=sys.stderr)
     predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta, pixel_scale=pixel_scale)
     rows, failures = predictor.predict_paths(paths)
+    if problem:
+        flag_another_magnification(rows)
     for f in failures:
         print(f"not predicted: {f['path']}: {f['reason']}", file=sys.stderr)
     out = write_predictions(with_error_rows(paths, rows, failures), args.out, bundle.classes, ["pixel_scale"] if pixel_scale else [])
@@ -658,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
-    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field")
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field, with a warning where the images' red cells say another magnification")
     p.add_argument("--min-leukocytes", type=count, help=MIN_LEUKOCYTES_HELP)
     p.set_defaults(func=cmd_predict)
 

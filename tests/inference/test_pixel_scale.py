@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -47,13 +48,22 @@ def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_change
     res = _cli("predict", bundle, str(same), "--pixel-size", "auto", "--out", str(tmp_path / "auto.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "red cells" in res.stdout and "of 8 images" in res.stdout
-    assert _cli("predict", bundle, str(same), "--out", str(tmp_path / "plain.csv")).returncode == 0
+    res = _cli("predict", bundle, str(same), "--out", str(tmp_path / "plain.csv"))
+    assert res.returncode == 0 and "another magnification" not in res.stderr
     auto, plain = _rows(tmp_path / "auto.csv"), _rows(tmp_path / "plain.csv")
     assert float(auto[0]["pixel_scale"]) == pytest.approx(VIEW, rel=0.1)
     # within the training sessions' own spread the fields are cut exactly as without a pixel size
     assert [r["p_Benign"] for r in auto] == [r["p_Benign"] for r in plain] and "pixel_scale" not in plain[0]
 
     magnified = write_fields(tmp_path / "x2.5", 2.5)
+    # without a pixel size another magnification is predicted as a training field's view, and said to be one
+    res = _cli("predict", bundle, str(magnified), "--out", str(tmp_path / "unsaid.csv"))
+    said = re.search(r"warning: the images' red cells measure .*?, ([\d.]+) x the size a training field of their size shows", res.stderr)
+    assert res.returncode == 0 and said and float(said.group(1)) == pytest.approx(2.5, rel=0.1)
+    assert all(r["abstain"] == "True" and r["abstain_reason"].endswith("(their red cells say so; give --pixel-size)") for r in _rows(tmp_path / "unsaid.csv"))
+    res = _cli("predict", bundle, str(magnified), "--pixel-size", "field", "--out", str(tmp_path / "asserted.csv"))
+    assert res.returncode == 0 and "another magnification" not in res.stderr  # the user said each is a training field's view
+    assert not any("another magnification" in r["abstain_reason"] for r in _rows(tmp_path / "asserted.csv"))
     res = _cli("predict", bundle, str(magnified), "--pixel-size", "auto", "--out", str(tmp_path / "x2.5.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
     rows = _rows(tmp_path / "x2.5.csv")

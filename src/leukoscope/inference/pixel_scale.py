@@ -11,10 +11,12 @@ fields' pixel size, and the cells keep the detail training saw.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from leukoscope.cells.ruler import MIN_IMAGES, Ruler, ScaleEstimate, estimate_pixel_scale, measure_red_cells, pixel_scale_from_size
+from leukoscope.cells.detect import field_scale
+from leukoscope.cells.ruler import MIN_IMAGES, SCALE_TOLERANCE, Ruler, ScaleEstimate, estimate_pixel_scale, measure_red_cells, pixel_scale_from_size
 from leukoscope.data.images import DEFAULT_MAX_PIXELS, read_rgb
 from leukoscope.errors import DataError, ImageError
 from leukoscope.scoring.bundle import Bundle
@@ -23,6 +25,7 @@ from leukoscope.workers import parallel_map
 AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
 FIELD_OF_VIEW = "field"  # --pixel-size field: each image taken to show a training field's field of view
 PIXEL_UM = (0.005, 20.0)  # the pixel sizes, in µm, a microscope image can have
+VIEW_SAMPLE = 50  # images measured to check a set predicted without a pixel size
 WHOLE_FIELD = "a pixel scale applies to cell-level models only; this one sees whole fields as they are"
 
 
@@ -56,6 +59,47 @@ def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_
             return None
 
     return estimate_pixel_scale(parallel_map(ruler, list(images), 2, "measuring red cells"), reference_px)
+
+
+ANOTHER_MAGNIFICATION = "another magnification than the training fields' (their red cells say so; give --pixel-size)"
+
+
+def flag_another_magnification(rows: list[dict[str, Any]]) -> None:
+    """Send every predicted row to review, saying why: its calls were made at the wrong scale."""
+    for r in rows:
+        r["abstain"] = True
+        r["abstain_reason"] = "; ".join(filter(None, (r["abstain_reason"], ANOTHER_MAGNIFICATION)))
+
+
+def another_magnification(bundle: Bundle, images: Sequence[str], sample: int = VIEW_SAMPLE) -> str | None:
+    """What is wrong when images predicted without a pixel size, each taken to show a training field's view,
+    hold red cells beyond SCALE_TOLERANCE of the size such a view shows them at (measured on up to `sample`
+    of them); None when they fit, or cannot be measured. At half the magnification a field's leukocytes look
+    half their size: 72 % of such test fields were called, 78 % of those calls wrong, and no flag caught them
+    (BENCHMARKS.md, issue 17, "Four seeds as one bundle")."""
+    if not bundle.cell_level or not images:
+        return None
+    chosen = list(images)[:: max(1, len(images) // sample)][:sample]
+
+    def measure(path: str) -> tuple[Ruler | None, float | None]:
+        try:
+            rgb = read_rgb(path, max_pixels=bundle.pipeline.config.max_pixels)
+        except (ImageError, OSError):
+            return None, None
+        return measure_red_cells(rgb), field_scale(rgb.shape)
+
+    measured = parallel_map(measure, chosen, 2, "checking the magnification")
+    estimate = estimate_pixel_scale([ruler for ruler, _ in measured], bundle.training_red_cell_px)
+    if estimate is None:
+        return None
+    ratio = estimate.pixel_scale / float(np.median([scale for _, scale in measured if scale is not None]))
+    if 1 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
+        return None
+    return (
+        f"the images' red cells measure {estimate.red_cell_px:.1f} px across (the median over {estimate.measured} of {len(chosen)} images), "
+        f"{ratio:.2f} x the size a training field of their size shows: another magnification, whose cells are cut as if it were not; "
+        "give --pixel-size auto (images of one microscope) or the pixel size in µm"
+    )
 
 
 def resolve_pixel_scale(
