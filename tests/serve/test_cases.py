@@ -111,6 +111,9 @@ def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(ce
     auto = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "auto"}, timeout=120).json()
     assert "pixel_scale" not in plain[0] and all(r["pixel_scale"] == pytest.approx(2.5 * view, rel=0.1) for r in auto)
     assert [r["cells"] for r in auto] != [r["cells"] for r in plain]  # cut at the training pixel size, the cells are other crops
+    # untold, another magnification is cut as a training field's view, so every call goes to review, saying why
+    assert all(r["abstain"] and "another magnification than the training fields'" in r["abstain_reason"] for r in plain)
+    assert not any("another magnification" in r["abstain_reason"] for r in auto)
     bad = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "large"}, timeout=60)
     assert bad.status_code == 422 and bad.json()["error"].endswith("pixel_size: expected auto, field or a number of µm, got 'large'")
 

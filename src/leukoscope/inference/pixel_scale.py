@@ -71,8 +71,8 @@ def flag_another_magnification(rows: list[dict[str, Any]]) -> None:
         r["abstain_reason"] = "; ".join(filter(None, (r["abstain_reason"], ANOTHER_MAGNIFICATION)))
 
 
-def another_magnification(bundle: Bundle, images: Sequence[str], sample: int = VIEW_SAMPLE) -> str | None:
-    """What is wrong when images predicted without a pixel size, each taken to show a training field's view,
+def another_magnification(bundle: Bundle, images: Sequence[str | np.ndarray], sample: int = VIEW_SAMPLE) -> str | None:
+    """What is wrong when images (files or RGB arrays) predicted without a pixel size, each taken to show a training field's view,
     hold red cells beyond SCALE_TOLERANCE of the size such a view shows them at (measured on up to `sample`
     of them); None when they fit, or cannot be measured. At half the magnification a field's leukocytes look
     half their size: 72 % of such test fields were called, 78 % of those calls wrong, and no flag caught them
@@ -81,9 +81,9 @@ def another_magnification(bundle: Bundle, images: Sequence[str], sample: int = V
         return None
     chosen = list(images)[:: max(1, len(images) // sample)][:sample]
 
-    def measure(path: str) -> tuple[Ruler | None, float | None]:
+    def measure(image: str | np.ndarray) -> tuple[Ruler | None, float | None]:
         try:
-            rgb = read_rgb(path, max_pixels=bundle.pipeline.config.max_pixels)
+            rgb = image if isinstance(image, np.ndarray) else read_rgb(image, max_pixels=bundle.pipeline.config.max_pixels)
         except (ImageError, OSError):
             return None, None
         return measure_red_cells(rgb), field_scale(rgb.shape)

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import DataError, ImageError
-from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, WHOLE_FIELD, parse_pixel_size, resolve_pixel_scale
+from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, WHOLE_FIELD, another_magnification, flag_another_magnification, parse_pixel_size, resolve_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.serve.audit import AuditLog
@@ -177,8 +177,12 @@ def create_app(
             if not good:
                 raise next(err for _, err in loaded)
             scaled, _ = scaled_predictor(pixel_size, [rgb for _, rgb in good], FIELD_OF_VIEW)
+            mismatch = another_magnification(bundle, [rgb for _, rgb in good]) if pixel_size is None else None
             units = [scaled.units(rgb) for _, rgb in good]
-        rows = iter(batcher.predict([name for name, _ in good], units))
+        predicted = batcher.predict([name for name, _ in good], units)
+        if mismatch:
+            flag_another_magnification(predicted)
+        rows = iter(predicted)
         at_scale = {} if scaled.pixel_scale is None else {"pixel_scale": round(scaled.pixel_scale, 4)}
         answer = [
             {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {**{k: v for k, v in next(rows).items() if not k.startswith("_")}, **at_scale}
