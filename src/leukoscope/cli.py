@@ -257,11 +257,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     out = Path(args.out)
     bundle = join_bundles(args.bundles, out, data_root=args.data, overrides=args.overrides)
     _print_run(out, bundle)
-    abstain = json.loads((bundle / "bundle.json").read_text())["abstain"]
-    if abstain.get("validation_share") is not None:
-        agreed = abstain["validation_error_agreed"]
+    disagreement = json.loads((bundle / "bundle.json").read_text())["abstain"].get("disagreement") or {}
+    if disagreement.get("validation_share") is not None:
+        agreed = disagreement["validation_error_agreed"]
         print(
-            f"the members disagree on {100 * abstain['validation_share']:.1f} % of the validation fields, which go to review; "
+            f"the members disagree on {100 * disagreement['validation_share']:.1f} % of the validation fields, which go to review; "
             + ("the calls they agree on are all right" if not agreed else f"the calls they agree on miss {100 * agreed:.1f} %")
         )
     return 0

@@ -119,7 +119,7 @@ def test_an_ensemble_is_not_trained_as_one_model(cell_data, cell_overrides, join
 
 def test_a_field_whose_members_disagree_goes_to_review(member_runs, joined, cell_data, tmp_path):
     bundle = load_bundle(joined / "bundle")
-    assert bundle.flag_disagreement and 0 <= bundle.meta["abstain"]["validation_share"] <= 1
+    assert bundle.flag_disagreement and 0 <= bundle.meta["abstain"]["disagreement"]["validation_share"] <= 1
     fields = sorted(str(p) for p in cell_data.rglob("*.jpg"))[::4]
     rows, _ = Predictor(bundle).predict_paths(fields, progress=False)
     alone = [{r["path"]: r["label"] == "Benign" for r in Predictor(load_bundle(run / "bundle")).predict_paths(fields, progress=False)[0]} for run in member_runs]

@@ -17,7 +17,7 @@ from typing import Any
 from leukoscope.config import apply_overrides, config_from_dict
 from leukoscope.data.split import load_splits, split_membership
 from leukoscope.engine.data import SmearDataModule
-from leukoscope.engine.train import record_run, check_targets, finalize
+from leukoscope.engine.train import check_targets, finalize, record_run
 from leukoscope.errors import ConfigError, LeukoscopeError
 from leukoscope.models.ensemble import Ensemble
 from leukoscope.models.mil import GatedAttentionPool, PoolEnsemble

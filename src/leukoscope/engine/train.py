@@ -27,7 +27,6 @@ from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.focus import FocusFloor
-from leukoscope.models.mil import PoolEnsemble
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
 from leukoscope.scoring.screening import screening_threshold
@@ -38,6 +37,7 @@ from leukoscope.losses import build_loss
 from leukoscope.preprocess.augment import set_blur_strength
 from leukoscope.progress import on_terminal
 from leukoscope.models import create_model
+from leukoscope.models.mil import PoolEnsemble
 from leukoscope.models.registry import ENSEMBLE
 
 
@@ -364,7 +364,7 @@ def finalize(
     bundle.call_rule = cfg.eval.call
     bundle.flag_disagreement = cfg.eval.flag_disagreement and isinstance(mil, PoolEnsemble)
     benign = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else -1
-    disagreement: dict[str, Any] = {}
+    disagreement: dict[str, Any] = {"flag": True}  # with, once validation is scored, how often the members split there
 
     def logits_and_features(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return run_model(bundle.model, images, bundle.mean, bundle.std, features=True, tta=cfg.eval.tta)
@@ -382,7 +382,8 @@ def finalize(
             threshold = abstain_threshold(bundle.call_confidence(pred.probs), correct, cfg.eval.target_error, bound=cfg.eval.abstain_bound)
             if bundle.flag_disagreement:
                 split_fields = np.array([DISAGREE in why for why in pred.abstain_reasons])
-                disagreement = {"validation_share": float(split_fields.mean()), "validation_error_agreed": float(1 - correct[~split_fields].mean()) if (~split_fields).any() else None}
+                disagreement["validation_share"] = float(split_fields.mean())
+                disagreement["validation_error_agreed"] = float(1 - correct[~split_fields].mean()) if (~split_fields).any() else None
             if benign >= 0:
                 target, n_malignant = cfg.eval.target_sensitivity, int((labels != benign).sum())
                 cut = screening_threshold(pred.probs[:, benign], labels != benign, target)
@@ -401,7 +402,7 @@ def finalize(
     abstain = {
         "threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound,
         "min_leukocytes": cfg.eval.min_leukocytes, **({"focus": bundle.focus.to_json()} if bundle.focus else {}),
-        **({"disagreement": True, **disagreement} if bundle.flag_disagreement else {}),
+        **({"disagreement": disagreement} if bundle.flag_disagreement else {}),
     }  # fmt: skip
     update_bundle_meta(folder, metrics=metrics, call={"rule": cfg.eval.call}, abstain=abstain, screening=screening)
     write_json(out / "metrics.json", metrics)

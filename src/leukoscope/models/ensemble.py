@@ -49,7 +49,3 @@ class Ensemble(LeukoscopeModel):
 
     def _mean_attention_maps(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m.attention_maps(x) for m in self.members]).mean(0)
-
-    def trunk_blocks(self) -> list[nn.Module]:
-        blocks = [m.trunk_blocks() for m in self.members]
-        return [nn.ModuleList(stage) for stage in zip(*blocks)]
