@@ -637,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundles", nargs="+", metavar="BUNDLE", help="the members' bundle folders (each in the run folder its training wrote)")
     p.add_argument("--data", help="the members' dataset, where it has moved since training (overrides data.root)")
     p.add_argument("--out", type=folder_out, required=True, help="run folder of the ensemble; its bundle goes to OUT/bundle")
-    p.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="eval.KEY=VALUE", help="evaluation settings, e.g. eval.target_error=0.02")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="eval.KEY=VALUE", help="an evaluation setting, e.g. eval.target_error=0.02 (repeat for several)")
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("evaluate", help="evaluate a bundle: predictions.csv, metrics.json (95 %% CIs), report.html")
