@@ -5,7 +5,10 @@ Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
 (hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts it
-as `predict` would (cells detected on the altered field). Printed per bundle and shift: 4-class
+as `predict` would without a pixel size (cells detected on the altered field; where the shifted set's
+red cells say another magnification, cut at the scale they give, and also, on a line of its own, as
+training fields' views, what `--pixel-size field` does and what this row was before the twenty-fifth
+session of issue 17). Printed per bundle and shift: 4-class
 accuracy and its change from the unshifted figure, with a paired bootstrap 95 % interval and whether
 the shift is within 5 points (the whole interval is), out (the whole interval is below) or undecided
 on this many fields; malignant sensitivity, benign specificity, the share of predictions that
@@ -39,6 +42,7 @@ from leukoscope.cells.crops import resamples
 from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
+from leukoscope.inference.pixel_scale import untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.intervals import paired_difference
@@ -131,8 +135,16 @@ def run(
     for name, shift in {"none": lambda x: x, **DOMAIN_SHIFTS}.items():
         started = time.perf_counter()
         shifted = [shift(rgb) for rgb in images]
+        untold = untold_pixel_scale(bundle, shifted)[0] if predictor.cell_level else None
+        predictor.pixel_scale = untold
         out[name] = scored(shifted)
+        predictor.pixel_scale = None
         print(_line(name, out[name], time.perf_counter() - started), flush=True)
+        if untold is not None:  # predict's red-cell check said another magnification: also cut as training fields' views
+            out[name]["pixel_scale"] = untold
+            out[name]["as_view"] = scored(shifted)
+            print(f"  predict cut these at pixel scale {untold:.2f}, the scale their red cells give; as training fields' views (--pixel-size field):")
+            print(_line("  as views", out[name]["as_view"]), flush=True)
         if MAGNIFICATIONS.get(name, 1.0) > 1:
             out[name]["same_view"] = scored([same_view(rgb, MAGNIFICATIONS[name]) for rgb in images])
             print(_line("  the same view, unmagnified", out[name]["same_view"]), flush=True)

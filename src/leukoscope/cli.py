@@ -359,8 +359,23 @@ def _print_metrics(m: dict) -> None:
         )
 
 
+def _pixel_scale(pixel_size: str | float | None, bundle: "Bundle", paths: list[str]) -> float | None:
+    """The pixel scale to predict or explain `paths` at, saying where it came from: as given, or, untold, each
+    image a training field's view unless their red cells say another magnification (then the scale they give)."""
+    from leukoscope.inference.pixel_scale import resolve_pixel_scale, untold_pixel_scale
+
+    if pixel_size is None:
+        pixel_scale, warning = untold_pixel_scale(bundle, paths)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        return pixel_scale
+    pixel_scale, scale_note = resolve_pixel_scale(pixel_size, bundle, paths)
+    if scale_note:
+        print(scale_note)
+    return pixel_scale
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from leukoscope.inference.pixel_scale import another_magnification, flag_another_magnification, resolve_pixel_scale
     from leukoscope.inference.predictor import Predictor, check_predictions_path, expand_inputs, with_error_rows, write_predictions
     from leukoscope.scoring.predictions import DISAGREE, OUT_OF_FOCUS, TOO_FEW, ood_reason_counts, reason_count
 
@@ -369,15 +384,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.paths)
     if not paths:
         raise LeukoscopeError("no images found in the given paths")
-    pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size, bundle, paths)
-    if scale_note:
-        print(scale_note)
-    if problem := (another_magnification(bundle, paths) if args.pixel_size is None else None):
-        print(f"warning: {problem}; every image goes to review", file=sys.stderr)
+    pixel_scale = _pixel_scale(args.pixel_size, bundle, paths)
     predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta, pixel_scale=pixel_scale)
     rows, failures = predictor.predict_paths(paths)
-    if problem:
-        flag_another_magnification(rows)
     for f in failures:
         print(f"not predicted: {f['path']}: {f['reason']}", file=sys.stderr)
     out = write_predictions(with_error_rows(paths, rows, failures), args.out, bundle.classes, ["pixel_scale"] if pixel_scale else [])
@@ -403,14 +412,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from leukoscope.scoring.bundle import load_bundle
     from leukoscope.explain.overlays import explain_files
-    from leukoscope.inference.pixel_scale import resolve_pixel_scale
     from leukoscope.inference.predictor import expand_inputs
 
     bundle = load_bundle(args.bundle)
     paths = expand_inputs(args.images)
-    pixel_scale, scale_note = resolve_pixel_scale(args.pixel_size, bundle, paths)
-    if scale_note:
-        print(scale_note)
+    pixel_scale = _pixel_scale(args.pixel_size, bundle, paths)
     written, failures = explain_files(bundle, paths, args.out, args.method, pixel_scale)
     for f in failures:
         print(f"not explained: {f['path']}: {f['reason']}", file=sys.stderr)
@@ -662,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
-    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field, with a warning where the images' red cells say another magnification")
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field, or the scale the images' red cells give where they say another magnification (with a warning)")
     p.add_argument("--min-leukocytes", type=count, help=MIN_LEUKOCYTES_HELP)
     p.set_defaults(func=cmd_predict)
 
@@ -671,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", type=folder_out, required=True, help="output folder for PNG overlays")
     p.add_argument("--method", choices=["gradcam", "attention", "both"], default="both")
-    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field")
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: as predict's")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("case", help="a patient's fields as one case: case.json, a crop per cell, case.html (gallery and summary)")

@@ -56,18 +56,21 @@ def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_change
     assert [r["p_Benign"] for r in auto] == [r["p_Benign"] for r in plain] and "pixel_scale" not in plain[0]
 
     magnified = write_fields(tmp_path / "x2.5", 2.5)
-    # without a pixel size another magnification is predicted as a training field's view, and said to be one
-    res = _cli("predict", bundle, str(magnified), "--out", str(tmp_path / "unsaid.csv"))
-    said = re.search(r"warning: the images' red cells measure .*?, ([\d.]+) x the size a training field of their size shows", res.stderr)
-    assert res.returncode == 0 and said and float(said.group(1)) == pytest.approx(2.5, rel=0.1)
-    assert all(r["abstain"] == "True" and r["abstain_reason"].endswith("(their red cells say so; give --pixel-size)") for r in _rows(tmp_path / "unsaid.csv"))
     res = _cli("predict", bundle, str(magnified), "--pixel-size", "field", "--out", str(tmp_path / "asserted.csv"))
     assert res.returncode == 0 and "another magnification" not in res.stderr  # the user said each is a training field's view
-    assert not any("another magnification" in r["abstain_reason"] for r in _rows(tmp_path / "asserted.csv"))
+    asserted = _rows(tmp_path / "asserted.csv")
+    assert "pixel_scale" not in asserted[0]
     res = _cli("predict", bundle, str(magnified), "--pixel-size", "auto", "--out", str(tmp_path / "x2.5.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
     rows = _rows(tmp_path / "x2.5.csv")
     assert len(rows) == 8 and float(rows[0]["pixel_scale"]) == pytest.approx(2.5 * VIEW, rel=0.1)
+    assert [r["p_Benign"] for r in rows] != [r["p_Benign"] for r in asserted]  # at the training pixel size the cells are other crops
+    # untold, the red cells say another magnification: its cells are cut at the scale they give, as auto cuts them, and a warning says so
+    res = _cli("predict", bundle, str(magnified), "--out", str(tmp_path / "unsaid.csv"))
+    said = re.search(r"warning: the images' red cells measure .*?, ([\d.]+) x the size a training field of their size shows", res.stderr)
+    assert res.returncode == 0 and said and float(said.group(1)) == pytest.approx(2.5, rel=0.1)
+    unsaid = _rows(tmp_path / "unsaid.csv")
+    assert [(r["pixel_scale"], r["cells"], r["p_Benign"]) for r in unsaid] == [(r["pixel_scale"], r["cells"], r["p_Benign"]) for r in rows]
     # a stated pixel size gives the scale the training fields' red cells imply
     um = RED_CELL_UM / cell_bundle.training_red_cell_px / (2.5 * VIEW)
     assert _cli("predict", bundle, str(magnified), "--pixel-size", f"{um:.6f}", "--out", str(tmp_path / "um.csv")).returncode == 0

@@ -107,13 +107,14 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
 def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(cell_server, magnified_pngs):
     view = 160 / 224  # a 160 px field showing a training field's view
     fields = [("files", (name, png, "image/png")) for name, png in magnified_pngs(2.5, seed=43)]
-    plain = httpx.post(f"{cell_server}/v1/predict", files=fields, timeout=120).json()
+    as_view = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "field"}, timeout=120).json()
     auto = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "auto"}, timeout=120).json()
-    assert "pixel_scale" not in plain[0] and all(r["pixel_scale"] == pytest.approx(2.5 * view, rel=0.1) for r in auto)
-    assert [r["cells"] for r in auto] != [r["cells"] for r in plain]  # cut at the training pixel size, the cells are other crops
-    # untold, another magnification is cut as a training field's view, so every call goes to review, saying why
-    assert all(r["abstain"] and "another magnification than the training fields'" in r["abstain_reason"] for r in plain)
-    assert not any("another magnification" in r["abstain_reason"] for r in auto)
+    assert "pixel_scale" not in as_view[0] and all(r["pixel_scale"] == pytest.approx(2.5 * view, rel=0.1) for r in auto)
+    assert [r["cells"] for r in auto] != [r["cells"] for r in as_view]  # cut at the training pixel size, the cells are other crops
+    # untold, the red cells say another magnification: cut at the scale they give, as auto cuts, with a warning
+    plain = httpx.post(f"{cell_server}/v1/predict", files=fields, timeout=120).json()
+    assert [(r["pixel_scale"], r["cells"], r["label"]) for r in plain] == [(r["pixel_scale"], r["cells"], r["label"]) for r in auto]
+    assert all("another magnification" in r["warning"] for r in plain) and not any("warning" in r for r in auto + as_view)
     bad = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "large"}, timeout=60)
     assert bad.status_code == 422 and bad.json()["error"].endswith("pixel_size: expected auto, field or a number of µm, got 'large'")
 

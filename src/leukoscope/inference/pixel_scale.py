@@ -11,7 +11,6 @@ fields' pixel size, and the cells keep the detail training saw.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -61,24 +60,16 @@ def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_
     return estimate_pixel_scale(parallel_map(ruler, list(images), 2, "measuring red cells"), reference_px)
 
 
-ANOTHER_MAGNIFICATION = "another magnification than the training fields' (their red cells say so; give --pixel-size)"
-
-
-def flag_another_magnification(rows: list[dict[str, Any]]) -> None:
-    """Send every predicted row to review, saying why: its calls were made at the wrong scale."""
-    for r in rows:
-        r["abstain"] = True
-        r["abstain_reason"] = "; ".join(filter(None, (r["abstain_reason"], ANOTHER_MAGNIFICATION)))
-
-
-def another_magnification(bundle: Bundle, images: Sequence[str | np.ndarray], sample: int = VIEW_SAMPLE) -> str | None:
-    """What is wrong when images (files or RGB arrays) predicted without a pixel size, each taken to show a training field's view,
-    hold red cells beyond SCALE_TOLERANCE of the size such a view shows them at (measured on up to `sample`
-    of them); None when they fit, or cannot be measured. At half the magnification a field's leukocytes look
-    half their size: 72 % of such test fields were called, 78 % of those calls wrong, and no flag caught them
-    (BENCHMARKS.md, issue 17, "Four seeds as one bundle")."""
+def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sample: int = VIEW_SAMPLE) -> tuple[float | None, str]:
+    """The pixel scale for images (files or RGB arrays) predicted without one, and a warning when it is not None.
+    Each image is taken to show a training field's view (None) unless their red cells, measured on up to `sample`
+    of them, lie beyond SCALE_TOLERANCE of the size such a view shows: another magnification, cut at the scale
+    those red cells give, as `auto` would. Cut as training fields' views, half-magnification test fields were
+    called 72 % of the time, 78 % of those calls wrong, and no flag caught them; at the measured scale the
+    malignant sensitivity of such fields was 90-93 %, against 15-38 % (BENCHMARKS.md, issue 17, "Four seeds as
+    one bundle" and "The training pixel size")."""
     if not bundle.cell_level or not images:
-        return None
+        return None, ""
     chosen = list(images)[:: max(1, len(images) // sample)][:sample]
 
     def measure(image: str | np.ndarray) -> tuple[Ruler | None, float | None]:
@@ -91,14 +82,15 @@ def another_magnification(bundle: Bundle, images: Sequence[str | np.ndarray], sa
     measured = parallel_map(measure, chosen, 2, "checking the magnification")
     estimate = estimate_pixel_scale([ruler for ruler, _ in measured], bundle.training_red_cell_px)
     if estimate is None:
-        return None
+        return None, ""
     ratio = estimate.pixel_scale / float(np.median([scale for _, scale in measured if scale is not None]))
     if 1 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
-        return None
-    return (
+        return None, ""
+    return estimate.pixel_scale, (
         f"the images' red cells measure {estimate.red_cell_px:.1f} px across (the median over {estimate.measured} of {len(chosen)} images), "
-        f"{ratio:.2f} x the size a training field of their size shows: another magnification, whose cells are cut as if it were not; "
-        "give --pixel-size auto (images of one microscope) or the pixel size in µm"
+        f"{ratio:.2f} x the size a training field of their size shows: another magnification, so their cells are cut at the pixel scale "
+        f"these red cells give ({estimate.pixel_scale:.2f} x the training fields'), taking the images to share one microscope; "
+        "give --pixel-size in µm to set it, or field to cut each image as a training field's view"
     )
 
 

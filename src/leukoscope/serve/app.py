@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import DataError, ImageError
-from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, WHOLE_FIELD, another_magnification, flag_another_magnification, parse_pixel_size, resolve_pixel_scale
+from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, WHOLE_FIELD, parse_pixel_size, resolve_pixel_scale, untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.serve.audit import AuditLog
@@ -162,7 +162,8 @@ def create_app(
     def predict(request: Request, files: list[UploadFile] = File(...), pixel_size: str | None = Form(None)) -> list[dict[str, Any]]:
         """One entry per upload, in order: a prediction, or status `error` with the reason. A batch
         with some bad files answers 200; one in which every file is bad answers the first error.
-        `pixel_size` as `predict --pixel-size` (default field): auto measures the request's images."""
+        `pixel_size` as `predict --pixel-size` (default field, or the scale the images' red cells give where they
+        say another magnification, with a `warning`): auto measures the request's images."""
         if len(files) > max_files:
             raise ApiError(413, f"at most {max_files} files per request")
         audit = request.scope.setdefault("audit", {})
@@ -176,14 +177,16 @@ def create_app(
             good = [(name, rgb) for name, rgb in loaded if not isinstance(rgb, ApiError)]
             if not good:
                 raise next(err for _, err in loaded)
-            scaled, _ = scaled_predictor(pixel_size, [rgb for _, rgb in good], FIELD_OF_VIEW)
-            mismatch = another_magnification(bundle, [rgb for _, rgb in good]) if pixel_size is None else None
-            units = [scaled.units(rgb) for _, rgb in good]
-        predicted = batcher.predict([name for name, _ in good], units)
-        if mismatch:
-            flag_another_magnification(predicted)
-        rows = iter(predicted)
+            rgbs = [rgb for _, rgb in good]
+            scaled, _ = scaled_predictor(pixel_size, rgbs, FIELD_OF_VIEW)
+            untold, warning = untold_pixel_scale(bundle, rgbs) if pixel_size is None else (None, "")
+            if untold is not None:
+                scaled = predictor.at_pixel_scale(untold)
+            units = [scaled.units(rgb) for rgb in rgbs]
+        rows = iter(batcher.predict([name for name, _ in good], units))
         at_scale = {} if scaled.pixel_scale is None else {"pixel_scale": round(scaled.pixel_scale, 4)}
+        if warning:
+            at_scale["warning"] = warning
         answer = [
             {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {**{k: v for k, v in next(rows).items() if not k.startswith("_")}, **at_scale}
             for name, rgb in loaded
