@@ -6,9 +6,10 @@ Usage: python benchmarks/single_cell_images.py BUNDLE [BUNDLE ...] --splits SPLI
 Every detected cell of the test split's fields (every Nth field) whose `--window` px square lies inside its field
 becomes one image: that square, with the cell and whatever neighbours and red cells share it,
 enlarged `--magnification` x (bicubic, as an oil objective shows a cell) and JPEG-recompressed. Each
-bundle predicts the image three ways: taken as a training field's field of view (what `predict` does
-without `--pixel-size`), at the known pixel scale, and at the pixel scale its red cells give over the
-whole set (`predict --pixel-size auto`). Printed per way: the share of the cells of malignant fields,
+bundle predicts the image three ways: taken as a training field's field of view (`predict --pixel-size
+field`), at the known pixel scale, and at the pixel scale its red cells give over the whole set (`predict
+--pixel-size auto`); and a fourth where `predict` without `--pixel-size` (its red-cell check on up to 50 of
+the images) takes another scale than these. Printed per way: the share of the cells of malignant fields,
 and of benign fields, that are called malignant (p(Benign) < 0.5 for the cell under the image's centre),
 against the same cells' calls in their own fields.
 """
@@ -27,6 +28,7 @@ from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import jpeg
 from leukoscope.evaluation.evaluate import labelled_paths
+from leukoscope.inference.pixel_scale import untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.calibration import softmax
@@ -80,6 +82,10 @@ def run(bundle_path: str, fields: list[np.ndarray], malignant: np.ndarray, windo
     ways = {"as a field of view": None, "at the known pixel scale": magnification}
     if estimate is not None:
         ways["at the measured pixel scale"] = estimate.pixel_scale
+    untold = untold_pixel_scale(predictor.bundle, [img for _, _, img in images])[0]
+    print(f"  predict without --pixel-size: {'each image as a field of view' if untold is None else f'pixel scale {untold:.2f}'}")
+    if untold not in ways.values():
+        ways["as predict without --pixel-size"] = untold
     for name, scale in ways.items():
         started = time.perf_counter()
         predictor.pixel_scale = scale

@@ -64,10 +64,10 @@ def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sampl
     """The pixel scale for images (files or RGB arrays) predicted without one, and a warning when it is not None.
     Each image is taken to show a training field's view (None) unless their red cells, measured on up to `sample`
     of them, lie beyond SCALE_TOLERANCE of the size such a view shows: another magnification, cut at the scale
-    those red cells give, as `auto` would. Cut as training fields' views, half-magnification test fields were
-    called 72 % of the time, 78 % of those calls wrong, and no flag caught them; at the measured scale the
-    malignant sensitivity of such fields was 90-93 %, against 15-38 % (BENCHMARKS.md, issue 17, "Four seeds as
-    one bundle" and "The training pixel size")."""
+    those red cells give, as `auto` would. Cut as training fields' views, half-magnification test fields scored
+    19.5 % (malignant sensitivity 15.3 %), and cells in 4x single-cell images of benign fields were called
+    malignant 69.2 % of the time; cut at the scale measured here, 79.0 % (96.7 %) and 33.3 %, as in their own
+    fields (BENCHMARKS.md, issue 17, "Another magnification cut at its red cells' scale")."""
     if not bundle.cell_level or not images:
         return None, ""
     chosen = list(images)[:: max(1, len(images) // sample)][:sample]

@@ -184,11 +184,11 @@ def create_app(
                 scaled = predictor.at_pixel_scale(untold)
             units = [scaled.units(rgb) for rgb in rgbs]
         rows = iter(batcher.predict([name for name, _ in good], units))
-        at_scale = {} if scaled.pixel_scale is None else {"pixel_scale": round(scaled.pixel_scale, 4)}
+        about_scale = {} if scaled.pixel_scale is None else {"pixel_scale": round(scaled.pixel_scale, 4)}
         if warning:
-            at_scale["warning"] = warning
+            about_scale["warning"] = warning
         answer = [
-            {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {**{k: v for k, v in next(rows).items() if not k.startswith("_")}, **at_scale}
+            {"path": name, "status": "error", "error": rgb.message} if isinstance(rgb, ApiError) else {**{k: v for k, v in next(rows).items() if not k.startswith("_")}, **about_scale}
             for name, rgb in loaded
         ]
         audit["results"] = [{k: row[k] for k in AUDITED if k in row} for row in answer]
