@@ -71,6 +71,8 @@ def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_change
     assert res.returncode == 0 and said and float(said.group(1)) == pytest.approx(2.5, rel=0.1)
     unsaid = _rows(tmp_path / "unsaid.csv")
     assert [(r["pixel_scale"], r["cells"], r["p_Benign"]) for r in unsaid] == [(r["pixel_scale"], r["cells"], r["p_Benign"]) for r in rows]
+    res = _cli("explain", bundle, str(magnified), "--method", "gradcam", "--out", str(tmp_path / "explained"))
+    assert res.returncode == 0 and "another magnification, so their cells are cut at the pixel scale" in res.stderr  # explained as predicted
     # a stated pixel size gives the scale the training fields' red cells imply
     um = RED_CELL_UM / cell_bundle.training_red_cell_px / (2.5 * VIEW)
     assert _cli("predict", bundle, str(magnified), "--pixel-size", f"{um:.6f}", "--out", str(tmp_path / "um.csv")).returncode == 0
