@@ -47,15 +47,23 @@ def refuse_whole_field(bundle: Bundle) -> None:
         raise DataError(f"{bundle.path}: {WHOLE_FIELD}")
 
 
+def readable_rgb(image: str | np.ndarray, max_pixels: int) -> np.ndarray | None:
+    """An image as RGB: a file read, an array as it is; None for a file that cannot be read."""
+    if isinstance(image, np.ndarray):
+        return image
+    try:
+        return read_rgb(image, max_pixels=max_pixels)
+    except ImageError:
+        return None
+
+
 def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScaleEstimate | None:
     """The pixel scale shared by these images (one microscope: files, or RGB arrays), from their red cells;
     unreadable files are skipped."""
 
     def ruler(image: str | np.ndarray) -> Ruler | None:
-        try:
-            return measure_red_cells(image if isinstance(image, np.ndarray) else read_rgb(image, max_pixels=max_pixels))
-        except ImageError:
-            return None
+        rgb = readable_rgb(image, max_pixels)
+        return None if rgb is None else measure_red_cells(rgb)
 
     return estimate_pixel_scale(parallel_map(ruler, list(images), 2, "measuring red cells"), reference_px)
 
@@ -73,11 +81,8 @@ def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sampl
     chosen = list(images)[:: max(1, len(images) // sample)][:sample]
 
     def measure(image: str | np.ndarray) -> tuple[Ruler | None, float | None]:
-        try:
-            rgb = image if isinstance(image, np.ndarray) else read_rgb(image, max_pixels=bundle.pipeline.config.max_pixels)
-        except (ImageError, OSError):
-            return None, None
-        return measure_red_cells(rgb), field_scale(rgb.shape)
+        rgb = readable_rgb(image, bundle.pipeline.config.max_pixels)
+        return (None, None) if rgb is None else (measure_red_cells(rgb), field_scale(rgb.shape))
 
     measured = parallel_map(measure, chosen, 2, "checking the magnification")
     estimate = estimate_pixel_scale([ruler for ruler, _ in measured], bundle.training_red_cell_px)

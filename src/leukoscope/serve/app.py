@@ -178,10 +178,12 @@ def create_app(
             if not good:
                 raise next(err for _, err in loaded)
             rgbs = [rgb for _, rgb in good]
-            scaled, _ = scaled_predictor(pixel_size, rgbs, FIELD_OF_VIEW)
-            untold, warning = untold_pixel_scale(bundle, rgbs) if pixel_size is None else (None, "")
-            if untold is not None:
+            if pixel_size is None:
+                untold, warning = untold_pixel_scale(bundle, rgbs)
                 scaled = predictor.at_pixel_scale(untold)
+            else:
+                scaled, _ = scaled_predictor(pixel_size, rgbs, FIELD_OF_VIEW)
+                warning = ""
             units = [scaled.units(rgb) for rgb in rgbs]
         rows = iter(batcher.predict([name for name, _ in good], units))
         about_scale = {} if scaled.pixel_scale is None else {"pixel_scale": round(scaled.pixel_scale, 4)}
