@@ -104,7 +104,7 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
     assert sum(bool(r["reviewed_label"]) for r in rows) == 1
 
 
-def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(cell_server, magnified_pngs):
+def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(cell_server, cell_bundle, magnified_pngs):
     view = 160 / 224  # a 160 px field showing a training field's view
     fields = [("files", (name, png, "image/png")) for name, png in magnified_pngs(2.5, seed=43)]
     as_view = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "field"}, timeout=120).json()
@@ -115,6 +115,11 @@ def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(ce
     plain = httpx.post(f"{cell_server}/v1/predict", files=fields, timeout=120).json()
     assert [(r["pixel_scale"], r["cells"], r["label"]) for r in plain] == [(r["pixel_scale"], r["cells"], r["label"]) for r in auto]
     assert all("another magnification" in r["warning"] for r in plain) and not any("warning" in r for r in auto + as_view)
+    # each answer cut at a scale names the pixel size it stands for: sent back, it cuts at that scale again
+    um = auto[0]["pixel_size_um"]
+    assert um == pytest.approx(RED_CELL_UM / cell_bundle.training_red_cell_px / auto[0]["pixel_scale"], rel=1e-3)
+    again = httpx.post(f"{cell_server}/v1/predict", files=fields[:2], data={"pixel_size": str(um)}, timeout=120).json()
+    assert [r["pixel_scale"] for r in again] == pytest.approx([auto[0]["pixel_scale"]] * 2, rel=1e-3)
     bad = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "large"}, timeout=60)
     assert bad.status_code == 422 and bad.json()["error"].endswith("pixel_size: expected auto, field or a number of µm, got 'large'")
 
@@ -140,6 +145,31 @@ def test_an_explanation_is_drawn_at_the_pixel_size_given(cell_server, cell_bundl
     assert plain.status_code == scaled.status_code == 200 and scaled.content[:4] == b"\x89PNG" and scaled.content != plain.content
     one = httpx.post(f"{cell_server}/v1/explain", files={"file": field}, data={"pixel_size": "auto"}, timeout=60)
     assert one.status_code == 422 and one.json()["error"].startswith("pixel_size auto: red cells could be measured in fewer than 3 of the 1 image(s)")
+
+
+def test_fields_tab_cuts_a_whole_drop_at_the_scale_its_first_images_give(cell_server, magnified_pngs, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium not installed (.ci/run installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    pngs = magnified_pngs(2.5, n=14, seed=43)  # the page sends 12, then 2: too few to measure on their own
+    paths = []
+    for name, png in pngs:
+        (tmp_path / name).write_bytes(png)
+        paths.append(str(tmp_path / name))
+    untold = httpx.post(f"{cell_server}/v1/predict", files=[("files", (n, p, "image/png")) for n, p in pngs[:12]], timeout=120).json()
+    alone = httpx.post(f"{cell_server}/v1/predict", files=[("files", (n, p, "image/png")) for n, p in pngs[12:]], timeout=120).json()
+    assert "pixel_scale" not in alone[0]  # the reason the page carries the first chunk's pixel size on
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        page = browser.new_page()
+        page.goto(cell_server + "/")
+        page.set_input_files("#files", paths)
+        page.wait_for_function("document.querySelectorAll('.heatmap img').length == 14", timeout=120_000)
+        assert "another magnification" in page.inner_text(".fields-note")
+        scales = [float(t.split("pixel scale ")[1].split(" ")[0]) for t in page.locator(".scale").all_inner_texts()]
+        assert scales == pytest.approx([untold[0]["pixel_scale"]] * 14, abs=0.006)
+        assert page.locator(".predicted").all_inner_texts()[:12] == [r["label"] for r in untold]
+        browser.close()
 
 
 def _plasma_png():

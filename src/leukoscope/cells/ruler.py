@@ -188,3 +188,8 @@ def estimate_pixel_scale(rulers: list[Ruler | None], reference_px: float = DEVEL
 def pixel_scale_from_size(um_per_px: float, reference_px: float = DEVELOPMENT_RED_CELL_PX) -> float:
     """The pixel scale of images of a known pixel size (µm per pixel), red cells being RED_CELL_UM across."""
     return RED_CELL_UM / reference_px / um_per_px
+
+
+def pixel_size_from_scale(pixel_scale: float, reference_px: float = DEVELOPMENT_RED_CELL_PX) -> float:
+    """The pixel size (µm per pixel) that a pixel scale stands for: `pixel_scale_from_size` undone."""
+    return RED_CELL_UM / reference_px / pixel_scale

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from leukoscope.cells.ruler import pixel_size_from_scale
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import DataError, ImageError
 from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, WHOLE_FIELD, parse_pixel_size, resolve_pixel_scale, untold_pixel_scale
@@ -186,7 +187,11 @@ def create_app(
                 warning = ""
             units = [scaled.units(rgb) for rgb in rgbs]
         rows = iter(batcher.predict([name for name, _ in good], units))
-        about_scale = {} if scaled.pixel_scale is None else {"pixel_scale": round(scaled.pixel_scale, 4)}
+        about_scale = {} if scaled.pixel_scale is None else {
+            "pixel_scale": round(scaled.pixel_scale, 4),
+            # what a client sends as pixel_size so that its next requests (and /v1/explain) cut at this scale
+            "pixel_size_um": float(f"{pixel_size_from_scale(scaled.pixel_scale, bundle.training_red_cell_px):.5g}"),
+        }
         if warning:
             about_scale["warning"] = warning
         answer = [
