@@ -11,7 +11,9 @@ field`), at the known pixel scale, and at the pixel scale its red cells give ove
 --pixel-size auto`); and a fourth where `predict` without `--pixel-size` (its red-cell check on up to 50 of
 the images) takes another scale than these. Printed per way: the share of the cells of malignant fields,
 and of benign fields, that are called malignant (p(Benign) < 0.5 for the cell under the image's centre),
-against the same cells' calls in their own fields.
+against the same cells' calls in their own fields. Printed first: how well the cells' own calls in their fields
+rank malignant fields' cells above benign fields' (AUROC), and what share of the former a cut keeps that calls at
+most 10 % of the latter malignant (issue 17's target for another laboratory's lymphocytes).
 """
 
 from __future__ import annotations
@@ -74,11 +76,28 @@ def centre_cell_p_malignant(predictor: Predictor, image: np.ndarray) -> float | 
     return float(p_malignant(predictor, units)[j]) if distances[j] < found.cells[j].radius else None
 
 
+def print_cell_operating_point(p: np.ndarray, malignant: np.ndarray, false_alarms: float = 0.10) -> None:
+    """How well the cells' own calls in their fields separate malignant fields' cells from benign fields', and how many
+    of the former a cut that calls at most `false_alarms` of the latter malignant keeps: the issue's target for another
+    laboratory's single cells (lymphoblasts >= 80 % malignant, lymphocytes <= 10 %), on field labels given to cells."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    if malignant.all() or not malignant.any():
+        return
+    fpr, tpr, cut = roc_curve(malignant, p)
+    i = int(np.searchsorted(fpr, false_alarms, side="right")) - 1
+    print(
+        f"  cells in their fields: AUROC {roc_auc_score(malignant, p):.3f}; a cut calling {100 * fpr[i]:.1f} % of benign fields' cells malignant "
+        f"(p(malignant) >= {cut[i]:.3f}) calls {100 * tpr[i]:.1f} % of malignant fields' cells malignant"
+    )
+
+
 def run(bundle_path: str, fields: list[np.ndarray], malignant: np.ndarray, window: int, magnification: float, quality: int) -> None:
     predictor = Predictor(load_bundle(bundle_path))
     images = single_cell_images(predictor, fields, window, magnification, quality)
     estimate = estimate_pixel_scale([measure_red_cells(img) for _, _, img in images], predictor.bundle.training_red_cell_px)
     print(f"{bundle_path}: {len(images)} single-cell images, {magnification:g} x; measured: {estimate.describe() if estimate else 'no pixel scale'}")
+    print_cell_operating_point(np.array([p for _, p, _ in images]), np.array([malignant[k] for k, _, _ in images]))
     ways = {"as a field of view": None, "at the known pixel scale": magnification}
     if estimate is not None:
         ways["at the measured pixel scale"] = estimate.pixel_scale
