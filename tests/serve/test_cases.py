@@ -156,8 +156,8 @@ def test_fields_tab_cuts_a_whole_drop_at_the_scale_its_first_images_give(cell_se
     for name, png in pngs:
         (tmp_path / name).write_bytes(png)
         paths.append(str(tmp_path / name))
-    untold = httpx.post(f"{cell_server}/v1/predict", files=[("files", (n, p, "image/png")) for n, p in pngs[:12]], timeout=120).json()
-    alone = httpx.post(f"{cell_server}/v1/predict", files=[("files", (n, p, "image/png")) for n, p in pngs[12:]], timeout=120).json()
+    untold = httpx.post(f"{cell_server}/v1/predict", files=[("files", (name, png, "image/png")) for name, png in pngs[:12]], timeout=120).json()
+    alone = httpx.post(f"{cell_server}/v1/predict", files=[("files", (name, png, "image/png")) for name, png in pngs[12:]], timeout=120).json()
     assert "pixel_scale" not in alone[0]  # the reason the page carries the first chunk's pixel size on
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
