@@ -191,5 +191,6 @@ def pixel_scale_from_size(um_per_px: float, reference_px: float = DEVELOPMENT_RE
 
 
 def pixel_size_from_scale(pixel_scale: float, reference_px: float = DEVELOPMENT_RED_CELL_PX) -> float:
-    """The pixel size (µm per pixel) that a pixel scale stands for: `pixel_scale_from_size` undone."""
-    return RED_CELL_UM / reference_px / pixel_scale
+    """The pixel size (µm per pixel) that a pixel scale stands for: `pixel_scale_from_size` undone, which is the
+    same map (scale x size = RED_CELL_UM / reference_px)."""
+    return pixel_scale_from_size(pixel_scale, reference_px)
