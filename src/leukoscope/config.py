@@ -126,6 +126,11 @@ class LossConfig:
     class_weight: float = 1.0
     malignancy_weight: float = 0.0
     subtype_weight: float = 0.0
+    # the share of each training batch's malignant-labelled cell crops, those the model holds most benign, left out
+    # of the loss: a leukemic field's normal cells carry its malignant label (losses/field_labels.py). It rises
+    # linearly from 0 in the first epoch to this share at malignant_cell_drop_epochs.
+    malignant_cell_drop: float = 0.0
+    malignant_cell_drop_epochs: int = 10
 
 
 @dataclass

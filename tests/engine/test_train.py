@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 import os
@@ -5,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +87,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
         ("eval.min_leukocytes=3", "eval.min_leukocytes"),  # smoke.yaml's model sees whole fields, not leukocytes
         ("augment.blur_warmup_epochs=2", "augment.blur_warmup_epochs"),  # and no blur to warm up
         ("eval.focus_quantile=1.5", "eval.focus_quantile"),
+        ("loss.malignant_cell_drop=1", "loss.malignant_cell_drop"),
     ],
 )
 def test_bad_config_fails_before_training_in_one_line(tmp_path, override, needle):
@@ -139,14 +142,23 @@ def test_ddp_two_cpu_processes(tmp_path, smoke_overrides):
     assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0
 
 
-def test_the_blur_comes_in_over_the_warmup_epochs(tmp_path, smoke_overrides):
-    import csv
+def _logged(run: Path, column: str) -> list[tuple[int, float]]:
+    """(epoch, value) of each row of the run's metrics.csv that logged `column`."""
+    with open(run / "logs" / "metrics.csv") as f:
+        return [(int(row["epoch"]), float(row[column])) for row in csv.DictReader(f) if row.get(column)]
 
+
+def test_the_blur_comes_in_over_the_warmup_epochs(tmp_path, smoke_overrides):
     overrides = [*smoke_overrides, "train.max_epochs=3", "augment.blur=0.6", "augment.blur_warmup_epochs=2"]
     train(load_config("configs/smoke.yaml", overrides), tmp_path / "run")
-    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
-        logged = [(int(row["epoch"]), float(row["blur_probability"])) for row in csv.DictReader(f) if row.get("blur_probability")]
-    assert logged == [(0, 0.0), (1, pytest.approx(0.3)), (2, pytest.approx(0.6))]
+    assert _logged(tmp_path / "run", "blur_probability") == [(0, 0.0), (1, pytest.approx(0.3)), (2, pytest.approx(0.6))]
+
+
+def test_the_share_of_malignant_crops_left_out_rises_over_its_epochs(tmp_path, smoke_overrides):
+    overrides = [*smoke_overrides, "train.max_epochs=3", "loss.malignant_cell_drop=0.4", "loss.malignant_cell_drop_epochs=2"]
+    train(load_config("configs/smoke.yaml", overrides), tmp_path / "run")
+    assert _logged(tmp_path / "run", "malignant_cell_drop") == [(0, 0.0), (1, pytest.approx(0.2)), (2, pytest.approx(0.4))]
+    assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0
 
 
 def test_a_run_that_cannot_learn_says_so_and_one_that_learnt_does_not(tmp_path, smoke_overrides, capfd, cell_run):
@@ -158,11 +170,8 @@ def test_a_run_that_cannot_learn_says_so_and_one_that_learnt_does_not(tmp_path, 
 
 
 def test_a_consistency_run_trains_and_logs_how_far_its_two_views_disagree(tmp_path, smoke_overrides):
-    import csv
-
     cfg = load_config("configs/smoke.yaml", [*smoke_overrides, "train.max_epochs=2", "train.consistency=2"])
     train(cfg, tmp_path / "run")
-    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
-        disagreement = [float(row["train_consistency"]) for row in csv.DictReader(f) if row.get("train_consistency")]
+    disagreement = [value for _, value in _logged(tmp_path / "run", "train_consistency")]
     assert len(disagreement) == 2 and all(0 < d < math.log(2) for d in disagreement), disagreement
     assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0

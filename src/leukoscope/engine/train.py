@@ -33,7 +33,7 @@ from leukoscope.scoring.screening import screening_threshold
 from leukoscope.scoring.predictions import DISAGREE, min_leukocytes_problem, score_units
 from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
-from leukoscope.losses import build_loss
+from leukoscope.losses import MalignantCellDrop, build_loss
 from leukoscope.preprocess.augment import set_blur_strength
 from leukoscope.progress import on_terminal
 from leukoscope.models import create_model
@@ -75,6 +75,14 @@ class BlurWarmup(L.Callback):
         fraction = min(1.0, trainer.current_epoch / self.epochs)
         set_blur_strength(trainer.datamodule.datasets["train"].transform, fraction)
         module.log("blur_probability", self.probability * fraction, on_step=False, on_epoch=True)
+
+
+class MalignantCellDropRamp(L.Callback):
+    """Tells the loss the epoch, so that the share of malignant-labelled crops it leaves out rises as configured."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        module.loss.set_epoch(trainer.current_epoch)
+        module.log("malignant_cell_drop", module.loss.drop_now, on_step=False, on_epoch=True)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -133,6 +141,8 @@ def build_trainer(cfg: Config, out: Path, has_val: bool, train_batches: int | No
     callbacks: list[L.Callback] = [checkpoint, latest, LearningRateMonitor(logging_interval="epoch"), progress]
     if cfg.augment.blur_warmup_epochs:
         callbacks.append(BlurWarmup(cfg.augment.blur_warmup_epochs, cfg.augment.blur))
+    if cfg.loss.malignant_cell_drop:
+        callbacks.append(MalignantCellDropRamp())
     if t.swa_start is not None:
         callbacks.append(StochasticWeightAveraging(swa_lrs=t.swa_lr, swa_epoch_start=t.swa_start))
     if t.early_stopping_patience and has_val:
@@ -186,6 +196,11 @@ def check_targets(cfg: Config) -> None:
         raise ConfigError("cells.outline_jitter with data.expand_per_class: the expanded copies are augmented already; set one of them")
     if cfg.cells.stain_fit == "discs" and cfg.cells.suppress != "disc":
         raise ConfigError(f"cells.stain_fit=discs fits the stain transfer on what disc crops show; it needs cells.suppress=disc, not {cfg.cells.suppress}")
+    if not 0 <= cfg.loss.malignant_cell_drop < 1 or cfg.loss.malignant_cell_drop_epochs < 0:
+        raise ConfigError(
+            f"loss.malignant_cell_drop={cfg.loss.malignant_cell_drop}, loss.malignant_cell_drop_epochs={cfg.loss.malignant_cell_drop_epochs}: "
+            "a share in [0, 1) and a number of epochs >= 0"
+        )
     if problem := min_leukocytes_problem(cfg.eval.min_leukocytes, cfg.cells.enabled):
         raise ConfigError(f"eval.min_leukocytes={cfg.eval.min_leukocytes}: {problem}")
     if not 0 <= cfg.eval.focus_quantile < 1:
@@ -211,7 +226,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     benign_index = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else None
     if cfg.eval.call == "benign_first" and benign_index is None:
         raise ConfigError(f"eval.call=benign_first needs a {BENIGN_CLASS} class, the data has {', '.join(dm.classes)}")
-    module = ClassifierModule(model, build_loss(cfg.loss, dm.train_counts, dm.classes), cfg.train, len(dm.classes), benign_index, cfg.eval.call)
+    loss = build_loss(cfg.loss, dm.train_counts, dm.classes)
+    if cfg.loss.malignant_cell_drop:
+        if benign_index is None:
+            raise ConfigError(f"loss.malignant_cell_drop needs a {BENIGN_CLASS} class, the data has {', '.join(dm.classes)}")
+        loss = MalignantCellDrop(loss, benign_index, cfg.loss.malignant_cell_drop, cfg.loss.malignant_cell_drop_epochs)
+    module = ClassifierModule(model, loss, cfg.train, len(dm.classes), benign_index, cfg.eval.call)
     has_val = len(dm.datasets["val"]) > 0
     trainer, checkpoint = build_trainer(cfg, out, has_val, len(dm.train_dataloader()))
     last = out / "checkpoints" / "last.ckpt"

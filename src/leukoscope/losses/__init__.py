@@ -2,8 +2,9 @@
 benign-vs-malignant term and a subtype term beneath it, weighed together by the config."""
 
 from leukoscope.losses.build import build_loss
+from leukoscope.losses.field_labels import MalignantCellDrop
 from leukoscope.losses.focal import FocalLoss, class_weights
 from leukoscope.losses.malignancy import MalignancyLoss, WeightedTerms
 from leukoscope.losses.subtype import SubtypeLoss
 
-__all__ = ["MalignancyLoss", "SubtypeLoss", "WeightedTerms", "FocalLoss", "build_loss", "class_weights"]
+__all__ = ["MalignancyLoss", "MalignantCellDrop", "SubtypeLoss", "WeightedTerms", "FocalLoss", "build_loss", "class_weights"]
