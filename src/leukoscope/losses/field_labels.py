@@ -2,12 +2,14 @@
 
 Every training crop inherits its field's label. A benign field holds only benign cells, but a
 leukemic field also holds lymphocytes and other normal leukocytes, labelled malignant. Trained on
-them all, the cell model calls a normal-looking cell half malignant: on their own, 43-46 % of benign
-fields' cells are called malignant (BENCHMARKS.md, issue 17, twenty-sixth session), where issue 17
-asks at most 10 % of another laboratory's lymphocytes. This wrapper leaves out of the loss the share of
-each batch's malignant-labelled crops that the model holds most benign: the small-loss criterion of
-co-teaching (Han et al. 2018), applied to the one side whose labels are noisy, and brought in over the
-first epochs, while the model learns the clean majority.
+them all, a cell model might learn to call any normal-looking cell half malignant, where issue 17
+asks that at most 10 % of another laboratory's lymphocytes be. This wrapper leaves out of the loss
+the share of each batch's malignant-labelled crops that the model holds most benign: the small-loss
+criterion of co-teaching (Han et al. 2018), applied to the one side whose labels are noisy, and
+brought in over the first epochs, while the model learns the clean majority. Measured on the cell
+recipe, benign fields' cells were called malignant as often as without it, and the 4-class accuracy
+fell: the reading that fits is that those cells are hematogones, which look like blasts, not normal
+cells taught malignant (BENCHMARKS.md, issue 17, twenty-seventh session).
 """
 
 from __future__ import annotations
