@@ -108,7 +108,14 @@ def create_app(
             scale, note = resolve_pixel_scale(size, bundle, rgbs, required=pixel_size is not None, option="pixel_size")
         except DataError as exc:
             raise ApiError(422, str(exc)) from None
-        return predictor.at_pixel_scale(scale), note
+        return at_scale(scale, "pixel_size"), note
+
+    def at_scale(scale: float | None, source: str) -> Predictor:
+        """The predictor at `scale`; an ApiError (422) naming `source` where no microscope gives that scale."""
+        try:
+            return predictor.at_pixel_scale(scale)
+        except DataError as exc:
+            raise ApiError(422, f"{source}: {exc}") from None
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Response:
@@ -181,7 +188,7 @@ def create_app(
             rgbs = [rgb for _, rgb in good]
             if pixel_size is None:
                 untold, warning = untold_pixel_scale(bundle, rgbs)
-                scaled = predictor.at_pixel_scale(untold)
+                scaled = at_scale(untold, "the images' red cells")
             else:
                 scaled, _ = scaled_predictor(pixel_size, rgbs, FIELD_OF_VIEW)
                 warning = ""
