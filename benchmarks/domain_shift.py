@@ -11,11 +11,13 @@ training fields' views, what `--pixel-size field` does and what this row was bef
 session of issue 17). Printed per bundle and shift: 4-class
 accuracy and its change from the unshifted figure, with a paired bootstrap 95 % interval and whether
 the shift is within 5 points (the whole interval is), out (the whole interval is below) or undecided
-on this many fields; malignant sensitivity, benign specificity, the share of predictions that
-changed and the share flagged for review, with the share of it out of focus where the bundle has a
-focus floor, and the error of the calls not flagged on what the bundle's abstention vouches for
-(benign vs malignant, or the class): whether review still catches what the shift breaks (and, in the JSON, the screening call's sensitivity and
-specificity); last, the worst shift and the count of each verdict. `--source-px` replaces a cell
+on this many fields; the same for the benign-vs-malignant call ("b/m": whether the field is called
+leukemic at all, the call morphology can make, the subtype aside); malignant sensitivity, benign
+specificity, the share of predictions that changed and the share flagged for review, with the
+share of it out of focus where the bundle has a focus floor, and the error of the calls not flagged
+on what the bundle's abstention vouches for (benign vs malignant, or the class): whether review still
+catches what the shift breaks (and, in the JSON, the screening call's sensitivity and specificity);
+last, for each of the two calls, the worst shift and the count of each verdict. `--source-px` replaces a cell
 bundle's crop detail cap (cells.source_px) at inference only: the cap's effect on the shifts, the
 weights unchanged. `--cells-fixed` also predicts each shifted field with its cells found on the
 unshifted one (shifts that keep the geometry): what moves a call then is the classifier, not the
@@ -82,11 +84,21 @@ def accuracy_change(correct: np.ndarray, reference: np.ndarray) -> dict[str, Any
     return {"accuracy_change": change, "accuracy_change_ci": [low, high], "verdict": verdict}
 
 
+def malignancy_change(pred_labels: np.ndarray, reference: np.ndarray, truth: np.ndarray, benign: int) -> dict[str, Any]:
+    """The benign-vs-malignant call's accuracy, and its change from the unshifted calls as `accuracy_change` gives it."""
+    correct, unshifted = (pred_labels == benign) == (truth == benign), (reference == benign) == (truth == benign)
+    return {"malignancy_accuracy": float(correct.mean()), **{f"malignancy_{k}": v for k, v in accuracy_change(correct, unshifted).items()}}
+
+
 def _line(name: str, r: dict[str, Any], seconds: float | None = None) -> str:
-    """One printed row: accuracy and its change, sensitivity and specificity, and where `r` has them,
+    """One printed row: accuracy and its change, the benign-vs-malignant call's, sensitivity and specificity, and where `r` has them,
     the calls changed and flagged, and the seconds taken."""
     low, high = r["accuracy_change_ci"]
     change = f"  {100 * r['accuracy_change']:+5.1f} ({100 * low:+5.1f} to {100 * high:+5.1f}) {r['verdict']:9}" if r["verdict"] else ""
+    if "malignancy_accuracy" in r:
+        low, high = r["malignancy_accuracy_change_ci"]
+        change += f"  b/m {100 * r['malignancy_accuracy']:5.1f} %"
+        change += f" {100 * r['malignancy_accuracy_change']:+5.1f} ({100 * low:+5.1f} to {100 * high:+5.1f}) {r['malignancy_verdict']:9}" if r["verdict"] else ""
     calls = f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %" if "changed" in r else ""
     calls += f" (out of focus {100 * r['out_of_focus']:5.1f} %)" if "out_of_focus" in r else ""
     calls += f"  error kept {100 * r['kept_error']:5.1f} %" if r.get("kept_error") is not None else ""
@@ -123,6 +135,7 @@ def run(
             reference = pred.labels
         else:
             change = accuracy_change(pred.labels == truth, reference == truth)
+        change.update(malignancy_change(pred.labels, reference, truth, benign))
         r = {**figures(pred.labels, truth, benign), **change, "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
         kept = ~pred.abstain
         r["kept_error"] = float(1 - bundle.call_correct(pred.labels, truth)[kept].mean()) if kept.any() else None
@@ -159,15 +172,19 @@ def run(
                 print(_line(f"  at pixel scale {estimate.pixel_scale:.2f} (measured)", out[name]["at_pixel_scale"]), flush=True)
         if cells_fixed and predictor.cell_level and name != "none" and name not in MAGNIFICATIONS:
             fixed = predictor.predict_units([predictor.units(x, detect_on=rgb) for x, rgb in zip(shifted, images)])
-            out[name]["cells_fixed"] = {**figures(fixed.labels, truth, benign), **accuracy_change(fixed.labels == truth, reference == truth)}
+            out[name]["cells_fixed"] = {
+                **figures(fixed.labels, truth, benign), **accuracy_change(fixed.labels == truth, reference == truth),
+                **malignancy_change(fixed.labels, reference, truth, benign),
+            }
             print(_line("  cells found on the unshifted field", out[name]["cells_fixed"]), flush=True)
     shifts = [k for k in out if k != "none"]
-    worst = min(shifts, key=lambda k: out[k]["accuracy"])
-    print(f"  worst: {worst}, {100 * (out['none']['accuracy'] - out[worst]['accuracy']):.1f} points below the unshifted accuracy")
     meaning = {"within": "the whole 95 % interval of the change above", "undecided": "the interval spans", "out": "the whole interval below"}
-    for verdict, what in meaning.items():
-        named = [k for k in shifts if out[k]["verdict"] == verdict]
-        print(f"  {verdict} ({what} -{100 * TOLERANCE:.0f} points): {len(named)} of {len(shifts)}{': ' + ', '.join(named) if named and verdict != 'within' else ''}")
+    for call, prefix in (("4-class", ""), ("benign vs malignant", "malignancy_")):
+        worst = min(shifts, key=lambda k: out[k][f"{prefix}accuracy"])
+        print(f"  {call}: worst {worst}, {100 * (out['none'][f'{prefix}accuracy'] - out[worst][f'{prefix}accuracy']):.1f} points below the unshifted accuracy")
+        for verdict, what in meaning.items():
+            named = [k for k in shifts if out[k][f"{prefix}verdict"] == verdict]
+            print(f"    {verdict} ({what} -{100 * TOLERANCE:.0f} points): {len(named)} of {len(shifts)}{': ' + ', '.join(named) if named and verdict != 'within' else ''}")
     return out
 
 
