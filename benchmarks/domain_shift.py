@@ -1,10 +1,11 @@
 """How far does each bundle's accuracy move when the fields look as if another lab had made them?
 
 Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta]
-       [--source-px N|none] [--cells-fixed] [--pixel-scale] [--every N] [--out results.json]
+       [--source-px N|none] [--cells-fixed] [--pixel-scale] [--every N] [--shift TEXT ...] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
-(hue, saturation, white balance, gamma, blur, JPEG, magnification, grey), and the bundle predicts it
+(hue, saturation, white balance, gamma, blur, JPEG, magnification, grey, one at a time; then each
+simulated other laboratory's profile, several at once and at its pixel scale), and the bundle predicts it
 as `predict` would without a pixel size (cells detected on the altered field; where the shifted set's
 red cells say another magnification, cut at the scale they give, and also, on a line of its own, as
 training fields' views, what `--pixel-size field` does and what this row was before the twenty-fifth
@@ -17,7 +18,9 @@ specificity, the share of predictions that changed and the share flagged for rev
 share of it out of focus where the bundle has a focus floor, and the error of the calls not flagged
 on what the bundle's abstention vouches for (benign vs malignant, or the class): whether review still
 catches what the shift breaks (and, in the JSON, the screening call's sensitivity and specificity);
-last, for each of the two calls, the worst shift and the count of each verdict. `--source-px` replaces a cell
+last, for each of the two calls, the worst shift and the count of each verdict over the single
+shifts (the other laboratories' rows carry their own). `--shift TEXT` runs only the shifts whose name
+holds one of the texts given (the unshifted row always). `--source-px` replaces a cell
 bundle's crop detail cap (cells.source_px) at inference only: the cap's effect on the shifts, the
 weights unchanged. `--cells-fixed` also predicts each shifted field with its cells found on the
 unshifted one (shifts that keep the geometry): what moves a call then is the classifier, not the
@@ -43,7 +46,7 @@ from cell_bundle_args import bundles_and_fields_parser, split_fields
 from leukoscope.cells.crops import resamples
 from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
 from leukoscope.config import BENIGN_CLASS
-from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS
+from leukoscope.data.shifts import DOMAIN_SHIFTS, MAGNIFICATIONS, OTHER_LAB_SHIFTS
 from leukoscope.inference.pixel_scale import untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
@@ -103,7 +106,7 @@ def _line(name: str, r: dict[str, Any], seconds: float | None = None) -> str:
     calls += f" (out of focus {100 * r['out_of_focus']:5.1f} %)" if "out_of_focus" in r else ""
     calls += f"  error kept {100 * r['kept_error']:5.1f} %" if r.get("kept_error") is not None else ""
     took = f"  ({seconds:.0f} s)" if seconds is not None else ""
-    return (f"  {name:40} acc {100 * r['accuracy']:5.1f} %{change}  sens {100 * r['malignant_sensitivity']:5.1f} %"
+    return (f"  {name:48} acc {100 * r['accuracy']:5.1f} %{change}  sens {100 * r['malignant_sensitivity']:5.1f} %"
             f"  spec {100 * r['benign_specificity']:5.1f} %{calls}{took}")  # fmt: skip
 
 
@@ -115,6 +118,7 @@ def run(
     source_px: str | None = None,
     cells_fixed: bool = False,
     pixel_scale: bool = False,
+    only: list[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     bundle = load_bundle(bundle_path)
     predictor = Predictor(bundle, tta=tta)
@@ -145,7 +149,9 @@ def run(
             r["screening_sensitivity"], r["screening_specificity"] = sensitivity_specificity(pred.screen, truth != benign)
         return r
 
-    for name, shift in {"none": lambda x: x, **DOMAIN_SHIFTS}.items():
+    every = {**DOMAIN_SHIFTS, **OTHER_LAB_SHIFTS}
+    chosen = {name: shift for name, shift in every.items() if not only or any(text in name for text in only)}
+    for name, shift in {"none": lambda x: x, **chosen}.items():
         started = time.perf_counter()
         shifted = [shift(rgb) for rgb in images]
         untold = untold_pixel_scale(bundle, shifted)[0] if predictor.cell_level else None
@@ -170,14 +176,16 @@ def run(
                 out[name]["at_pixel_scale"].pop("same_view", None)
                 predictor.pixel_scale = None
                 print(_line(f"  at pixel scale {estimate.pixel_scale:.2f} (measured)", out[name]["at_pixel_scale"]), flush=True)
-        if cells_fixed and predictor.cell_level and name != "none" and name not in MAGNIFICATIONS:
+        if cells_fixed and predictor.cell_level and name in DOMAIN_SHIFTS and name not in MAGNIFICATIONS:  # the geometry kept
             fixed = predictor.predict_units([predictor.units(x, detect_on=rgb) for x, rgb in zip(shifted, images)])
             out[name]["cells_fixed"] = {
                 **figures(fixed.labels, truth, benign), **accuracy_change(fixed.labels == truth, reference == truth),
                 **malignancy_change(fixed.labels, reference, truth, benign),
             }
             print(_line("  cells found on the unshifted field", out[name]["cells_fixed"]), flush=True)
-    shifts = [k for k in out if k != "none"]
+    shifts = [k for k in out if k in DOMAIN_SHIFTS]
+    if not shifts:
+        return out
     meaning = {"within": "the whole 95 % interval of the change above", "undecided": "the interval spans", "out": "the whole interval below"}
     for call, prefix in (("4-class", ""), ("benign vs malignant", "malignancy_")):
         worst = min(shifts, key=lambda k: out[k][f"{prefix}accuracy"])
@@ -194,13 +202,14 @@ def main() -> None:
     parser.add_argument("--source-px", help="a cell bundle's crop detail cap at inference (a number of pixels, or none), in place of its own")
     parser.add_argument("--cells-fixed", action="store_true", help="also predict each shifted field with the cells found on the unshifted one")
     parser.add_argument("--pixel-scale", action="store_true", help="also predict each shifted set at the pixel scale its red cells give (predict --pixel-size auto)")
+    parser.add_argument("--shift", action="append", help="run only the shifts whose name holds this text (repeatable)")
     parser.add_argument("--out", help="write every figure as JSON")
     args = parser.parse_args()
     truth, images = split_fields(args)
     results = {}
     for b in args.bundles:
         print(b)
-        results[b] = run(b, images, truth, args.tta, args.source_px, args.cells_fixed, args.pixel_scale)
+        results[b] = run(b, images, truth, args.tta, args.source_px, args.cells_fixed, args.pixel_scale, args.shift)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
 

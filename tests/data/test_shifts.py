@@ -6,6 +6,8 @@ import pytest
 
 from leukoscope.data.shifts import (
     DOMAIN_SHIFTS,
+    OTHER_LAB_SHIFTS,
+    OTHER_LABS,
     AcquisitionRanges,
     blur,
     gamma,
@@ -13,6 +15,7 @@ from leukoscope.data.shifts import (
     jpeg,
     magnified_box,
     magnify,
+    other_lab_view,
     random_acquisition,
     resolution,
     rotate_hue,
@@ -130,3 +133,20 @@ def test_a_random_acquisition_is_seeded_and_stays_within_its_ranges(field):
     # nothing drawn: the field comes back as the lossless parts of the chain leave it
     still = AcquisitionRanges(blur=(0, 0), resolution=(1, 1), white_balance=0, gamma=(1, 1), hue=0, saturation=(1, 1), jpeg=(100, 100))
     assert np.abs(draw(3, still).astype(int) - field).mean() < 3  # HSV round trips and JPEG at 100; a 15 % gain alone moves it ~25
+
+
+def test_another_lab_records_the_same_view_at_its_pixel_scale_with_every_change_at_once(field):
+    assert len(OTHER_LAB_SHIFTS) == len(OTHER_LABS)
+    for lab in OTHER_LABS:
+        out = other_lab_view(field, lab)
+        side = round(224 * lab.zoom)
+        assert out.shape == (side, side, 3) and out.dtype == np.uint8, lab.name
+        zoomed = cv2.resize(field, (side, side), interpolation=cv2.INTER_CUBIC if lab.zoom > 1 else cv2.INTER_AREA)
+        by_hand = white_balance(scale_saturation(rotate_hue(zoomed, lab.hue), lab.saturation), lab.white_balance)
+        by_hand = blur(by_hand, lab.blur) if lab.blur else by_hand
+        by_hand = jpeg(by_hand, lab.jpeg) if lab.jpeg else by_hand
+        assert np.array_equal(out, by_hand), lab.name
+        # the same view: brought back to the field's size, the scene is the field's, in other colours
+        back = cv2.resize(out, (224, 224), interpolation=cv2.INTER_AREA)
+        assert np.corrcoef(_hsv(back)[..., 2].ravel(), _hsv(field)[..., 2].ravel())[0, 1] > 0.8, lab.name
+        assert np.abs(np.median(back.reshape(-1, 3), axis=0) - np.median(field.reshape(-1, 3), axis=0)).max() > 3, lab.name

@@ -50,12 +50,8 @@ def test_class_signal_is_in_the_cells():
 def test_other_lab_fields_keep_their_known_cells_and_scale():
     from leukoscope.cells.detect import detect_leukocytes
     from leukoscope.cells.ruler import measure_red_cells
-    from leukoscope.data.synth import (
-        OTHER_LABS,
-        RED_CELL_DIAMETER,
-        other_lab_field,
-        synth_field,
-    )
+    from leukoscope.data.shifts import OTHER_LABS
+    from leukoscope.data.synth import RED_CELL_DIAMETER, other_lab_field, synth_field
 
     for lab in OTHER_LABS:
         found, truth, scales = 0, 0, []

@@ -1,7 +1,9 @@
 """Acquisition shifts: what another laboratory's stain, camera, optics and file format do to a field.
 
-Each shift maps an RGB uint8 field to another of the same size. The domain-shift benchmark runs
-every bundle under each of them, and the synthetic "other lab" fields are rendered with them.
+Each of `DOMAIN_SHIFTS` maps an RGB uint8 field to another of the same size, one change at a time;
+`OTHER_LAB_SHIFTS` makes several at once, as another laboratory's images differ, and records the
+view at that lab's pixel scale. The domain-shift benchmark runs every bundle under each of them, and
+the synthetic "other lab" fields are rendered with them.
 """
 
 from __future__ import annotations
@@ -111,6 +113,43 @@ DOMAIN_SHIFTS: dict[str, Shift] = {
     **{name: partial(magnify, factor=factor) for name, factor in MAGNIFICATIONS.items()},
     "grey": grey,
 }
+
+
+@dataclass(frozen=True)
+class OtherLab:
+    """How another laboratory's fields differ: stain palette, camera white balance, optics, file format."""
+
+    name: str
+    hue: float = 0.0  # degrees
+    saturation: float = 1.0
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    zoom: float = 1.0  # pixels per micrometre relative to the development data (a 100x oil objective, another camera)
+    blur: float = 0.0  # extra defocus, sigma in pixels
+    jpeg: int | None = None  # recompression quality
+
+
+OTHER_LABS = (
+    OtherLab("oil 100x, warm lamp, JPEG", hue=-12, saturation=1.25, white_balance=(1.12, 1.0, 0.9), zoom=1.6, blur=0.8, jpeg=60),
+    OtherLab("pale stain, cool camera, soft focus", hue=10, saturation=0.7, white_balance=(0.9, 1.0, 1.12), zoom=0.8, blur=1.5),
+)
+
+
+def recorded_by(rgb: np.ndarray, lab: OtherLab) -> np.ndarray:
+    """A view already at `lab`'s pixel scale, in its stain and camera colours, through its optics and software."""
+    out = white_balance(scale_saturation(rotate_hue(rgb, lab.hue), lab.saturation), lab.white_balance)
+    out = blur(out, lab.blur) if lab.blur else out
+    return jpeg(out, lab.jpeg) if lab.jpeg else out
+
+
+def other_lab_view(rgb: np.ndarray, lab: OtherLab) -> np.ndarray:
+    """The same view as `lab` would have recorded it: `lab.zoom` x the pixels per side, then `recorded_by`."""
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * lab.zoom)), max(1, round(h * lab.zoom)))
+    zoomed = rgb if lab.zoom == 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC if lab.zoom > 1 else cv2.INTER_AREA)
+    return recorded_by(zoomed, lab)
+
+
+OTHER_LAB_SHIFTS: dict[str, Shift] = {f"another lab: {lab.name}": partial(other_lab_view, lab=lab) for lab in OTHER_LABS}
 
 
 @dataclass(frozen=True)

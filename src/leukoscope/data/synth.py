@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from leukoscope.data.shifts import OtherLab, recorded_by
 from leukoscope.io_utils import write_json
 from leukoscope.progress import progress
 
@@ -189,46 +190,14 @@ def synth_field(
     return image, cells
 
 
-@dataclass(frozen=True)
-class OtherLab:
-    """How another laboratory's fields differ: stain palette, camera white balance, optics, file format."""
-
-    name: str
-    hue: float = 0.0  # degrees
-    saturation: float = 1.0
-    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    zoom: float = 1.0  # pixels per micrometre relative to the development data (a 100x oil objective, another camera)
-    blur: float = 0.0  # extra defocus, sigma in pixels
-    jpeg: int | None = None  # recompression quality
-
-
-OTHER_LABS = (
-    OtherLab("oil 100x, warm lamp, JPEG", hue=-12, saturation=1.25, white_balance=(1.12, 1.0, 0.9), zoom=1.6, blur=0.8, jpeg=60),
-    OtherLab("pale stain, cool camera, soft focus", hue=10, saturation=0.7, white_balance=(0.9, 1.0, 1.12), zoom=0.8, blur=1.5),
-)
-
-
 def other_lab_field(label: str, rng: np.random.Generator, lab: OtherLab, size: int = REFERENCE_SIZE, n_cells: int | None = None) -> tuple[np.ndarray, list[Cell]]:
     """A field of `label` as `lab` would have imaged it: `size` x zoom pixels across, and its cells in those pixels.
 
     The smear is the same as `synth_field` draws; the lab's optics set the pixel scale, its stain
     and camera the colours, its software the compression.
     """
-    from leukoscope.data.shifts import (
-        blur,
-        jpeg,
-        rotate_hue,
-        scale_saturation,
-        white_balance,
-    )
-
     rgb, cells = synth_field(label, rng, int(round(size * lab.zoom)), n_cells=n_cells)
-    rgb = white_balance(scale_saturation(rotate_hue(rgb, lab.hue), lab.saturation), lab.white_balance)
-    if lab.blur:
-        rgb = blur(rgb, lab.blur)
-    if lab.jpeg:
-        rgb = jpeg(rgb, lab.jpeg)
-    return rgb, cells
+    return recorded_by(rgb, lab), cells
 
 
 def _draw_scale_bar(image: np.ndarray, label: str, shortcut: str | None, rng: np.random.Generator) -> None:
