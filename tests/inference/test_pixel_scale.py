@@ -87,12 +87,13 @@ def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, 
     cases = [
         (str(cell_run / "bundle"), "auto", "red cells could be measured in fewer than 3 of the 3 image(s)"),
         (str(cell_run / "bundle"), "0", "a microscope image's pixel is 0.005-20 µm across"),
+        (str(cell_run / "bundle"), "0.006", "--pixel-size 0.006: pixel scale "),  # a pixel size, at a scale no crop is cut at
         (str(tiny_run / "bundle"), "0.1", "a pixel scale applies to cell-level models only"),
     ]
     for bundle, value, message in cases:
         res = _cli("predict", bundle, str(plain), "--pixel-size", value, "--out", str(tmp_path / "p.csv"))
         assert res.returncode != 0 and message in res.stderr.strip().splitlines()[-1], res.stderr[-1000:]  # argparse prints its usage above
-        assert "Traceback" not in res.stderr
+        assert "Traceback" not in res.stderr and "pixel scale" not in res.stdout  # no note on a scale refused
         assert not (tmp_path / "p.csv").exists()
     res = _cli("explain", str(tiny_run / "bundle"), str(plain / "0.png"), "--pixel-size", "0.1", "--out", str(tmp_path / "overlays"))
     assert res.returncode != 0 and "a pixel scale applies to cell-level models only" in res.stderr.strip().splitlines()[-1]

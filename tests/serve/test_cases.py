@@ -123,7 +123,7 @@ def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(ce
     bad = httpx.post(f"{cell_server}/v1/predict", files=fields, data={"pixel_size": "large"}, timeout=60)
     assert bad.status_code == 422 and bad.json()["error"].endswith("pixel_size: expected auto, field or a number of µm, got 'large'")
     tiny = httpx.post(f"{cell_server}/v1/predict", files=fields[:1], data={"pixel_size": "0.006"}, timeout=60)  # a pixel size the parser takes, at a scale no crop is cut at
-    assert tiny.status_code == 422 and tiny.json()["error"].startswith("pixel_size: pixel scale ") and "is outside 0.05-50 x" in tiny.json()["error"]
+    assert tiny.status_code == 422 and tiny.json()["error"].startswith("pixel_size 0.006: pixel scale ") and "is outside 0.05-50 x" in tiny.json()["error"]
 
     case = httpx.post(f"{cell_server}/v1/cases", files=fields[:6], data={"name": "P-x2.5"}, timeout=120).json()
     assert case["pixel_scale"] == pytest.approx(2.5 * view, rel=0.1) and "red cells" in case["pixel_scale_note"]

@@ -24,6 +24,7 @@ from leukoscope.workers import parallel_map
 AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
 FIELD_OF_VIEW = "field"  # --pixel-size field: each image taken to show a training field's field of view
 PIXEL_UM = (0.005, 20.0)  # the pixel sizes, in µm, a microscope image can have
+PIXEL_SCALE_RANGE = (0.05, 50.0)  # the pixel scales, against the training fields', that crops are cut at
 VIEW_SAMPLE = 50  # images measured to check a set predicted without a pixel size
 WHOLE_FIELD = "a pixel scale applies to cell-level models only; this one sees whole fields as they are"
 
@@ -39,6 +40,13 @@ def parse_pixel_size(text: str) -> str | float:
     if not PIXEL_UM[0] <= um <= PIXEL_UM[1]:
         raise DataError(f"a microscope image's pixel is {PIXEL_UM[0]:g}-{PIXEL_UM[1]:g} µm across, got {um:g}")
     return um
+
+
+def check_pixel_scale(pixel_scale: float, what: str = "pixel scale") -> None:
+    """A DataError naming `what` where no crop can be cut at this scale (a pixel size mistyped, or a ruler misled)."""
+    low, high = PIXEL_SCALE_RANGE
+    if not low <= pixel_scale <= high:
+        raise DataError(f"{what}: pixel scale {pixel_scale:g} is outside {low:g}-{high:g} x the training fields': check the pixel size")
 
 
 def refuse_whole_field(bundle: Bundle) -> None:
@@ -119,6 +127,8 @@ def resolve_pixel_scale(
             if not required:
                 return None, f"pixel scale: {why}; each image is taken to show a training field's field of view"
             raise DataError(f"{option} auto: {why}; give the pixel size in µm")
+        check_pixel_scale(estimate.pixel_scale, f"{option} auto")
         return estimate.pixel_scale, estimate.describe()
     scale = pixel_scale_from_size(float(pixel_size), reference)
+    check_pixel_scale(scale, f"{option} {pixel_size:g}")
     return scale, f"pixel scale {scale:.2f} x the training fields' ({pixel_size:g} µm per pixel given; the training fields' red cells are {reference:.1f} px across)"

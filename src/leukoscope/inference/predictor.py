@@ -14,7 +14,7 @@ import numpy as np
 
 from leukoscope.data.images import IMAGE_EXTENSIONS, read_rgb
 from leukoscope.errors import DataError, ImageError
-from leukoscope.inference.pixel_scale import refuse_whole_field
+from leukoscope.inference.pixel_scale import check_pixel_scale, refuse_whole_field
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.predictions import Predictions, score_units
 from leukoscope.scoring.runner import run_model
@@ -99,8 +99,8 @@ class Predictor:
     def _check_pixel_scale(self) -> None:
         if self.pixel_scale is not None:
             refuse_whole_field(self.bundle)
-        if self.pixel_scale is not None and not 0.05 <= self.pixel_scale <= 50:
-            raise DataError(f"pixel scale {self.pixel_scale:g} is outside 0.05-50 x the training fields': check the pixel size")
+        if self.pixel_scale is not None:
+            check_pixel_scale(self.pixel_scale)
 
     def at_pixel_scale(self, pixel_scale: float | None) -> Predictor:
         """This predictor, sharing its model, for images of another pixel scale (one request, one case)."""
