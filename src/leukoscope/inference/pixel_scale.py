@@ -42,11 +42,12 @@ def parse_pixel_size(text: str) -> str | float:
     return um
 
 
-def check_pixel_scale(pixel_scale: float, what: str = "pixel scale") -> None:
-    """A DataError naming `what` where no crop can be cut at this scale (a pixel size mistyped, or a ruler misled)."""
+def check_pixel_scale(pixel_scale: float, what: str = "") -> None:
+    """A DataError (naming `what`, where given) where no crop can be cut at this scale: a pixel size mistyped, or a ruler misled."""
     low, high = PIXEL_SCALE_RANGE
     if not low <= pixel_scale <= high:
-        raise DataError(f"{what}: pixel scale {pixel_scale:g} is outside {low:g}-{high:g} x the training fields': check the pixel size")
+        named = f"{what}: " if what else ""
+        raise DataError(f"{named}pixel scale {pixel_scale:g} is outside {low:g}-{high:g} x the training fields': check the pixel size")
 
 
 def refuse_whole_field(bundle: Bundle) -> None:
