@@ -51,6 +51,7 @@ from leukoscope.inference.pixel_scale import untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.intervals import paired_difference
+from leukoscope.scoring.ood import abstain_correct
 
 TOLERANCE = 0.05  # issue 17: accuracy under every shift within 5 points of the unshifted figure
 
@@ -89,7 +90,7 @@ def accuracy_change(correct: np.ndarray, reference: np.ndarray) -> dict[str, Any
 
 def malignancy_change(pred_labels: np.ndarray, reference: np.ndarray, truth: np.ndarray, benign: int) -> dict[str, Any]:
     """The benign-vs-malignant call's accuracy, and its change from the unshifted calls as `accuracy_change` gives it."""
-    correct, unshifted = (pred_labels == benign) == (truth == benign), (reference == benign) == (truth == benign)
+    correct, unshifted = abstain_correct(pred_labels, truth, benign), abstain_correct(reference, truth, benign)
     return {"malignancy_accuracy": float(correct.mean()), **{f"malignancy_{k}": v for k, v in accuracy_change(correct, unshifted).items()}}
 
 

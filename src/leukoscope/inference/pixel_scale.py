@@ -84,7 +84,8 @@ def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sampl
     those red cells give, as `auto` would. Cut as training fields' views, half-magnification test fields scored
     19.5 % (malignant sensitivity 15.3 %), and cells in 4x single-cell images of benign fields were called
     malignant 69.2 % of the time; cut at the scale measured here, 79.0 % (96.7 %) and 33.3 %, as in their own
-    fields (BENCHMARKS.md, issue 17, "Another magnification cut at its red cells' scale")."""
+    fields (BENCHMARKS.md, issue 17, "Another magnification cut at its red cells' scale"). A DataError where those red
+    cells give a scale no crop is cut at (`check_pixel_scale`), as for a pixel size given."""
     if not bundle.cell_level or not images:
         return None, ""
     chosen = list(images)[:: max(1, len(images) // sample)][:sample]
@@ -100,6 +101,7 @@ def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sampl
     ratio = estimate.pixel_scale / float(np.median([scale for _, scale in measured if scale is not None]))
     if 1 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
         return None, ""
+    check_pixel_scale(estimate.pixel_scale, "the images' red cells")
     return estimate.pixel_scale, (
         f"the images' red cells measure {estimate.red_cell_px:.1f} px across (the median over {estimate.measured} of {len(chosen)} images), "
         f"{ratio:.2f} x the size a training field of their size shows: another magnification, so their cells are cut at the pixel scale "

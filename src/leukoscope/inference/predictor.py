@@ -99,7 +99,6 @@ class Predictor:
     def _check_pixel_scale(self) -> None:
         if self.pixel_scale is not None:
             refuse_whole_field(self.bundle)
-        if self.pixel_scale is not None:
             check_pixel_scale(self.pixel_scale)
 
     def at_pixel_scale(self, pixel_scale: float | None) -> Predictor:

@@ -108,14 +108,7 @@ def create_app(
             scale, note = resolve_pixel_scale(size, bundle, rgbs, required=pixel_size is not None, option="pixel_size")
         except DataError as exc:
             raise ApiError(422, str(exc)) from None
-        return at_scale(scale, "pixel_size"), note
-
-    def at_scale(scale: float | None, source: str) -> Predictor:
-        """The predictor at `scale`; an ApiError (422) naming `source` where no microscope gives that scale."""
-        try:
-            return predictor.at_pixel_scale(scale)
-        except DataError as exc:
-            raise ApiError(422, f"{source}: {exc}") from None
+        return predictor.at_pixel_scale(scale), note
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Response:
@@ -187,8 +180,11 @@ def create_app(
                 raise next(err for _, err in loaded)
             rgbs = [rgb for _, rgb in good]
             if pixel_size is None:
-                untold, warning = untold_pixel_scale(bundle, rgbs)
-                scaled = at_scale(untold, "the images' red cells")
+                try:
+                    untold, warning = untold_pixel_scale(bundle, rgbs)
+                except DataError as exc:
+                    raise ApiError(422, str(exc)) from None
+                scaled = predictor.at_pixel_scale(untold)
             else:
                 scaled, _ = scaled_predictor(pixel_size, rgbs, FIELD_OF_VIEW)
                 warning = ""
