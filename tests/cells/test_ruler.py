@@ -6,6 +6,7 @@ import pytest
 
 from leukoscope.cells.crops import CropConfig, field_crops
 from leukoscope.cells.ruler import SCALE_TOLERANCE, Ruler, estimate_pixel_scale, local_thickness, measure_red_cells, training_scale
+from leukoscope.data.shifts import field_stop
 from leukoscope.data.synth import RED_CELL_DIAMETER, synth_field
 
 
@@ -21,6 +22,23 @@ def test_the_ruler_recovers_a_known_magnification(zoom):
             ratios.append(ruler.red_cell_px / (RED_CELL_DIAMETER * size / 224))
     assert len(ratios) >= 6  # most fields can be measured
     assert np.median(ratios) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("radius", [0.5, 0.6])
+def test_black_corners_beyond_a_field_stop_are_not_red_cells(radius):
+    # a camera that sees the round field stop: its black corners are darker in green than the plasma too
+    ratios = []
+    for i in range(6):
+        rgb, _ = synth_field("Benign", np.random.default_rng([11, i]), size=224)
+        plain, stopped = measure_red_cells(rgb), measure_red_cells(field_stop(rgb, radius))
+        if plain is not None and stopped is not None:
+            ratios.append(stopped.red_cell_px / plain.red_cell_px)
+    assert len(ratios) >= 5 and np.median(ratios) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_dark_field_has_no_red_cells_to_measure():
+    rgb, _ = synth_field("Pre", np.random.default_rng(5), size=224)
+    assert measure_red_cells((rgb // 40).astype(np.uint8)) is None  # all of it beyond any field stop's level
 
 
 def test_a_field_without_red_cells_has_no_ruler_and_crops_fall_back_to_the_cell():
@@ -103,6 +121,7 @@ def test_local_thickness_gives_every_pixel_of_a_disc_its_diameter_when_discs_ove
     cv2.circle(large, (250, 300), 120, 1, -1)
     cv2.circle(large, (450, 300), 120, 1, -1)
     assert np.median(local_thickness(large)[large > 0]) == pytest.approx(241, rel=0.05)
+
 
 
 @pytest.mark.parametrize("magnification", [0.6, 2.0])

@@ -10,6 +10,7 @@ from leukoscope.data.shifts import (
     OTHER_LABS,
     AcquisitionRanges,
     blur,
+    field_stop,
     gamma,
     grey,
     jpeg,
@@ -20,6 +21,7 @@ from leukoscope.data.shifts import (
     resolution,
     rotate_hue,
     scale_saturation,
+    sharpen,
     white_balance,
 )
 from leukoscope.data.synth import synth_field
@@ -98,6 +100,25 @@ def test_a_magnified_box_lands_on_the_magnified_disc_or_is_dropped_outside_the_f
     assert moved == pytest.approx((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), abs=1.5)
     corner = magnified_box((0, 0, 20, 20), disc.shape, factor)
     assert (corner is None) == (factor > 1)  # a corner leaves an enlarged field's frame and stays in a shrunk one
+
+
+def test_sharpening_raises_the_fine_detail_more_at_the_stronger_setting_and_keeps_the_colours(field):
+    assert np.array_equal(sharpen(field, 0.0), field)
+    assert _detail(sharpen(field, 2.0)) > _detail(sharpen(field, 1.0)) > 1.3 * _detail(field)
+    for amount in (1.0, 2.0):  # unsharp masking moves no mean colour, up to clipping at the darkest nuclei
+        mean_shift = sharpen(field, amount).reshape(-1, 3).mean(0) - field.reshape(-1, 3).mean(0)
+        assert np.abs(mean_shift).max() < 1.0
+
+
+def test_a_field_stop_blackens_the_corners_beyond_its_radius_and_leaves_the_centre():
+    plasma = np.full((224, 224, 3), (236, 231, 230), np.uint8)
+    stopped = field_stop(plasma, radius=0.6)
+    assert (stopped[:3, :3] == 0).all() and (stopped[-3:, -3:] == 0).all()
+    assert np.array_equal(stopped[60:164, 60:164], plasma[60:164, 60:164])
+    yy, xx = np.mgrid[:224, :224]
+    beyond = (xx - 111.5) ** 2 + (yy - 111.5) ** 2 > (0.6 * 224) ** 2
+    black = stopped.max(axis=-1) < 60
+    assert abs(black.mean() - beyond.mean()) < 0.01  # the stop's area, edge softened over a pixel
 
 
 def test_grey_drops_colour_and_every_shift_keeps_the_frame(field):

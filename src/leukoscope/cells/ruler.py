@@ -40,7 +40,9 @@ SCALE_TOLERANCE = 1.45
 RULER = "local thickness"  # recorded with a bundle's training scale: a scale measured by another ruler is not comparable
 MIN_RED_CELLS = 0.25  # a quarter of a red cell's area is needed for a ruler: an oil objective's view may show no more than part of one
 THICKNESS_STEP = 1.02  # ratio between successive disc diameters: the ruler's resolution
+WIDEST_REGION = 3  # x MAX_RADIUS_PX: the widest radius measured; no red cell comes near it
 MAX_RADIUS_PX = 24  # larger red cells are measured on a shrunk mask (their radius, 90th percentile of the ridge)
+FIELD_STOP_LEVEL = 60  # no channel brighter: beyond the field stop, not smear (a red cell's green is 150-200)
 LEUKOCYTE_SPAN = (0.8, 4.0)  # a leukocyte is 1-3 red cells across: a ruler that disagrees measured something else
 
 
@@ -59,6 +61,17 @@ class Ruler:
         return RED_CELL_UM / self.red_cell_px
 
 
+def beyond_field_stop(rgb: np.ndarray) -> np.ndarray:
+    """Pixels outside the microscope's field of view: the black corners of a camera that sees the round field
+    stop. They are darker in green than the plasma too, and Otsu then split black from smear: one field with
+    such corners measured its red cells 45.7 px across instead of 11.0, and a set of them was cut at 3x its scale
+    (BENCHMARKS.md, issue 17, twenty-ninth session). A dark region is the stop's when no channel reaches
+    FIELD_STOP_LEVEL over a disc of a red cell's core; the darkest nuclei and the scale bar's text are thinner."""
+    dark = (rgb.max(axis=-1) < FIELD_STOP_LEVEL).astype(np.uint8)
+    k = max(3, int(round(9 * field_scale(rgb.shape))) | 1)
+    return cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+
+
 def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> np.ndarray:
     """Pixels of red cells: darker in green than the plasma (Otsu over the pixels away from the
     leukocytes). `leukocytes` is the detector's mask (detected when None)."""
@@ -66,7 +79,8 @@ def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> np.n
         leukocytes = leukocyte_pixels(rgb)
     scale = field_scale(rgb.shape)
     k = max(3, int(round(9 * scale)) | 1)
-    stained = cv2.dilate(leukocytes.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    left_out = leukocytes | beyond_field_stop(rgb)  # no red cell to measure there, and a red cell cut by either reads small
+    stained = cv2.dilate(left_out.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
     green = cv2.GaussianBlur(rgb[..., 1], (0, 0), 1.0)
     if (~stained).sum() < 100:
         return np.zeros(green.shape, bool)
@@ -99,7 +113,8 @@ def local_thickness(mask: np.ndarray) -> np.ndarray:
     dist = dist if shrink == 1.0 else cv2.distanceTransform(small, cv2.DIST_L2, 5)
     thickness = np.zeros(small.shape, np.float32)
     radius = 1.0
-    while radius <= dist.max():
+    # a region wider than WIDEST_REGION x MAX_RADIUS_PX (a dark field taken whole) reads that wide: larger discs cost minutes
+    while radius <= min(float(dist.max()), WIDEST_REGION * MAX_RADIUS_PX):
         side = int(2 * radius) | 1
         covered = cv2.dilate((dist >= radius).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
         thickness[(covered > 0) & (small > 0)] = 2 * radius / shrink
