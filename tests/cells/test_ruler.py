@@ -6,7 +6,7 @@ import pytest
 
 from leukoscope.cells.crops import CropConfig, field_crops
 from leukoscope.cells.ruler import SCALE_TOLERANCE, Ruler, estimate_pixel_scale, local_thickness, measure_red_cells, training_scale
-from leukoscope.data.shifts import field_stop
+from leukoscope.data.shifts import field_stop, vignette
 from leukoscope.data.synth import RED_CELL_DIAMETER, synth_field
 
 
@@ -33,6 +33,18 @@ def test_black_corners_beyond_a_field_stop_are_not_red_cells(radius):
         plain, stopped = measure_red_cells(rgb), measure_red_cells(field_stop(rgb, radius))
         if plain is not None and stopped is not None:
             ratios.append(stopped.red_cell_px / plain.red_cell_px)
+    assert len(ratios) >= 5 and np.median(ratios) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("corner", [0.6, 0.4])
+def test_vignetting_does_not_move_the_ruler(corner):
+    # the plasma darkens towards the corners: where it is as dark as red cells, Otsu took it for them
+    ratios = []
+    for i in range(6):
+        rgb, _ = synth_field("Early", np.random.default_rng([12, i]), size=224)
+        plain, dimmed = measure_red_cells(rgb), measure_red_cells(vignette(rgb, corner))
+        if plain is not None and dimmed is not None:
+            ratios.append(dimmed.red_cell_px / plain.red_cell_px)
     assert len(ratios) >= 5 and np.median(ratios) == pytest.approx(1.0, abs=0.05)
 
 

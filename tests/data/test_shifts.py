@@ -22,6 +22,7 @@ from leukoscope.data.shifts import (
     rotate_hue,
     scale_saturation,
     sharpen,
+    vignette,
     white_balance,
 )
 from leukoscope.data.synth import synth_field
@@ -108,6 +109,15 @@ def test_sharpening_raises_the_fine_detail_more_at_the_stronger_setting_and_keep
     for amount in (1.0, 2.0):  # unsharp masking moves no mean colour, up to clipping at the darkest nuclei
         mean_shift = sharpen(field, amount).reshape(-1, 3).mean(0) - field.reshape(-1, 3).mean(0)
         assert np.abs(mean_shift).max() < 1.0
+
+
+@pytest.mark.parametrize("corner", [0.8, 0.6])
+def test_vignetting_darkens_towards_the_corners_to_the_stated_share_and_leaves_the_centre(corner):
+    plasma = np.full((224, 224, 3), (236, 231, 230), np.uint8)
+    dimmed = vignette(plasma, corner).astype(float)
+    assert np.abs(dimmed[111:113, 111:113] - plasma[111:113, 111:113]).max() <= 1
+    assert dimmed[0, 0] / plasma[0, 0] == pytest.approx([corner] * 3, abs=0.01)
+    assert dimmed[0, 112, 1] / 231 == pytest.approx(1 - (1 - corner) / 2, abs=0.01)  # half the squared distance at an edge's middle
 
 
 def test_a_field_stop_blackens_the_corners_beyond_its_radius_and_leaves_the_centre():

@@ -31,7 +31,7 @@ SUPPRESS_MODES = ("constant", "noise", "none", "disc")
 # suppress="disc" keeps a disc of this share of the crop's half-side around the cell's centre (1 red cell in radius
 # with `red_cell_span` 4), whatever the detector's outline: the cell's size is then read from its pixels, not its cut
 DISC_SHARE = 0.5
-CROP_FORMAT = 5  # raised whenever the same settings cut different crops (detection included), so that no cache serves the old ones
+CROP_FORMAT = 6  # raised whenever the same settings cut different crops (detection included), so that no cache serves the old ones
 
 
 @dataclass(frozen=True)

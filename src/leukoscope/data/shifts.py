@@ -95,6 +95,15 @@ def resolution(rgb: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def vignette(rgb: np.ndarray, corner: float) -> np.ndarray:
+    """Light falling off from the centre, as the square of the distance, to `corner` x the centre's in the
+    corners: a camera's vignetting, or a lamp not centred on the field."""
+    h, w = rgb.shape[:2]
+    yy, xx = np.ogrid[:h, :w]
+    r2 = ((xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2) / (((w - 1) / 2) ** 2 + ((h - 1) / 2) ** 2)
+    return np.clip(rgb * (1 - (1 - corner) * r2)[..., None], 0, 255).round().astype(np.uint8)
+
+
 def field_stop(rgb: np.ndarray, radius: float = 0.6) -> np.ndarray:
     """The field through a round field stop `radius` x the image's width across from its centre, black beyond
     (the edge softened over a pixel of a 224-px field): the dark corners of many microscope cameras' images."""
@@ -130,6 +139,7 @@ DOMAIN_SHIFTS: dict[str, Shift] = {
     "JPEG quality 60": lambda x: jpeg(x, 60),
     "JPEG quality 30": lambda x: jpeg(x, 30),
     **{name: partial(magnify, factor=factor) for name, factor in MAGNIFICATIONS.items()},
+    "vignetting (corners at 60 %)": lambda x: vignette(x, 0.6),
     "field stop (black corners)": field_stop,
     "grey": grey,
 }
