@@ -48,6 +48,17 @@ def test_vignetting_does_not_move_the_ruler(corner):
     assert len(ratios) >= 5 and np.median(ratios) == pytest.approx(1.0, abs=0.05)
 
 
+def test_a_field_vignetted_to_one_dark_region_is_measured_without_failing():
+    # corners at 40 % of the centre's light: the darkened plasma and the red cells formed one region, whose
+    # 90th percentile of the ridge shrank the mask to nothing, and OpenCV's resize failed
+    rgb, _ = synth_field("Early", np.random.default_rng([12, 0]), size=224)
+    mask = np.zeros((224, 224), np.uint8)
+    mask[:, 20:] = 1  # the frame is not background to the distance transform: its ridge lies far out
+    thickness = local_thickness(mask)
+    assert thickness.shape == mask.shape and (thickness[mask > 0] > 0).all()
+    measure_red_cells(vignette(rgb, 0.4))  # measured or not, without an error
+
+
 def test_a_dark_field_has_no_red_cells_to_measure():
     rgb, _ = synth_field("Pre", np.random.default_rng(5), size=224)
     assert measure_red_cells((rgb // 40).astype(np.uint8)) is None  # all of it beyond any field stop's level

@@ -42,6 +42,7 @@ MIN_RED_CELLS = 0.25  # a quarter of a red cell's area is needed for a ruler: an
 THICKNESS_STEP = 1.02  # ratio between successive disc diameters: the ruler's resolution
 WIDEST_REGION = 3  # x MAX_RADIUS_PX: the widest radius measured; no red cell comes near it
 MAX_RADIUS_PX = 24  # larger red cells are measured on a shrunk mask (their radius, 90th percentile of the ridge)
+LIGHT_SPAN = 3  # red cells across the disc that reads the lamp's light past them
 EVEN_LIGHT = 0.9  # a field whose plasma's light varies less than this (min / max) is taken as evenly lit
 FIELD_STOP_LEVEL = 60  # no channel brighter: beyond the field stop, not smear (a red cell's green is 150-200)
 LEUKOCYTE_SPAN = (0.8, 4.0)  # a leukocyte is 1-3 red cells across: a ruler that disagrees measured something else
@@ -73,12 +74,13 @@ def beyond_field_stop(rgb: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
 
 
-def evenly_lit(green: np.ndarray) -> np.ndarray:
-    """The green channel divided by the lamp's light across the field, where it varies by more than EVEN_LIGHT:
-    a camera's vignetting darkens the plasma towards the corners, and Otsu then took the dark plasma for red
-    cells (corners at 80 % of the centre's light: red cells read 13 % larger; at 40 % the mask was one region).
-    The light is the green channel closed by a disc a quarter of the field across (a red cell is smaller), smoothed."""
-    k = max(3, min(green.shape) // 4) | 1
+def evenly_lit(green: np.ndarray, red_cell_px: float) -> np.ndarray:
+    """The green channel divided by the lamp's light across the field, where it varies by more than EVEN_LIGHT.
+    A camera's vignetting darkens the plasma towards the corners, and Otsu then took the dark plasma for red
+    cells: with corners at 60 % of the centre's light, a set of test fields was cut at 1.88 x its scale and 9 %
+    of its malignant fields were called malignant (BENCHMARKS.md, issue 17, twenty-ninth session). The light is
+    the green channel closed by a disc LIGHT_SPAN red cells of `red_cell_px` across, then smoothed."""
+    k = int(np.clip(LIGHT_SPAN * red_cell_px, 3, min(green.shape))) | 1
     closed = cv2.morphologyEx(green, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     light = cv2.GaussianBlur(closed.astype(np.float32), (0, 0), k / 4)
     if light.min() >= EVEN_LIGHT * light.max() or light.max() <= 0:
@@ -86,16 +88,18 @@ def evenly_lit(green: np.ndarray) -> np.ndarray:
     return np.clip(green * (float(np.median(light)) / np.maximum(light, 1.0)), 0, 255).astype(np.uint8)
 
 
-def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> np.ndarray:
+def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None, red_cell_px: float | None = None) -> np.ndarray:
     """Pixels of red cells: darker in green than the plasma (Otsu over the pixels away from the
-    leukocytes). `leukocytes` is the detector's mask (detected when None)."""
+    leukocytes). `leukocytes` is the detector's mask (detected when None); with `red_cell_px`, a
+    measure of the red cells, the green channel is evenly lit first (`evenly_lit`)."""
     if leukocytes is None:
         leukocytes = leukocyte_pixels(rgb)
     scale = field_scale(rgb.shape)
     k = max(3, int(round(9 * scale)) | 1)
     left_out = leukocytes | beyond_field_stop(rgb)  # no red cell to measure there, and a red cell cut by either reads small
     stained = cv2.dilate(left_out.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
-    green = evenly_lit(cv2.GaussianBlur(rgb[..., 1], (0, 0), 1.0))
+    green = cv2.GaussianBlur(rgb[..., 1], (0, 0), 1.0)
+    green = green if red_cell_px is None else evenly_lit(green, red_cell_px)
     if (~stained).sum() < 100:
         return np.zeros(green.shape, bool)
     # Otsu on the unstained pixels only: with large leukocytes in view it would split them from the rest
@@ -123,7 +127,7 @@ def local_thickness(mask: np.ndarray) -> np.ndarray:
     if ridge.size == 0:
         return np.zeros(mask.shape, np.float32)
     shrink = min(1.0, MAX_RADIUS_PX / float(np.percentile(ridge, 90)))  # large cells: measured on a smaller mask
-    shrink = max(shrink, 8 / min(mask.shape))  # of at least 8 px a side
+    shrink = max(shrink, 8 / min(mask.shape))  # of at least 8 px a side (a mask one region wide left none: OpenCV failed)
     small = mask if shrink == 1.0 else (cv2.resize(mask.astype(np.float32), None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA) >= 0.5).astype(np.uint8)
     dist = dist if shrink == 1.0 else cv2.distanceTransform(small, cv2.DIST_L2, 5)
     thickness = np.zeros(small.shape, np.float32)
@@ -140,8 +144,16 @@ def local_thickness(mask: np.ndarray) -> np.ndarray:
 
 
 def measure_red_cells(rgb: np.ndarray, leukocytes: np.ndarray | None = None) -> Ruler | None:
-    """The field's red-cell diameter in pixels, or None when no red cell can be measured."""
-    thickness = local_thickness(red_cell_mask(rgb, leukocytes))
+    """The field's red-cell diameter in pixels, or None when no red cell can be measured. The lamp's light is
+    evened out twice (`evenly_lit`): past red cells a twelfth of the field across, then past those measured
+    (a disc of one share of the field fitted a vignette, and ate into the red cells at 3-4x the magnification)."""
+    leukocytes = leukocyte_pixels(rgb) if leukocytes is None else leukocytes
+    first = _ruler(red_cell_mask(rgb, leukocytes, min(rgb.shape[:2]) / 12))
+    return None if first is None else _ruler(red_cell_mask(rgb, leukocytes, first.red_cell_px))
+
+
+def _ruler(mask: np.ndarray) -> Ruler | None:
+    thickness = local_thickness(mask)
     values = thickness[thickness > 0]
     if values.size == 0:
         return None
