@@ -96,10 +96,12 @@ def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None, red_cel
         leukocytes = leukocyte_pixels(rgb)
     scale = field_scale(rgb.shape)
     k = max(3, int(round(9 * scale)) | 1)
-    left_out = leukocytes | beyond_field_stop(rgb)  # no red cell to measure there, and a red cell cut by either reads small
+    beyond = beyond_field_stop(rgb)
+    left_out = leukocytes | beyond  # no red cell to measure there, and a red cell cut by either reads small
     stained = cv2.dilate(left_out.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
     green = cv2.GaussianBlur(rgb[..., 1], (0, 0), 1.0)
-    green = green if red_cell_px is None else evenly_lit(green, red_cell_px)
+    if red_cell_px is not None and not beyond.all():  # the stop's black is no lamp's light: lit as the plasma
+        green = evenly_lit(np.where(beyond, np.percentile(green[~beyond], 95), green).astype(np.uint8), red_cell_px)
     if (~stained).sum() < 100:
         return np.zeros(green.shape, bool)
     # Otsu on the unstained pixels only: with large leukocytes in view it would split them from the rest
