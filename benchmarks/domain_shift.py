@@ -4,7 +4,8 @@ Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--
        [--source-px N|none] [--cells-fixed] [--pixel-scale] [--every N] [--shift TEXT ...] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
-(hue, saturation, white balance, gamma, blur, JPEG, magnification, grey, one at a time; then each
+(hue, saturation, white balance, gamma, blur, sharpening, JPEG, magnification, vignetting, a field stop's
+black corners, grey, one at a time; then each
 simulated other laboratory's profile, several at once and at its pixel scale), and the bundle predicts it
 as `predict` would without a pixel size (cells detected on the altered field; where the shifted set's
 red cells say another magnification, cut at the scale they give, and also, on a line of its own, as

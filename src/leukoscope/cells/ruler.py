@@ -12,7 +12,9 @@ view: OpenCV's distance transform does not take the frame for background; a sliv
 its visible height, which is why single-cell windows measure 7 % short). An earlier ruler (the median isolated
 round disc, else the distance transform's peaks) measured a set of development fields magnified
 0.5-4x 8-19 % short, as specks passed for discs and cut cells were left out; this one, 0-3 % short
-(one field: 2-9 %; BENCHMARKS.md). None when the mask holds fewer than MIN_RED_CELLS red cells.
+(one field: 2-9 %; BENCHMARKS.md). None when the mask holds fewer than MIN_RED_CELLS red cells. The black
+corners beyond a field stop are left out, and a lamp's uneven light is evened out first: both passed for red
+cells, and cut a set's cells at 3x and 1.88x their scale (BENCHMARKS.md, "Black corners and vignetting").
 """
 
 from __future__ import annotations

@@ -105,8 +105,8 @@ def vignette(rgb: np.ndarray, corner: float) -> np.ndarray:
 
 
 def field_stop(rgb: np.ndarray, radius: float = 0.6) -> np.ndarray:
-    """The field through a round field stop `radius` x the image's width across from its centre, black beyond
-    (the edge softened over a pixel of a 224-px field): the dark corners of many microscope cameras' images."""
+    """The field through a round field stop of radius `radius` x the image's width about its centre, black
+    beyond (the edge softened over a pixel of a 224-px field): the dark corners of many microscope cameras' images."""
     h, w = rgb.shape[:2]
     yy, xx = np.ogrid[:h, :w]
     inside = (((xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2) <= (radius * w) ** 2).astype(np.float32)
