@@ -146,7 +146,6 @@ def test_local_thickness_gives_every_pixel_of_a_disc_its_diameter_when_discs_ove
     assert np.median(local_thickness(large)[large > 0]) == pytest.approx(241, rel=0.05)
 
 
-
 @pytest.mark.parametrize("magnification", [0.6, 2.0])
 def test_a_set_of_fields_gives_the_pixel_scale_of_its_objective(magnification):
     """Fields drawn with every cell `magnification` x as large, in the same frame: another objective."""
