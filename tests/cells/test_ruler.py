@@ -24,27 +24,28 @@ def test_the_ruler_recovers_a_known_magnification(zoom):
     assert np.median(ratios) == pytest.approx(1.0, abs=0.05)
 
 
+def _ruler_ratios(label, seed, camera):
+    """Six synthetic fields' red-cell diameters as `camera` records them, over the same fields' as drawn."""
+    ratios = []
+    for i in range(6):
+        rgb, _ = synth_field(label, np.random.default_rng([seed, i]), size=224)
+        plain, recorded = measure_red_cells(rgb), measure_red_cells(camera(rgb))
+        if plain is not None and recorded is not None:
+            ratios.append(recorded.red_cell_px / plain.red_cell_px)
+    return ratios
+
+
 @pytest.mark.parametrize("radius", [0.5, 0.6])
 def test_black_corners_beyond_a_field_stop_are_not_red_cells(radius):
     # a camera that sees the round field stop: its black corners are darker in green than the plasma too
-    ratios = []
-    for i in range(6):
-        rgb, _ = synth_field("Benign", np.random.default_rng([11, i]), size=224)
-        plain, stopped = measure_red_cells(rgb), measure_red_cells(field_stop(rgb, radius))
-        if plain is not None and stopped is not None:
-            ratios.append(stopped.red_cell_px / plain.red_cell_px)
+    ratios = _ruler_ratios("Benign", 11, lambda rgb: field_stop(rgb, radius))
     assert len(ratios) >= 5 and np.median(ratios) == pytest.approx(1.0, abs=0.05)
 
 
 @pytest.mark.parametrize("corner", [0.6, 0.4])
 def test_vignetting_does_not_move_the_ruler(corner):
     # the plasma darkens towards the corners: where it is as dark as red cells, Otsu took it for them
-    ratios = []
-    for i in range(6):
-        rgb, _ = synth_field("Early", np.random.default_rng([12, i]), size=224)
-        plain, dimmed = measure_red_cells(rgb), measure_red_cells(vignette(rgb, corner))
-        if plain is not None and dimmed is not None:
-            ratios.append(dimmed.red_cell_px / plain.red_cell_px)
+    ratios = _ruler_ratios("Early", 12, lambda rgb: vignette(rgb, corner))
     assert len(ratios) >= 5 and np.median(ratios) == pytest.approx(1.0, abs=0.05)
 
 

@@ -72,8 +72,13 @@ def beyond_field_stop(rgb: np.ndarray) -> np.ndarray:
     (BENCHMARKS.md, issue 17, twenty-ninth session). A dark region is the stop's when no channel reaches
     FIELD_STOP_LEVEL over a disc of a red cell's core; the darkest nuclei and the scale bar's text are thinner."""
     dark = (rgb.max(axis=-1) < FIELD_STOP_LEVEL).astype(np.uint8)
-    k = max(3, int(round(9 * field_scale(rgb.shape))) | 1)
-    return cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    return cv2.morphologyEx(dark, cv2.MORPH_OPEN, _red_cell_core(rgb.shape)).astype(bool)
+
+
+def _red_cell_core(shape: tuple[int, ...]) -> np.ndarray:
+    """A disc about a red cell's core across (9 px of a 224-px field) at the image's field scale."""
+    k = max(3, int(round(9 * field_scale(shape))) | 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
 
 
 def evenly_lit(green: np.ndarray, red_cell_px: float) -> np.ndarray:
@@ -96,11 +101,9 @@ def red_cell_mask(rgb: np.ndarray, leukocytes: np.ndarray | None = None, red_cel
     measure of the red cells, the green channel is evenly lit first (`evenly_lit`)."""
     if leukocytes is None:
         leukocytes = leukocyte_pixels(rgb)
-    scale = field_scale(rgb.shape)
-    k = max(3, int(round(9 * scale)) | 1)
     beyond = beyond_field_stop(rgb)
     left_out = leukocytes | beyond  # no red cell to measure there, and a red cell cut by either reads small
-    stained = cv2.dilate(left_out.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    stained = cv2.dilate(left_out.astype(np.uint8), _red_cell_core(rgb.shape)).astype(bool)
     green = cv2.GaussianBlur(rgb[..., 1], (0, 0), 1.0)
     if red_cell_px is not None and not beyond.all():  # the stop's black is no lamp's light: lit as the plasma
         green = evenly_lit(np.where(beyond, np.percentile(green[~beyond], 95), green).astype(np.uint8), red_cell_px)

@@ -95,12 +95,17 @@ def resolution(rgb: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def _squared_distance_from_centre(h: int, w: int) -> np.ndarray:
+    """Each pixel's squared distance from the image's centre, in pixels (an (h, w) array)."""
+    yy, xx = np.ogrid[:h, :w]
+    return (xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2
+
+
 def vignette(rgb: np.ndarray, corner: float) -> np.ndarray:
     """Light falling off from the centre, as the square of the distance, to `corner` x the centre's in the
     corners: a camera's vignetting, or a lamp not centred on the field."""
     h, w = rgb.shape[:2]
-    yy, xx = np.ogrid[:h, :w]
-    r2 = ((xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2) / (((w - 1) / 2) ** 2 + ((h - 1) / 2) ** 2)
+    r2 = _squared_distance_from_centre(h, w) / (((w - 1) / 2) ** 2 + ((h - 1) / 2) ** 2)
     return np.clip(rgb * (1 - (1 - corner) * r2)[..., None], 0, 255).round().astype(np.uint8)
 
 
@@ -108,8 +113,7 @@ def field_stop(rgb: np.ndarray, radius: float = 0.6) -> np.ndarray:
     """The field through a round field stop of radius `radius` x the image's width about its centre, black
     beyond (the edge softened over a pixel of a 224-px field): the dark corners of many microscope cameras' images."""
     h, w = rgb.shape[:2]
-    yy, xx = np.ogrid[:h, :w]
-    inside = (((xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2) <= (radius * w) ** 2).astype(np.float32)
+    inside = (_squared_distance_from_centre(h, w) <= (radius * w) ** 2).astype(np.float32)
     inside = cv2.GaussianBlur(inside, (0, 0), max(h, w) / 224)
     return (rgb.astype(np.float32) * inside[..., None]).round().astype(np.uint8)
 
