@@ -5,7 +5,7 @@ Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
 (hue, saturation, white balance, gamma, blur, sharpening, JPEG, magnification, vignetting, a field stop's
-black corners, grey, one at a time; then each
+black corners, a heavier or paler nuclear dye, grey, one at a time; then each
 simulated other laboratory's profile, several at once and at its pixel scale), and the bundle predicts it
 as `predict` would without a pixel size (cells detected on the altered field; where the shifted set's
 red cells say another magnification, cut at the scale they give, and also, on a line of its own, as

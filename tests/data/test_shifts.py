@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 import pytest
+from skimage.color import rgb_from_hed
 
 from leukoscope.data.shifts import (
     DOMAIN_SHIFTS,
@@ -10,7 +11,9 @@ from leukoscope.data.shifts import (
     OTHER_LABS,
     AcquisitionRanges,
     blur,
+    dye_amounts,
     field_stop,
+    from_dye_amounts,
     gamma,
     grey,
     jpeg,
@@ -22,6 +25,7 @@ from leukoscope.data.shifts import (
     rotate_hue,
     scale_saturation,
     sharpen,
+    stain_balance,
     vignette,
     white_balance,
 )
@@ -129,6 +133,21 @@ def test_a_field_stop_blackens_the_corners_beyond_its_radius_and_leaves_the_cent
     beyond = (xx - 111.5) ** 2 + (yy - 111.5) ** 2 > (0.6 * 224) ** 2
     black = stopped.max(axis=-1) < 60
     assert abs(black.mean() - beyond.mean()) < 0.01  # the stop's area, edge softened over a pixel
+
+
+@pytest.mark.parametrize("factor", [1.5, 1 / 1.5])
+def test_the_nuclear_stain_shift_scales_that_dye_alone_and_keeps_white_white(field, factor):
+    amounts = np.stack(np.meshgrid(np.linspace(0, 0.35, 12), np.linspace(0, 0.35, 12)), -1).reshape(-1, 2)
+    density = amounts @ rgb_from_hed[:2]  # pixels of known hematoxylin and eosin amounts
+    stained = (256 * np.exp(-density) - 1).round().astype(np.uint8).reshape(12, 12, 3)
+    before, after = dye_amounts(stained), dye_amounts(stain_balance(stained, hematoxylin=factor))
+    assert after[:, 0] == pytest.approx(factor * before[:, 0], abs=0.02)
+    assert after[:, 1] == pytest.approx(before[:, 1], abs=0.02)
+    assert np.array_equal(stain_balance(field), field)
+    white = np.full((4, 4, 3), 255, np.uint8)
+    assert np.array_equal(stain_balance(white, hematoxylin=factor), white)
+    every_level = np.stack(np.meshgrid(np.arange(256), np.arange(0, 256, 15), np.arange(0, 256, 15)), -1).astype(np.uint8)
+    assert np.array_equal(from_dye_amounts(dye_amounts(every_level), every_level.shape), every_level)  # scikit-image's rgb2hed: up to 139 off
 
 
 def test_grey_drops_colour_and_every_shift_keeps_the_frame(field):

@@ -96,7 +96,7 @@ def test_invariance_augmentations_change_stain_colour_and_sharpness_but_not_the_
         assert np.corrcoef(grey.ravel(), cv2.cvtColor(j, cv2.COLOR_RGB2GRAY).astype(float).ravel())[0, 1] > 0.9  # the same cell
     means = np.array([j.reshape(-1, 3).mean(0) for j in jittered])
     assert means.std(axis=0).max() > 2  # but its colour varies from draw to draw
-    assert np.abs(RandomHEDJitter(0.0)(x).permute(1, 2, 0).numpy().astype(int) - rgb).max() <= 1  # no jitter, no change
+    assert torch.equal(RandomHEDJitter(0.0)(x), x)  # no jitter, no change
     always = AugmentConfig(**{**NO_AUGMENT.__dict__, "grey": 1.0, "blur": 1.0, "blur_sigma": [1.5, 1.5], "jpeg": 1.0, "jpeg_quality": [30, 30]})
     assert torch.equal(build_augment(NO_AUGMENT)(x), x)
     out = build_augment(always)(x).permute(1, 2, 0).numpy()

@@ -15,7 +15,7 @@ import torch
 from torchvision.transforms import v2
 
 from leukoscope.config import AugmentConfig
-from leukoscope.data.shifts import AcquisitionRanges, jpeg, random_camera_colour
+from leukoscope.data.shifts import AcquisitionRanges, dye_amounts, from_dye_amounts, jpeg, random_camera_colour
 
 # What a field's blur mixes into a leukocyte's rim, as the stain-normalised crop sees it: the 10th and 90th
 # percentiles, per channel, of the median colour in a 2 px ring around the detected leukocytes of 48
@@ -53,7 +53,7 @@ class RandomHue(torch.nn.Module):
 
 
 class RandomHEDJitter(torch.nn.Module):
-    """Stain augmentation in haematoxylin-eosin-DAB space (scikit-image's colour deconvolution):
+    """Stain augmentation in haematoxylin-eosin-DAB space (colour deconvolution, `data.shifts.dye_amounts`):
     each stain's optical density scaled by U(1 - s, 1 + s) and shifted by U(-s, s) of its own range,
     after Tellez et al. 2018. A Romanowsky stain is not H&E, but its nuclear and cytoplasmic dyes separate along
     similar axes, which is what the jitter moves independently."""
@@ -63,19 +63,13 @@ class RandomHEDJitter(torch.nn.Module):
         self.strength = strength
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from skimage.color import hed2rgb, rgb2hed
-
         s = self.strength
         scale = 1 + (torch.rand(3) * 2 - 1) * s
         shift = (torch.rand(3) * 2 - 1) * s
         rgb = x.permute(1, 2, 0).numpy()
-        hed = rgb2hed(rgb)
-        # skimage's optical densities are small (a nucleus ~0.05): the shift is relative to each stain's own range
-        moved = hed * scale.numpy() + shift.numpy() * np.percentile(np.abs(hed), 99, axis=(0, 1)).clip(1e-3)
-        # rgb2hed then hed2rgb is not the identity (up to 20 levels off): apply the jitter's difference only
-        delta = (hed2rgb(moved) - hed2rgb(hed)) * 255
-        out = np.clip(rgb + delta, 0, 255).round().astype(np.uint8)
-        return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+        amounts = dye_amounts(rgb)
+        moved = amounts * scale.numpy() + shift.numpy() * np.percentile(np.abs(amounts), 99, axis=0).clip(1e-3)
+        return torch.from_numpy(from_dye_amounts(moved, rgb.shape)).permute(2, 0, 1).contiguous()
 
 
 class RandomJPEG(torch.nn.Module):
@@ -267,7 +261,8 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     if cfg.camera_colour:
         ops.append(RandomCameraColour(cfg.camera_colour, cfg.camera_hue, outline_fill))
     if cfg.stain_hed:
-        ops.append(RandomHEDJitter(cfg.stain_hed))
+        hed = RandomHEDJitter(cfg.stain_hed)
+        ops.append(KeepOutlineFill(hed, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else hed)
     if cfg.brightness or cfg.contrast or cfg.saturation:
         jitter = v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation)
         ops.append(KeepOutlineFill(jitter, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else jitter)
