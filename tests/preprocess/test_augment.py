@@ -270,15 +270,13 @@ def test_another_camera_s_colours_leave_only_what_the_stain_normalisation_leaves
 
 
 def test_the_stain_jitter_moves_the_cell_and_keeps_the_constant_around_it_when_told():
-    from leukoscope.preprocess.augment import build_augment
-
     crop = np.full((64, 64, 3), 128, np.uint8)
     crop[16:48, 16:48] = (150, 90, 170)
     x = hwc_to_chw(crop)
     torch.manual_seed(0)
-    inside = AugmentConfig(**{**NO_AUGMENT.__dict__, "stain_hed": 0.3, "colour_inside_outline": True})
+    inside = dataclasses.replace(NO_AUGMENT, stain_hed=0.3, colour_inside_outline=True)
     kept = [build_augment(inside, outline_fill=128)(x) for _ in range(4)]
     assert all((k[:, :16] == 128).all() for k in kept)
     assert any(not torch.equal(k[:, 16:48, 16:48], x[:, 16:48, 16:48]) for k in kept)
-    whole = AugmentConfig(**{**NO_AUGMENT.__dict__, "stain_hed": 0.3})
+    whole = dataclasses.replace(NO_AUGMENT, stain_hed=0.3)
     assert any(not (build_augment(whole, outline_fill=128)(x)[:, :16] == 128).all() for _ in range(4))

@@ -237,6 +237,11 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     crop. `outline_fill` is that constant when the input is a suppressed cell crop: the blur, first,
     as the optics come before the camera, keeps it sharp."""
     ops: list[torch.nn.Module] = []
+
+    def inside_outline(colour: torch.nn.Module) -> torch.nn.Module:
+        """`colour` on the cell alone, its crop's constant surround kept, where `cfg.colour_inside_outline` asks."""
+        return KeepOutlineFill(colour, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else colour
+
     if cfg.random_crop:
         ops.append(v2.RandomCrop(cfg.random_crop))
     if cfg.blur:
@@ -261,11 +266,9 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     if cfg.camera_colour:
         ops.append(RandomCameraColour(cfg.camera_colour, cfg.camera_hue, outline_fill))
     if cfg.stain_hed:
-        hed = RandomHEDJitter(cfg.stain_hed)
-        ops.append(KeepOutlineFill(hed, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else hed)
+        ops.append(inside_outline(RandomHEDJitter(cfg.stain_hed)))
     if cfg.brightness or cfg.contrast or cfg.saturation:
-        jitter = v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation)
-        ops.append(KeepOutlineFill(jitter, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else jitter)
+        ops.append(inside_outline(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation)))
     if cfg.hue:
         ops.append(RandomHue(cfg.hue))
     if cfg.grey:
