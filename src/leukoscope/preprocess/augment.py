@@ -238,7 +238,7 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     as the optics come before the camera, keeps it sharp."""
     ops: list[torch.nn.Module] = []
 
-    def inside_outline(colour: torch.nn.Module) -> torch.nn.Module:
+    def on_cell_alone(colour: torch.nn.Module) -> torch.nn.Module:
         """`colour` on the cell alone, its crop's constant surround kept, where `cfg.colour_inside_outline` asks."""
         return KeepOutlineFill(colour, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else colour
 
@@ -266,9 +266,9 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     if cfg.camera_colour:
         ops.append(RandomCameraColour(cfg.camera_colour, cfg.camera_hue, outline_fill))
     if cfg.stain_hed:
-        ops.append(inside_outline(RandomHEDJitter(cfg.stain_hed)))
+        ops.append(on_cell_alone(RandomHEDJitter(cfg.stain_hed)))
     if cfg.brightness or cfg.contrast or cfg.saturation:
-        ops.append(inside_outline(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation)))
+        ops.append(on_cell_alone(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation)))
     if cfg.hue:
         ops.append(RandomHue(cfg.hue))
     if cfg.grey:
