@@ -2,8 +2,9 @@
 
 Usage: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/train_throughput.py
        python benchmarks/train_throughput.py --device cuda --models paper     # the 224 px recipes on a GPU
+       python benchmarks/train_throughput.py --models cells --batch 64        # configs/cells.yaml's model and batch
 Each line: model, input size, precision, memory format, images/s (forward + backward + AdamW step,
-batch 32, random data, after 3 warm-up steps).
+batch 32, random data, after 3 warm-up steps). First, what `train.precision: auto` chooses on this machine.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 
 import torch
 
+from leukoscope.config import load_config
+from leukoscope.engine.precision import training_precision
 from leukoscope.models import create_model
 
 CANDIDATES = [
@@ -58,15 +61,19 @@ def synchronize(device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--models", choices=("cpu", "paper"), default="cpu", help="the CPU recipes' candidates, or the paper's 224 px models")
+    parser.add_argument("--models", choices=("cpu", "paper", "cells"), default="cpu", help="the CPU recipes' candidates, the paper's 224 px models, or configs/cells.yaml's")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per line")
+    parser.add_argument("--batch", type=int, default=32, help="images per step")
     args = parser.parse_args()
     device = torch.device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"threads {torch.get_num_threads()}"
-    print(f"torch {torch.__version__}, {where}")
-    for name, size, kwargs in CANDIDATES if args.models == "cpu" else PAPER:
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"threads {torch.get_num_threads()}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    chosen = training_precision("auto", "gpu" if device.type == "cuda" else "cpu")
+    print(f"torch {torch.__version__}, {where}; train.precision auto: {chosen.used} ({chosen.why})")
+    cells = load_config("cells", ["data.root="]).model
+    models = {"cpu": CANDIDATES, "paper": PAPER, "cells": [(cells.name, cells.kwargs["input_size"], cells.kwargs)]}[args.models]
+    for name, size, kwargs in models:
         for bf16, cl in ((False, False), (False, True), (True, True)):
-            r = rate(name, size, kwargs, bf16, cl, device, steps=args.steps)
+            r = rate(name, size, kwargs, bf16, cl, device, batch=args.batch, steps=args.steps)
             print(f"{name:14s} {str(kwargs):40s} {size:4d}px  {'bf16' if bf16 else 'fp32'}  {'channels_last' if cl else 'contiguous   '}  {r:7.1f} img/s", flush=True)
 
 

@@ -152,7 +152,9 @@ class TrainConfig:
     # At weight 6 and the cell recipe's compute it bought blur sigma 2 (-4.5 points instead of -18) for 8.5 points of
     # 4-class accuracy and most of the specificity at 99 % sensitivity (BENCHMARKS.md, "What a blur leaves")
     consistency: float = 0.0
-    precision: str = "32-true"  # "bf16-mixed" on CPU or GPU, "16-mixed" on GPU
+    # "auto": bf16 where the CPU (AVX-512 BF16, AMX) or GPU computes it, fp16 on a GPU without bf16, fp32 otherwise
+    # (engine/precision.py; environment.json records the choice); or Lightning's "32-true", "bf16-mixed", "16-mixed"
+    precision: str = "32-true"
     channels_last: bool = True
     deterministic: bool = False
     seed: int = 0

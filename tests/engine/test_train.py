@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from leukoscope.config import config_from_dict, load_config
+from leukoscope.engine.precision import training_precision
 from leukoscope.engine.train import chance_warning, train
 from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
@@ -26,7 +27,8 @@ def _cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True, **kw)
 
 
-def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config):
+def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_overrides):
+    smoke_config = load_config("configs/smoke.yaml", [*smoke_overrides, "train.precision=auto"])
     bundle_dir = train(smoke_config, tmp_path / "run")
     run = tmp_path / "run"
     for name in ("config.yaml", "splits.json", "data.json", "environment.json", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "logs/metrics.csv"):
@@ -35,7 +37,11 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
     assert saved == smoke_config  # the run can be reproduced from its folder alone
     data = json.loads((run / "data.json").read_text())
     assert len(data["fingerprint"]) == 16 and set(data["counts"]) == {"train", "val", "test"}
-    assert json.loads((run / "environment.json").read_text())["git_commit"]
+    environment = json.loads((run / "environment.json").read_text())
+    assert environment["git_commit"]
+    # the config keeps `auto`; the machine's choice is recorded beside it and in the bundle
+    chosen = training_precision("auto", smoke_config.train.accelerator)
+    assert environment["precision"] == {"asked": "auto", "used": chosen.used, "why": chosen.why}
 
     bundle = load_bundle(bundle_dir)
     meta = bundle.meta
@@ -54,6 +60,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_config
     b, _ = run_model(bundle.model, images, bundle.mean, bundle.std)
     assert np.allclose(a, b, atol=1e-5)
     assert "test" in meta["metrics"] and 0 <= meta["metrics"]["test"]["accuracy"] <= 1
+    assert meta["training"]["precision"] == chosen.used
     assert bundle.image_ood is not None and bundle.image_ood.names == IMAGE_STATS
     # the screening cut is chosen on validation, reaches its sensitivity there, and is applied to the test split
     screening = meta["screening"]

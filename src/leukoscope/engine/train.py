@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from leukoscope.errors import ConfigError
 from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
+from leukoscope.engine.precision import AUTO, Precision, training_precision
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.focus import FocusFloor
 from leukoscope.scoring.metrics import classification_metrics
@@ -105,7 +107,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[str, str] | None = None) -> dict[str, Any]:
+def record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[str, str] | None = None, precision: Precision | None = None) -> dict[str, Any]:
     data_info = {
         "root": str(dm.root.resolve()),
         "variant": cfg.data.variant,
@@ -122,10 +124,10 @@ def record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[s
         fh.write(cfg.to_yaml())
     write_json(out / "splits.json", dm.splits)
     write_json(out / "data.json", data_info)
-    write_json(
-        out / "environment.json",
-        {"git_commit": git_commit(), "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(), "host": platform.node()},
-    )
+    environment = {"git_commit": git_commit(), "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(), "host": platform.node()}
+    if precision is not None:  # what `train.precision: auto` chose on this machine
+        environment["precision"] = precision.as_dict()
+    write_json(out / "environment.json", environment)
     return data_info
 
 
@@ -210,6 +212,7 @@ def check_targets(cfg: Config) -> None:
 def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None:
     """Train one run into out_dir; returns the bundle folder (None on non-zero DDP ranks)."""
     check_targets(cfg)
+    precision = training_precision(cfg.train.precision, cfg.train.accelerator)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
@@ -220,8 +223,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     dm.setup()
     model = create_model(cfg.model.name, len(dm.classes), weights=cfg.model.weights, freeze_blocks=cfg.model.freeze_blocks, **cfg.model.kwargs)
     started_from = start_from_bundle(model, cfg, dm.classes) if cfg.train.init_from else None
-    data_info = record_run(out, cfg, dm, started_from)
+    data_info = record_run(out, cfg, dm, started_from, precision)
     if rank_zero_only.rank == 0:
+        if precision.asked == AUTO:
+            print(f"train.precision auto: {precision.used} ({precision.why})")
         report_left_out(data_info["left_out"], dm.splits.get("warnings", []), shown=5, listed_in=out / "data.json")
     benign_index = dm.classes.index(BENIGN_CLASS) if BENIGN_CLASS in dm.classes else None
     if cfg.eval.call == "benign_first" and benign_index is None:
@@ -233,7 +238,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
         loss = MalignantCellDrop(loss, benign_index, cfg.loss.malignant_cell_drop, cfg.loss.malignant_cell_drop_epochs)
     module = ClassifierModule(model, loss, cfg.train, len(dm.classes), benign_index, cfg.eval.call)
     has_val = len(dm.datasets["val"]) > 0
-    trainer, checkpoint = build_trainer(cfg, out, has_val, len(dm.train_dataloader()))
+    trainer, checkpoint = build_trainer(replace(cfg, train=replace(cfg.train, precision=precision.used)), out, has_val, len(dm.train_dataloader()))
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
     if resume and ckpt_path is None:
@@ -249,7 +254,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     fit_seconds = time.perf_counter() - started
     # scored where it trained: a GPU run's thousands of calibration and OOD forward passes would take minutes on the host
     device = trainer.strategy.root_device if trainer.strategy.root_device.type == "cuda" else torch.device("cpu")
-    training = {"checkpoint": best.name, "seconds": round(fit_seconds, 1)}
+    training = {"checkpoint": best.name, "seconds": round(fit_seconds, 1), "precision": precision.used}
     bundle_dir = finalize(cfg, module.model.to(device).to(memory_format=torch.contiguous_format), dm, out, data_info, training)
     return bundle_dir
 
@@ -334,7 +339,7 @@ def finalize(
     from leukoscope.scoring.bundle import load_bundle, update_bundle_meta
 
     mean, std = dm.pipeline.mean_std()
-    bf16 = cfg.train.precision.startswith("bf16")
+    bf16 = str(training.get("precision", cfg.train.precision)).startswith("bf16")  # as it trained: `auto` resolved
     # the training items as imaged, without expansion or acquisition copies: what the OOD and attention fits describe
     train_images, train_labels, train_paths = dm.train_originals
     train_labels = np.asarray(train_labels)
