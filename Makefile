@@ -52,7 +52,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -m "not slow" --durations=15
 
 test-all: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -97,18 +97,18 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_overri
         ("loss.malignant_cell_drop=1", "loss.malignant_cell_drop"),
     ],
 )
-def test_bad_config_fails_before_training_in_one_line(tmp_path, override, needle):
-    res = _cli("train", "--config", "configs/smoke.yaml", "--out", str(tmp_path / "run"), override, f"data.cache_dir={tmp_path}")
+def test_bad_config_fails_before_training_in_one_line(cli, tmp_path, override, needle):
+    res = cli("train", "--config", "configs/smoke.yaml", "--out", str(tmp_path / "run"), override, f"data.cache_dir={tmp_path}")
     assert res.returncode == 2, res.stderr[-2000:]
     lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
     assert lines[-1].startswith("error:") and needle in lines[-1] and "Traceback" not in res.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_unknown_key_in_yaml_file(tmp_path):
+def test_unknown_key_in_yaml_file(cli, tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("data:\n  rooot: x\n")
-    res = _cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
+    res = cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"))
     assert res.returncode == 2 and "data.rooot" in res.stderr
 
 

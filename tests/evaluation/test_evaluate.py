@@ -1,18 +1,12 @@
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
-
-
-def test_evaluate_writes_predictions_metrics_and_report(tmp_path, tiny_run, synth_dir):
+def test_evaluate_writes_predictions_metrics_and_report(cli, tmp_path, tiny_run, synth_dir):
     out = tmp_path / "eval"
-    res = _cli("evaluate", str(tiny_run / "bundle"), "--data", str(synth_dir), "--out", str(out), "--bootstrap", "100")
+    res = cli("evaluate", str(tiny_run / "bundle"), "--data", str(synth_dir), "--out", str(out), "--bootstrap", "100")
     assert res.returncode == 0, res.stderr[-3000:]
     rows = list(csv.DictReader(open(out / "predictions.csv")))
     assert len(rows) == 48 and "true" in rows[0] and "p_Pro" in rows[0]
@@ -31,13 +25,13 @@ def test_evaluate_writes_predictions_metrics_and_report(tmp_path, tiny_run, synt
     assert "name focal, gamma 2.0" in html and "train: Benign " in html and "{&#x27;" not in html  # settings read as text, not Python reprs
 
 
-def test_evaluate_a_split_of_a_splits_file(tmp_path, tiny_run):
+def test_evaluate_a_split_of_a_splits_file(cli, tmp_path, tiny_run):
     from leukoscope.scoring.bundle import load_bundle
 
     bundle = load_bundle(tiny_run / "bundle")
     data = bundle.meta["data"]["root"]
     out = tmp_path / "eval"
-    res = _cli("evaluate", str(tiny_run / "bundle"), "--data", data, "--splits", str(tiny_run / "splits.json"), "--split", "test", "--out", str(out), "--bootstrap", "50")
+    res = cli("evaluate", str(tiny_run / "bundle"), "--data", data, "--splits", str(tiny_run / "splits.json"), "--split", "test", "--out", str(out), "--bootstrap", "50")
     assert res.returncode == 0, res.stderr[-3000:]
     splits = json.loads((tiny_run / "splits.json").read_text())
     m = json.loads((out / "metrics.json").read_text())
@@ -45,11 +39,11 @@ def test_evaluate_a_split_of_a_splits_file(tmp_path, tiny_run):
     assert m["accuracy"] == pytest.approx(bundle.meta["metrics"]["test"]["accuracy"])
 
 
-def test_fields_with_too_few_leukocytes_are_flagged_at_the_minimum_given(tmp_path, cell_run, tiny_run):
+def test_fields_with_too_few_leukocytes_are_flagged_at_the_minimum_given(cli, tmp_path, cell_run, tiny_run):
     out = tmp_path / "eval"
     data = json.loads((cell_run / "splits.json").read_text())["root"]
     args = ("--data", data, "--splits", str(cell_run / "splits.json"), "--split", "test", "--bootstrap", "20", "--min-leukocytes", "2")
-    res = _cli("evaluate", str(cell_run / "bundle"), *args, "--out", str(out))
+    res = cli("evaluate", str(cell_run / "bundle"), *args, "--out", str(out))
     assert res.returncode == 0, res.stderr[-3000:]
     rows = list(csv.DictReader(open(out / "predictions.csv")))
     few = [r for r in rows if r["cells"] == "1"]  # synthetic fields hold 1-3 leukocytes
@@ -59,7 +53,7 @@ def test_fields_with_too_few_leukocytes_are_flagged_at_the_minimum_given(tmp_pat
     assert m["min_leukocytes"] == 2 and m["too_few_leukocytes"] == len(few) and m["abstained"] >= len(few)
     assert f"{len(few)} with fewer than 2 leukocytes" in res.stdout
     assert "too few leukocytes to call (fewer than 2)" in (out / "report.html").read_text()
-    predicted = _cli("predict", str(cell_run / "bundle"), *(r["path"] for r in few[:2]), "--min-leukocytes", "2", "--out", str(tmp_path / "p.csv"))
+    predicted = cli("predict", str(cell_run / "bundle"), *(r["path"] for r in few[:2]), "--min-leukocytes", "2", "--out", str(tmp_path / "p.csv"))
     assert predicted.returncode == 0 and f"{len(few[:2])} with too few leukocytes to call (fewer than 2)" in predicted.stdout
-    whole = _cli("evaluate", str(tiny_run / "bundle"), *args, "--out", str(tmp_path / "whole"))
+    whole = cli("evaluate", str(tiny_run / "bundle"), *args, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 2 and "--min-leukocytes 2: a whole-field model counts no leukocytes" in whole.stderr

@@ -1,6 +1,4 @@
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -18,10 +16,6 @@ from leukoscope.inference.export import (
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.runner import run_model
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
 
 
 def test_onnx_export_parity_and_dynamic_batch(tmp_path, tiny_bundle):
@@ -94,10 +88,10 @@ def test_predict_with_onnx_backend_matches_torch(tmp_path, tiny_run, synth_dir):
         assert a["label"] == b["label"] and abs(a["confidence"] - b["confidence"]) < 1e-4
 
 
-def test_explain_writes_overlays(tmp_path, tiny_run, synth_dir):
+def test_explain_writes_overlays(cli, tmp_path, tiny_run, synth_dir):
     images = [str(p) for p in sorted((synth_dir / "Pro").glob("*.jpg"))[:2]]
     (tmp_path / "notes.jpg").write_text("not an image")
-    res = _cli("explain", str(tiny_run / "bundle"), *images, str(tmp_path / "notes.jpg"), "--out", str(tmp_path / "ex"))
+    res = cli("explain", str(tiny_run / "bundle"), *images, str(tmp_path / "notes.jpg"), "--out", str(tmp_path / "ex"))
     assert res.returncode == 0, res.stderr[-2000:]
     pngs = sorted((tmp_path / "ex").glob("*_explain.png"))
     assert len(pngs) == 2

@@ -3,8 +3,6 @@
 import csv
 import dataclasses
 import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -13,10 +11,6 @@ import pytest
 from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, RED_CELL_UM, RULER
 from leukoscope.data.shifts import field_stop, vignette
 from leukoscope.inference.pixel_scale import untold_pixel_scale
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
 
 
 VIEW = 160 / 224  # the pixel scale of a 160 px field that shows a 224 px training field's view
@@ -39,7 +33,7 @@ def _rows(path):
     return list(csv.DictReader(open(path)))
 
 
-def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_changes_nothing_at_the_training_one(tmp_path, cell_run, cell_bundle, write_fields):
+def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_changes_nothing_at_the_training_one(cli, tmp_path, cell_run, cell_bundle, write_fields):
     bundle = str(cell_run / "bundle")
     recorded = cell_bundle.meta["pixel_scale"]  # training recorded its fields' red cells and the scale their cells were cut at
     assert recorded["measured"] >= 3 and recorded["field_scale"] == pytest.approx(VIEW, abs=1e-3) == cell_bundle.training_field_scale
@@ -47,10 +41,10 @@ def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_change
     older = dataclasses.replace(cell_bundle, meta={**cell_bundle.meta, "pixel_scale": {**recorded, "ruler": "isolated discs"}})
     assert older.training_red_cell_px == DEVELOPMENT_RED_CELL_PX  # another ruler's diameters are not comparable: the development fields'
     same = write_fields(tmp_path / "same", 1.0)
-    res = _cli("predict", bundle, str(same), "--pixel-size", "auto", "--out", str(tmp_path / "auto.csv"))
+    res = cli("predict", bundle, str(same), "--pixel-size", "auto", "--out", str(tmp_path / "auto.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "red cells" in res.stdout and "of 8 images" in res.stdout
-    res = _cli("predict", bundle, str(same), "--out", str(tmp_path / "plain.csv"))
+    res = cli("predict", bundle, str(same), "--out", str(tmp_path / "plain.csv"))
     assert res.returncode == 0 and "another magnification" not in res.stderr
     auto, plain = _rows(tmp_path / "auto.csv"), _rows(tmp_path / "plain.csv")
     assert float(auto[0]["pixel_scale"]) == pytest.approx(VIEW, rel=0.1)
@@ -58,26 +52,26 @@ def test_the_pixel_scale_is_measured_on_another_objective_s_red_cells_and_change
     assert [r["p_Benign"] for r in auto] == [r["p_Benign"] for r in plain] and "pixel_scale" not in plain[0]
 
     magnified = write_fields(tmp_path / "x2.5", 2.5)
-    res = _cli("predict", bundle, str(magnified), "--pixel-size", "field", "--out", str(tmp_path / "asserted.csv"))
+    res = cli("predict", bundle, str(magnified), "--pixel-size", "field", "--out", str(tmp_path / "asserted.csv"))
     assert res.returncode == 0 and "another magnification" not in res.stderr  # the user said each is a training field's view
     asserted = _rows(tmp_path / "asserted.csv")
     assert "pixel_scale" not in asserted[0]
-    res = _cli("predict", bundle, str(magnified), "--pixel-size", "auto", "--out", str(tmp_path / "x2.5.csv"))
+    res = cli("predict", bundle, str(magnified), "--pixel-size", "auto", "--out", str(tmp_path / "x2.5.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
     rows = _rows(tmp_path / "x2.5.csv")
     assert len(rows) == 8 and float(rows[0]["pixel_scale"]) == pytest.approx(2.5 * VIEW, rel=0.1)
     assert [r["p_Benign"] for r in rows] != [r["p_Benign"] for r in asserted]  # at the training pixel size the cells are other crops
     # untold, the red cells say another magnification: its cells are cut at the scale they give, as auto cuts them, and a warning says so
-    res = _cli("predict", bundle, str(magnified), "--out", str(tmp_path / "unsaid.csv"))
+    res = cli("predict", bundle, str(magnified), "--out", str(tmp_path / "unsaid.csv"))
     said = re.search(r"warning: the images' red cells measure .*?, ([\d.]+) x the size a training field of their size shows", res.stderr)
     assert res.returncode == 0 and said and float(said.group(1)) == pytest.approx(2.5, rel=0.1)
     unsaid = _rows(tmp_path / "unsaid.csv")
     assert [(r["pixel_scale"], r["cells"], r["p_Benign"]) for r in unsaid] == [(r["pixel_scale"], r["cells"], r["p_Benign"]) for r in rows]
-    res = _cli("explain", bundle, str(magnified), "--method", "gradcam", "--out", str(tmp_path / "explained"))
+    res = cli("explain", bundle, str(magnified), "--method", "gradcam", "--out", str(tmp_path / "explained"))
     assert res.returncode == 0 and "another magnification, so their cells are cut at the pixel scale" in res.stderr  # explained as predicted
     # a stated pixel size gives the scale the training fields' red cells imply
     um = RED_CELL_UM / cell_bundle.training_red_cell_px / (2.5 * VIEW)
-    assert _cli("predict", bundle, str(magnified), "--pixel-size", f"{um:.6f}", "--out", str(tmp_path / "um.csv")).returncode == 0
+    assert cli("predict", bundle, str(magnified), "--pixel-size", f"{um:.6f}", "--out", str(tmp_path / "um.csv")).returncode == 0
     assert float(_rows(tmp_path / "um.csv")[0]["pixel_scale"]) == pytest.approx(2.5 * VIEW, rel=1e-3)
 
 
@@ -94,7 +88,7 @@ def test_a_camera_s_corners_do_not_pass_for_another_magnification(cell_bundle, m
     assert scale == pytest.approx(2.5 * VIEW, rel=0.1) and "another magnification" in warning
 
 
-def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, tiny_run):
+def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(cli, tmp_path, cell_run, tiny_run):
     plain = tmp_path / "plain"
     plain.mkdir()
     for i in range(3):
@@ -106,27 +100,27 @@ def test_a_pixel_size_that_cannot_be_used_fails_in_one_line(tmp_path, cell_run, 
         (str(tiny_run / "bundle"), "0.1", "a pixel scale applies to cell-level models only"),
     ]
     for bundle, value, message in cases:
-        res = _cli("predict", bundle, str(plain), "--pixel-size", value, "--out", str(tmp_path / "p.csv"))
+        res = cli("predict", bundle, str(plain), "--pixel-size", value, "--out", str(tmp_path / "p.csv"))
         assert res.returncode != 0 and message in res.stderr.strip().splitlines()[-1], res.stderr[-1000:]  # argparse prints its usage above
         assert "Traceback" not in res.stderr and "pixel scale" not in res.stdout  # no note on a scale refused
         assert not (tmp_path / "p.csv").exists()
-    res = _cli("explain", str(tiny_run / "bundle"), str(plain / "0.png"), "--pixel-size", "0.1", "--out", str(tmp_path / "overlays"))
+    res = cli("explain", str(tiny_run / "bundle"), str(plain / "0.png"), "--pixel-size", "0.1", "--out", str(tmp_path / "overlays"))
     assert res.returncode != 0 and "a pixel scale applies to cell-level models only" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "overlays").exists()
 
 
-def test_a_case_measures_its_fields_pixel_scale_unless_told_otherwise(tmp_path, cell_run, write_fields):
+def test_a_case_measures_its_fields_pixel_scale_unless_told_otherwise(cli, tmp_path, cell_run, write_fields):
     import json
 
     magnified = write_fields(tmp_path / "x2.5", 2.5)
-    res = _cli("case", str(cell_run / "bundle"), str(magnified), "--out", str(tmp_path / "P-1"))
+    res = cli("case", str(cell_run / "bundle"), str(magnified), "--out", str(tmp_path / "P-1"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads((tmp_path / "P-1" / "case.json").read_text())["pixel_scale"] == pytest.approx(2.5 * VIEW, rel=0.1)
-    res = _cli("case", str(cell_run / "bundle"), str(magnified), "--pixel-size", "field", "--out", str(tmp_path / "P-2"))
+    res = cli("case", str(cell_run / "bundle"), str(magnified), "--pixel-size", "field", "--out", str(tmp_path / "P-2"))
     assert res.returncode == 0 and json.loads((tmp_path / "P-2" / "case.json").read_text())["pixel_scale"] is None
     plain = tmp_path / "plain"
     plain.mkdir()
     for i in range(3):
         cv2.imwrite(str(plain / f"{i}.png"), np.full((160, 160, 3), 230, np.uint8))
-    res = _cli("case", str(cell_run / "bundle"), str(plain), "--out", str(tmp_path / "P-3"))  # nothing to measure: the default gives way
+    res = cli("case", str(cell_run / "bundle"), str(plain), "--out", str(tmp_path / "P-3"))  # nothing to measure: the default gives way
     assert res.returncode == 0 and "each image is taken to show a training field's field of view" in res.stdout

@@ -1,7 +1,5 @@
 import csv
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -10,17 +8,13 @@ import pytest
 from leukoscope.inference.predictor import Predictor
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "leukoscope.cli", *args], capture_output=True, text=True)
-
-
-def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth_dir):
+def test_predict_cli_files_folders_globs_and_bad_files(cli, tmp_path, tiny_run, synth_dir):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 not really")
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((64, 64, 3), 255, np.uint8))
     out = tmp_path / "preds.csv"
-    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), str(synth_dir / "Benign" / "*.jpg"), str(bad), str(blank), "--out", str(out))
+    res = cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), str(synth_dir / "Benign" / "*.jpg"), str(bad), str(blank), "--out", str(out))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "broken.jpg" in res.stderr
     assert "out of distribution: 1 no leukocyte found" in res.stdout
@@ -39,11 +33,11 @@ def test_predict_cli_files_folders_globs_and_bad_files(tmp_path, tiny_run, synth
     for r in rows[:-2] + rows[-1:]:
         probs = [float(r[f"p_{c}"]) for c in ("Benign", "Early", "Pre", "Pro")]
         assert abs(sum(probs) - 1) < 1e-4 and float(r["confidence"]) == pytest.approx(max(probs), abs=1e-6)
-    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro" / "synth-pro-0000.jpg"), "--out", str(tmp_path / "p.json"))
+    res = cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro" / "synth-pro-0000.jpg"), "--out", str(tmp_path / "p.json"))
     assert res.returncode == 0 and json.loads((tmp_path / "p.json").read_text())[0]["path"].endswith("synth-pro-0000.jpg")
-    res = _cli("predict", str(tiny_run / "bundle"), str(tmp_path / "nope"), "--out", str(tmp_path / "x.csv"))
+    res = cli("predict", str(tiny_run / "bundle"), str(tmp_path / "nope"), "--out", str(tmp_path / "x.csv"))
     assert res.returncode == 2 and "no such file" in res.stderr and not (tmp_path / "x.csv").exists()
-    res = _cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), "--out", str(tmp_path / "preds.txt"))
+    res = cli("predict", str(tiny_run / "bundle"), str(synth_dir / "Pro"), "--out", str(tmp_path / "preds.txt"))
     assert res.returncode == 2 and "preds.txt: unknown output format '.txt'" in res.stderr and not (tmp_path / "preds.txt").exists()
 
 
@@ -129,13 +123,13 @@ def _bad_inputs(folder):
             "corrupt.png": "", "broken-link.jpg": "broken symbolic link", "bomb.png": "too large"}
 
 
-def test_every_input_gets_a_row_good_and_broken_alike(tmp_path, tiny_run, synth_dir):
+def test_every_input_gets_a_row_good_and_broken_alike(cli, tmp_path, tiny_run, synth_dir):
     bad = _bad_inputs(tmp_path / "in")
     goods = sorted((synth_dir / "Pre").glob("*.jpg"))[:3]
     for g in goods:
         (tmp_path / "in" / g.name).write_bytes(g.read_bytes())
     for out in (tmp_path / "preds.csv", tmp_path / "preds.json"):
-        res = _cli("predict", str(tiny_run / "bundle"), str(tmp_path / "in"), "--out", str(out))
+        res = cli("predict", str(tiny_run / "bundle"), str(tmp_path / "in"), "--out", str(out))
         assert res.returncode == 0, res.stderr[-2000:]
         assert "Traceback" not in res.stderr and "\r" not in res.stderr  # a log gets whole lines
         rows = list(csv.DictReader(open(out))) if out.suffix == ".csv" else json.loads(out.read_text())
