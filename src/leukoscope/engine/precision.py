@@ -1,9 +1,10 @@
 """The numeric precision a run trains in, where the config leaves it to the machine (`train.precision: auto`).
 
 On a CPU with AVX-512 BF16, bf16 autocast trains the cell recipe in 26 min instead of 30-34, with the same
-figures over two seeds (BENCHMARKS.md, issue 17, "bf16 on a CPU that has it"). On a CPU without it oneDNN
-emulates bf16, and a training step of the same recipe took 2 s instead of about 0.15 (an AMD EPYC with AVX2
-only, thirty-second session). So `auto` takes bf16 only where the hardware computes it.
+figures over two seeds (BENCHMARKS.md, issue 17, "bf16 on a CPU that has it"). On a CPU without it bf16 is
+emulated: on an AMD EPYC with AVX2 only, the recipe's model trained 9.2x slower in bf16 than in fp32, and a
+training step took about 2 s instead of 0.48 (BENCHMARKS.md, thirty-second session). So `auto` takes bf16 only
+where the hardware computes it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def training_precision(asked: str, accelerator: str) -> Precision:
     if asked != AUTO:
         if asked.startswith("bf16") and not on_cuda(accelerator) and not cpu_computes_bf16():
             warnings.warn(
-                f"train.precision={asked}: this CPU has no bf16 arithmetic (AVX-512 BF16 or AMX), so bf16 is emulated and "
+                f"train.precision={asked}: no bf16 arithmetic in use (AVX-512 BF16 or AMX, with PyTorch's AVX-512 kernels), so bf16 is emulated and "
                 "trains about ten times slower than 32-true; train.precision=auto chooses for the machine",
                 stacklevel=2,
             )
@@ -62,4 +63,4 @@ def training_precision(asked: str, accelerator: str) -> Precision:
         return Precision(asked, "32-true", f"accelerator {accelerator!r}: fp32, the precision every accelerator has")
     if cpu_computes_bf16():
         return Precision(asked, "bf16-mixed", "the CPU computes bf16 (AVX-512 BF16 or AMX)")
-    return Precision(asked, "32-true", "the CPU has no bf16 arithmetic (AVX-512 BF16 or AMX): emulated, bf16 trains about ten times slower")
+    return Precision(asked, "32-true", "no bf16 arithmetic in use (AVX-512 BF16 or AMX, with PyTorch's AVX-512 kernels): emulated, bf16 trains about ten times slower")
