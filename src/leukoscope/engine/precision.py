@@ -25,9 +25,6 @@ class Precision:
     used: str
     why: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"asked": self.asked, "used": self.used, "why": self.why}
-
 
 def cpu_computes_bf16() -> bool:
     """Whether this CPU has bf16 arithmetic (AVX-512 BF16 or AMX) and PyTorch's AVX-512 kernels use it.

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ def record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[s
     write_json(out / "data.json", data_info)
     environment = {"git_commit": git_commit(), "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(), "host": platform.node()}
     if precision is not None:  # what `train.precision: auto` chose on this machine
-        environment["precision"] = precision.as_dict()
+        environment["precision"] = asdict(precision)
     write_json(out / "environment.json", environment)
     return data_info
 
@@ -311,8 +311,6 @@ def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
 def training_pixel_scale(field_paths: list[str], max_pixels: int) -> dict[str, Any] | None:
     """What a pixel scale refers to: the training fields' red-cell diameter and field scale (cells.ruler), so
     that `predict --pixel-size` can bring another microscope's images to the pixel size the model learnt from."""
-    from dataclasses import asdict
-
     from leukoscope.cells.ruler import training_scale
 
     measured = training_scale(field_paths, max_pixels=max_pixels)
@@ -339,7 +337,7 @@ def finalize(
     from leukoscope.scoring.bundle import load_bundle, update_bundle_meta
 
     mean, std = dm.pipeline.mean_std()
-    bf16 = str(training.get("precision", cfg.train.precision)).startswith("bf16")  # as it trained: `auto` resolved
+    bf16 = training.get("precision", cfg.train.precision).startswith("bf16")  # as it trained: `auto` resolved
     # the training items as imaged, without expansion or acquisition copies: what the OOD and attention fits describe
     train_images, train_labels, train_paths = dm.train_originals
     train_labels = np.asarray(train_labels)
