@@ -100,6 +100,8 @@ CELL_RUN = [
     "cells.aggregate=mean_log_prob",  # so a field's call can be checked against its cells; attention pooling has its own tests
     "augment.blur=0", "augment.blur_warmup_epochs=0",  # the blur slows the first epochs; it has its own tests
     "train.precision=32-true",  # the tests' margins were measured in fp32; cells.yaml's auto takes bf16 on a CPU that has it
+    "model.name=vgg19_bn_mhsa",  # and with the VGG19 trunk, cells.yaml's before its VGG11
+    "data.num_workers=0",  # a spawned worker costs an import of PyTorch per run; the worker has its own tests
 ]  # fmt: skip
 
 

@@ -215,7 +215,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         model = create_model(name, args.num_classes)
         rows.append([name, f"{model.num_parameters() / 1e6:.1f} M", f"{count_gflops(model, args.input_size):.2f}", "yes" if weights_status(name) else "no"])
     _print_table(["model", "parameters", f"GFLOPs@{args.input_size}", "ImageNet weights local"], rows)
-    print("\nvgg19_mhsa / vgg19_bn_mhsa accept model.kwargs such as width=0.25 for CPU training from scratch.")
+    print("\nvgg19_mhsa and vgg{11,13,16,19}_bn_mhsa accept model.kwargs such as width=0.25 for CPU training from scratch.")
     return 0
 
 

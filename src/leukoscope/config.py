@@ -162,7 +162,7 @@ class TrainConfig:
     devices: Any = 1
     strategy: str = "auto"
     num_nodes: int = 1
-    num_threads: int = 0  # 0 = torch default
+    num_threads: int = 0  # 0 = on a CPU with data.num_workers, the cores the workers leave; else torch's default
     log_every_n_steps: int = 10
     limit_train_batches: float = 1.0
     init_from: str = ""  # a bundle to start from (fine-tuning): same architecture and classes

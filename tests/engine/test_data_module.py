@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from leukoscope.config import AugmentConfig, load_config
-from leukoscope.engine.data import ArrayDataset, SmearDataModule
-from leukoscope.preprocess.augment import build_train_transform
+from leukoscope.engine.data import ArrayDataset, SmearDataModule, data_loader
+from leukoscope.preprocess.augment import build_augment, build_train_transform, set_blur_strength
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -154,3 +154,20 @@ def test_an_item_of_two_views_is_two_independent_draws_of_the_augmentation():
     assert not torch.equal(views[0], views[1])
     single, _ = ArrayDataset(images, [0, 1, 2], ["a", "b", "c"], transform)[1]
     assert single.shape == (3, 32, 32)
+
+
+def test_a_spawned_data_worker_sees_the_blur_warmup_change():
+    crop = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    still = dict(hflip=False, vflip=False, rot90=False, affine_degrees=0, affine_translate=0, affine_scale=[1.0, 1.0], brightness=0, contrast=0, saturation=0, hue=0)
+    transform = build_augment(AugmentConfig(**still, blur=1.0, blur_sigma=[2.0, 2.0]))
+    ds = ArrayDataset(crop, [0] * 8, ["field.png"] * 8, transform)
+    loader = data_loader(ds, batch_size=4, workers=1)
+    assert loader.multiprocessing_context.get_start_method() == "spawn"
+
+    def blurred_share() -> float:
+        out = torch.cat([batch for batch, _ in loader]).permute(0, 2, 3, 1).numpy()
+        return float(np.mean([not np.array_equal(a, b) for a, b in zip(out, crop)]))
+
+    assert blurred_share() == 1.0
+    assert set_blur_strength(ds.transform, 0.0) == 1
+    assert blurred_share() == 0.0

@@ -15,7 +15,7 @@ import yaml
 
 from leukoscope.config import config_from_dict, load_config
 from leukoscope.engine.precision import training_precision
-from leukoscope.engine.train import chance_warning, train
+from leukoscope.engine.train import chance_warning, compute_threads, train
 from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
 from leukoscope.scoring.runner import run_model
@@ -155,10 +155,28 @@ def _logged(run: Path, column: str) -> list[tuple[int, float]]:
         return [(int(row["epoch"]), float(row[column])) for row in csv.DictReader(f) if row.get(column)]
 
 
-def test_the_blur_comes_in_over_the_warmup_epochs(tmp_path, smoke_overrides):
-    overrides = [*smoke_overrides, "train.max_epochs=3", "augment.blur=0.6", "augment.blur_warmup_epochs=2"]
+def test_the_blur_comes_in_over_the_warmup_epochs_with_the_data_on_a_worker(tmp_path, smoke_overrides):
+    overrides = [*smoke_overrides, "train.max_epochs=3", "augment.blur=0.6", "augment.blur_warmup_epochs=2", "data.num_workers=1"]
+    threads = torch.get_num_threads()
     train(load_config("configs/smoke.yaml", overrides), tmp_path / "run")
     assert _logged(tmp_path / "run", "blur_probability") == [(0, 0.0), (1, pytest.approx(0.3)), (2, pytest.approx(0.6))]
+    environment = json.loads((tmp_path / "run" / "environment.json").read_text())
+    assert environment["data_workers"] == 1 and environment["compute_threads"] == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert torch.get_num_threads() == threads  # the scoring after training, and whatever runs next, has the cores back
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], None),  # no workers: torch's default
+        (["data.num_workers=1"], max(1, len(os.sched_getaffinity(0)) - 1)),
+        ([f"data.num_workers={len(os.sched_getaffinity(0)) + 3}"], 1),
+        (["data.num_workers=1", "train.num_threads=3"], 3),  # asked for
+        (["data.num_workers=1", "train.accelerator=gpu"], None),  # the model computes on the GPU
+    ],
+)
+def test_the_model_computes_on_the_cores_the_data_workers_leave(overrides, expected):
+    assert compute_threads(load_config("configs/smoke.yaml", overrides)) == expected
 
 
 def test_the_share_of_malignant_crops_left_out_rises_over_its_epochs(tmp_path, smoke_overrides):

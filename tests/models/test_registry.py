@@ -4,8 +4,8 @@ import torch
 from leukoscope.errors import ConfigError
 from leukoscope.models import create_model, list_models
 
-SMALL = {"vgg19_mhsa": {"width": 0.125}, "vgg19_bn_mhsa": {"width": 0.125}}
-REQUIRED = {"vgg19_mhsa", "vgg19", "vgg19_bn", "vgg19_bn_mhsa", "resnet101", "resnet50", "resnet18", "densenet121", "efficientnet_b0", "mobilenet_v3_large"}
+SMALL = {name: {"width": 0.125} for name in ("vgg19_mhsa", "vgg19_bn_mhsa", "vgg16_bn_mhsa", "vgg13_bn_mhsa", "vgg11_bn_mhsa")}
+REQUIRED = {*SMALL, "vgg19", "vgg19_bn", "resnet101", "resnet50", "resnet18", "densenet121", "efficientnet_b0", "mobilenet_v3_large"}
 
 
 def _make(name, **extra):

@@ -4,6 +4,7 @@ import torch
 from leukoscope.errors import ConfigError
 from leukoscope.models import create_model
 from leukoscope.models.attention import MultiHeadSelfAttention
+from leukoscope.models.vgg_mhsa import VGGMHSA
 
 
 @pytest.mark.parametrize("pool", ["mean", "cls"])
@@ -45,6 +46,25 @@ def test_insertion_point_is_configurable(after):
         model.forward_features(torch.randn(1, 3, 64, 64), return_attention=True)
         assert model.attention.last_attention.shape[-1] == side * side
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4)
+
+
+@pytest.mark.parametrize(("name", "convs"), [("vgg11_bn_mhsa", 8), ("vgg13_bn_mhsa", 10), ("vgg16_bn_mhsa", 13), ("vgg19_bn_mhsa", 16)])
+@pytest.mark.parametrize("after", [1, 4, 5])
+def test_a_shallower_trunk_keeps_the_five_blocks_and_the_attention_on_its_channels(name, convs, after):
+    model = create_model(name, 4, width=0.125, heads=4, attention_after=after, input_size=64).eval()
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in model.features) == convs
+    assert len(model.trunk_blocks()) == 5
+    assert model.attention.attn.qkv.in_features == [8, 16, 32, 64, 64][after - 1]  # block `after`'s last convolution
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 4)
+    assert "depth" not in model.model_args  # the name carries it: a bundle rebuilds the same trunk
+    rebuilt = create_model(name, 4, **model.model_args)
+    assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in model.parameters()]
+
+
+def test_an_unknown_depth_is_refused():
+    with pytest.raises(ValueError, match="depth must be one of 11, 13, 16, 19"):
+        VGGMHSA(4, width=0.125, depth=12)
 
 
 def test_optional_mlp_and_batchnorm():

@@ -49,6 +49,26 @@ class ArrayDataset(Dataset):
         return self._view(i), self.labels[i]
 
 
+def data_loader(
+    ds: Dataset, batch_size: int, workers: int, shuffle: bool = False, sampler: WeightedRandomSampler | None = None, drop_last: bool = False
+) -> DataLoader:
+    """Batches of `ds`, prepared on `workers` processes of their own (0: in this one) that live as long as the loader.
+
+    The workers are spawned, not forked: a forked child inherits OpenCV's and OpenMP's thread pools with whatever
+    locks they held, and can hang at its first call into them (workers.py). A spawned worker imports PyTorch once
+    and receives the dataset pickled; shared-memory tensors in its transform (the blur warm-up) stay shared."""
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        multiprocessing_context="spawn" if workers > 0 else None,
+        drop_last=drop_last and len(ds) > batch_size,
+    )
+
+
 def resolve_data_root(cfg: Config) -> Path:
     """The configured dataset, or the synthetic default generated once into the cache folder."""
     if cfg.data.root:
@@ -283,15 +303,7 @@ class SmearDataModule(L.LightningDataModule):
             counts = np.bincount(ds.labels, minlength=len(self.classes)).astype(float)
             weights = 1.0 / counts[np.asarray(ds.labels)]
             sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(ds), replacement=True)
-        return DataLoader(
-            ds,
-            batch_size=self.cfg.data.batch_size,
-            shuffle=train and sampler is None,
-            sampler=sampler,
-            num_workers=self.cfg.data.num_workers,
-            persistent_workers=self.cfg.data.num_workers > 0,
-            drop_last=train and len(ds) > self.cfg.data.batch_size,
-        )
+        return data_loader(ds, self.cfg.data.batch_size, self.cfg.data.num_workers, shuffle=train and sampler is None, sampler=sampler, drop_last=train)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

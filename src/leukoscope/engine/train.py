@@ -26,7 +26,7 @@ from leukoscope.errors import ConfigError
 from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.module import ClassifierModule
-from leukoscope.engine.precision import AUTO, Precision, training_precision
+from leukoscope.engine.precision import AUTO, Precision, on_cuda, training_precision
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.focus import FocusFloor
 from leukoscope.scoring.metrics import classification_metrics
@@ -107,6 +107,17 @@ def git_commit() -> str:
         return "unknown"
 
 
+def compute_threads(cfg: Config) -> int | None:
+    """The threads for the model's arithmetic: `train.num_threads`, or on a CPU run with data workers the cores
+    they leave (None: torch's default). On 2 cores the model step ran no faster on two threads than on one, and a
+    worker beside two threads slowed both (BENCHMARKS.md, issue 17, thirty-third session)."""
+    if cfg.train.num_threads:
+        return cfg.train.num_threads
+    if cfg.data.num_workers and not on_cuda(cfg.train.accelerator):
+        return max(1, len(os.sched_getaffinity(0)) - cfg.data.num_workers)
+    return None
+
+
 def record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[str, str] | None = None, precision: Precision | None = None) -> dict[str, Any]:
     data_info = {
         "root": str(dm.root.resolve()),
@@ -124,7 +135,10 @@ def record_run(out: Path, cfg: Config, dm: SmearDataModule, started_from: dict[s
         fh.write(cfg.to_yaml())
     write_json(out / "splits.json", dm.splits)
     write_json(out / "data.json", data_info)
-    environment = {"git_commit": git_commit(), "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(), "host": platform.node()}
+    environment = {
+        "git_commit": git_commit(), "torch": torch.__version__, "lightning": L.__version__, "python": platform.python_version(), "host": platform.node(),
+        "compute_threads": torch.get_num_threads(), "data_workers": cfg.data.num_workers,
+    }  # fmt: skip
     if precision is not None:  # what `train.precision: auto` chose on this machine
         environment["precision"] = asdict(precision)
     write_json(out / "environment.json", environment)
@@ -216,8 +230,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    if cfg.train.num_threads:
-        torch.set_num_threads(cfg.train.num_threads)
+    default_threads = torch.get_num_threads()
+    if threads := compute_threads(cfg):
+        torch.set_num_threads(threads)
     started = time.perf_counter()
     dm = SmearDataModule(cfg)
     dm.setup()
@@ -244,6 +259,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     if resume and ckpt_path is None:
         print(f"no checkpoint at {last}: starting from scratch")
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    if threads and not cfg.train.num_threads:
+        torch.set_num_threads(default_threads)  # the scoring below has the cores the data workers had
     if not trainer.is_global_zero:
         return None
     if cfg.train.swa_start is not None:

@@ -56,13 +56,21 @@ for _arch, _cls in [
 
 @register_model("vgg19_mhsa", "vgg19")
 def vgg19_mhsa(num_classes: int, **kwargs: Any) -> LeukoscopeModel:
-    return VGGMHSA(num_classes, batch_norm=kwargs.pop("batch_norm", False), **kwargs)
+    return VGGMHSA(num_classes, depth=19, batch_norm=kwargs.pop("batch_norm", False), **kwargs)
 
 
-@register_model("vgg19_bn_mhsa", "vgg19_bn")
-def vgg19_bn_mhsa(num_classes: int, **kwargs: Any) -> LeukoscopeModel:
-    kwargs.pop("batch_norm", None)
-    return VGGMHSA(num_classes, batch_norm=True, **kwargs)
+def _bn_mhsa(depth: int) -> Callable[..., LeukoscopeModel]:
+    """The paper's model on a batch-normed VGG trunk of `depth`: the same five blocks, fewer convolutions below 19."""
+
+    def build(num_classes: int, **kwargs: Any) -> LeukoscopeModel:
+        kwargs.pop("batch_norm", None)
+        return VGGMHSA(num_classes, depth=depth, batch_norm=True, **kwargs)
+
+    return build
+
+
+for _depth in (11, 13, 16, 19):
+    register_model(f"vgg{_depth}_bn_mhsa", f"vgg{_depth}_bn")(_bn_mhsa(_depth))
 
 
 def create_model(name: str, num_classes: int, weights: str | Path | None = None, freeze_blocks: int = 0, **kwargs: Any) -> LeukoscopeModel:

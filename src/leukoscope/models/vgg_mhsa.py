@@ -17,21 +17,27 @@ from leukoscope.models.base import LeukoscopeModel
 HEAD_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
-def _scaled_cfg(width: float) -> list[int | str]:
-    """torchvision's VGG19 layer list ("E") with channels scaled by `width`, kept multiples of 8."""
-    return [v if v == "M" else max(8, int(round(v * width / 8)) * 8) for v in VGG_CFGS["E"]]
+# torchvision's layer lists by depth (weight layers): the same five blocks, 1-4 convolutions each
+VGG_DEPTHS = {11: "A", 13: "B", 16: "D", 19: "E"}
+
+
+def _scaled_cfg(width: float, depth: int = 19) -> list[int | str]:
+    """torchvision's VGG layer list for `depth` with channels scaled by `width`, kept multiples of 8."""
+    return [v if v == "M" else max(8, int(round(v * width / 8)) * 8) for v in VGG_CFGS[VGG_DEPTHS[depth]]]
 
 
 class VGGMHSA(LeukoscopeModel):
-    """VGG19 trunk -> MHSA over H x W tokens (after block `attention_after`, default the last) -> pool -> head.
+    """VGG trunk (VGG19 by default, the paper's) -> MHSA over H x W tokens (after block `attention_after`, default the last) -> pool -> head.
 
-    `features` keeps torchvision's layout and names, so ImageNet VGG19 weights load into it at width 1.
+    `features` keeps torchvision's layout and names, so ImageNet VGG weights of its depth load into it at
+    width 1. `depth` is not among `model_args`: the registered name carries it (vgg11_bn_mhsa, ...).
     """
 
     def __init__(
         self,
         num_classes: int = 4,
         width: float = 1.0,
+        depth: int = 19,
         batch_norm: bool = False,
         heads: int = 8,
         attn_dropout: float = 0.1,
@@ -44,6 +50,8 @@ class VGGMHSA(LeukoscopeModel):
         head_activation: str = "relu",
     ) -> None:
         super().__init__()
+        if depth not in VGG_DEPTHS:
+            raise ValueError(f"depth must be one of {', '.join(map(str, VGG_DEPTHS))}, got {depth}")
         if not 1 <= attention_after <= 5:
             raise ValueError(f"attention_after must be a VGG block between 1 and 5, got {attention_after}")
         if pool not in ("mean", "cls"):
@@ -52,13 +60,12 @@ class VGGMHSA(LeukoscopeModel):
             raise ValueError(f"head_activation must be one of {', '.join(HEAD_ACTIVATIONS)}, got {head_activation!r}")
         if pool == "cls" and attention_after != 5:
             raise ValueError("pool='cls' needs the attention after the last block (attention_after=5)")
-        cfg = _scaled_cfg(width)
+        cfg = _scaled_cfg(width, depth)
         self.features = make_layers(cfg, batch_norm=batch_norm)
         pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
         self.block_ends = pools  # index of the max-pool closing each of the 5 blocks
         self.insert_at = pools[attention_after - 1]
-        channels = [v for v in cfg if v != "M"]
-        block_channels = [channels[i] for i in (1, 3, 7, 11, 15)]
+        block_channels = [cfg[i - 1] for i, v in enumerate(cfg) if v == "M"]  # each block's last convolution
         dim = block_channels[attention_after - 1]
         grid = max(1, input_size // 2**attention_after)
         self.attention = SpatialAttentionBlock(dim, (grid, grid), heads, attn_dropout, mlp_ratio, cls_token=pool == "cls")
