@@ -21,7 +21,7 @@ HEAD_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU
 VGG_DEPTHS = {11: "A", 13: "B", 16: "D", 19: "E"}
 
 
-def _scaled_cfg(width: float, depth: int = 19) -> list[int | str]:
+def _scaled_cfg(width: float, depth: int) -> list[int | str]:
     """torchvision's VGG layer list for `depth` with channels scaled by `width`, kept multiples of 8."""
     return [v if v == "M" else max(8, int(round(v * width / 8)) * 8) for v in VGG_CFGS[VGG_DEPTHS[depth]]]
 
