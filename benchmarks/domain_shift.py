@@ -15,7 +15,8 @@ accuracy and its change from the unshifted figure, with a paired bootstrap 95 % 
 the shift is within 5 points (the whole interval is), out (the whole interval is below) or undecided
 on this many fields; the same for the benign-vs-malignant call ("b/m": whether the field is called
 leukemic at all, the call morphology can make, the subtype aside); malignant sensitivity, benign
-specificity, the share of predictions that changed and the share flagged for review, with the
+specificity, the share of predictions that changed (and, where 5 % or more did, the three most
+frequent moves from the unshifted call to the shifted one) and the share flagged for review, with the
 share of it out of focus where the bundle has a focus floor, and the error of the calls not flagged
 on what the bundle's abstention vouches for (benign vs malignant, or the class): whether review still
 catches what the shift breaks (and, in the JSON, the screening call's sensitivity and specificity);
@@ -55,6 +56,7 @@ from leukoscope.scoring.intervals import paired_difference
 from leukoscope.scoring.ood import abstain_correct
 
 TOLERANCE = 0.05  # issue 17: accuracy under every shift within 5 points of the unshifted figure
+MOVES_SHOWN_FROM = 0.05  # a shift that changes this share of the calls also prints where the most of them went
 
 
 def sensitivity_specificity(called_malignant: np.ndarray, malignant: np.ndarray) -> tuple[float, float]:
@@ -93,6 +95,13 @@ def malignancy_change(pred_labels: np.ndarray, reference: np.ndarray, truth: np.
     """The benign-vs-malignant call's accuracy, and its change from the unshifted calls as `accuracy_change` gives it."""
     correct, unshifted = abstain_correct(pred_labels, truth, benign), abstain_correct(reference, truth, benign)
     return {"malignancy_accuracy": float(correct.mean()), **{f"malignancy_{k}": v for k, v in accuracy_change(correct, unshifted).items()}}
+
+
+def call_moves(before: np.ndarray, after: np.ndarray, classes: list[str]) -> dict[str, int]:
+    """How many calls went from each class to each other class, the most frequent first: where a shift pushes the fields."""
+    pairs, counts = np.unique(np.stack([before, after])[:, before != after], axis=1, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return {f"{classes[pairs[0, i]]} -> {classes[pairs[1, i]]}": int(counts[i]) for i in order}
 
 
 def _line(name: str, r: dict[str, Any], seconds: float | None = None) -> str:
@@ -144,6 +153,7 @@ def run(
         change.update(malignancy_change(pred.labels, reference, truth, benign))
         r = {**figures(pred.labels, truth, benign), **change, "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
         kept = ~pred.abstain
+        r["moves"] = call_moves(reference, pred.labels, bundle.classes)
         r["kept_error"] = float(1 - bundle.call_correct(pred.labels, truth)[kept].mean()) if kept.any() else None
         if bundle.focus is not None:  # the share the focus floor sends to review (also counted in flagged)
             r["out_of_focus"] = float(pred.out_of_focus.mean())
@@ -161,6 +171,8 @@ def run(
         out[name] = scored(shifted)
         predictor.pixel_scale = None
         print(_line(name, out[name], time.perf_counter() - started), flush=True)
+        if out[name]["changed"] >= MOVES_SHOWN_FROM:
+            print("    calls moved: " + ", ".join(f"{k} {n}" for k, n in list(out[name]["moves"].items())[:3]), flush=True)
         if untold is not None:  # predict's red-cell check said another magnification: also cut as training fields' views
             out[name]["pixel_scale"] = untold
             out[name]["as_view"] = scored(shifted)

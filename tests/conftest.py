@@ -102,6 +102,9 @@ CELL_RUN = [
     "train.precision=32-true",  # the tests' margins were measured in fp32; cells.yaml's auto takes bf16 on a CPU that has it
     "model.name=vgg19_bn_mhsa",  # and with the VGG19 trunk, cells.yaml's before its VGG11
     "data.num_workers=0",  # a spawned worker costs an import of PyTorch per run; the worker has its own tests
+    # and without cells.yaml's consistency term and camera colours: two views a step on half the batches, measured
+    # on the development data; the term and the augmentation have their own tests
+    "train.consistency=0", "train.limit_train_batches=1.0", "augment.camera_colour=0",
 ]  # fmt: skip
 
 
