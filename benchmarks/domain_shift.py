@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from cell_bundle_args import bundles_and_fields_parser, split_fields
+from sklearn.metrics import confusion_matrix
 
 from leukoscope.cells.crops import resamples
 from leukoscope.cells.ruler import estimate_pixel_scale, measure_red_cells
@@ -99,9 +100,10 @@ def malignancy_change(pred_labels: np.ndarray, reference: np.ndarray, truth: np.
 
 def call_moves(before: np.ndarray, after: np.ndarray, classes: list[str]) -> dict[str, int]:
     """How many calls went from each class to each other class, the most frequent first: where a shift pushes the fields."""
-    pairs, counts = np.unique(np.stack([before, after])[:, before != after], axis=1, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    return {f"{classes[pairs[0, i]]} -> {classes[pairs[1, i]]}": int(counts[i]) for i in order}
+    moved = confusion_matrix(before, after, labels=range(len(classes)))
+    np.fill_diagonal(moved, 0)
+    moves = {f"{classes[i]} -> {classes[j]}": int(moved[i, j]) for i, j in zip(*np.nonzero(moved))}
+    return dict(sorted(moves.items(), key=lambda move: -move[1]))
 
 
 def _line(name: str, r: dict[str, Any], seconds: float | None = None) -> str:
@@ -152,8 +154,8 @@ def run(
             change = accuracy_change(pred.labels == truth, reference == truth)
         change.update(malignancy_change(pred.labels, reference, truth, benign))
         r = {**figures(pred.labels, truth, benign), **change, "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
-        kept = ~pred.abstain
         r["moves"] = call_moves(reference, pred.labels, bundle.classes)
+        kept = ~pred.abstain
         r["kept_error"] = float(1 - bundle.call_correct(pred.labels, truth)[kept].mean()) if kept.any() else None
         if bundle.focus is not None:  # the share the focus floor sends to review (also counted in flagged)
             r["out_of_focus"] = float(pred.out_of_focus.mean())
