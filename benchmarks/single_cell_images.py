@@ -118,7 +118,7 @@ def print_calls_by_size(p: np.ndarray, malignant: np.ndarray, red_cells: np.ndar
         both = size.any() and 0 < malignant[size].mean() < 1
         ranked = f"; AUROC within {roc_auc_score(malignant[size], p[size]):.3f}" if both else ""
         span = f"< {hi:g}" if lo == 0 else f">= {lo:g}" if hi == np.inf else f"{lo:g}-{hi:g}"
-        print(f"  cells {span:>9} red cells across called malignant in their fields: {', '.join(called)}{ranked}")
+        print(f"  cells {span:>9} red cells across called malignant in their fields: {', '.join(called)}{ranked}", flush=True)
 
 
 def run(
@@ -126,13 +126,14 @@ def run(
 ) -> None:
     predictor = Predictor(load_bundle(bundle_path))
     images = single_cell_images(predictor, fields, window, magnification, quality)
-    estimate = estimate_pixel_scale([measure_red_cells(img) for *_, img in images], predictor.bundle.training_red_cell_px)
-    print(f"{bundle_path}: {len(images)} single-cell images, {magnification:g} x; measured: {estimate.describe() if estimate else 'no pixel scale'}")
+    print(f"{bundle_path}: {len(images)} cells whose {window}-px window lies inside their field")
     p_field, cell_malignant = np.array([p for _, p, _, _ in images]), np.array([malignant[k] for k, *_ in images])
     print_cell_operating_point(p_field, cell_malignant)
     print_calls_by_size(p_field, cell_malignant, np.array([d for _, _, d, _ in images]) / red_cell_px)
     if fields_only:
         return
+    estimate = estimate_pixel_scale([measure_red_cells(img) for *_, img in images], predictor.bundle.training_red_cell_px)
+    print(f"  their single-cell images, {magnification:g} x; measured: {estimate.describe() if estimate else 'no pixel scale'}", flush=True)
     ways = {"as a field of view": None, "at the known pixel scale": magnification}
     if estimate is not None:
         ways["at the measured pixel scale"] = estimate.pixel_scale
