@@ -8,9 +8,10 @@ the threshold is chosen on validation, as training chooses it, and applied to th
 `estimate, called` chooses it on the validation fields that no other reason sends to review, and
 `expected` on the same fields by their calibrated confidence instead of their few errors (the error
 expected of the accepted calls is the mean of one minus their confidence).
-Printed: the threshold, the share of test fields flagged for review (below it, or out of
-distribution, too few leukocytes, out of focus) and the error of the calls not flagged, counted on what the bundle's abstention
-vouches for (the class, or benign vs malignant) and made by its call rule. A last row per target
+Printed: the threshold, the share of test fields flagged for review (below it, or for a reason
+of its own: out of distribution, too few leukocytes, out of focus) and the error of the calls not
+flagged, counted on what the bundle's abstention vouches for (the class, or benign vs malignant)
+and made by its call rule. A last row per target
 chooses the threshold on the test split itself (`test, hindsight`): the fewest fields this ranking
 can flag and hold the target, so the rest of the flagged share is the validation split's choice.
 """
@@ -41,7 +42,8 @@ def split_outputs(predictor: Predictor, data: str, splits: str, split: str) -> t
     true_of = dict(zip(paths, truth))
     probs = np.array([[r[f"p_{c}"] for c in bundle.classes] for r in rows])
     y = np.array([bundle.classes.index(true_of[r["path"]]) for r in rows])
-    return bundle.call_confidence(probs), bundle.call_correct(bundle.calls(probs), y), np.array([r["ood"] or any(why in r["abstain_reason"] for why in (TOO_FEW, OUT_OF_FOCUS, DISAGREE)) for r in rows], bool)
+    reviewed_anyway = np.array([r["ood"] or any(why in r["abstain_reason"] for why in (TOO_FEW, OUT_OF_FOCUS, DISAGREE)) for r in rows], bool)
+    return bundle.call_confidence(probs), bundle.call_correct(bundle.calls(probs), y), reviewed_anyway
 
 
 def main() -> None:
