@@ -11,9 +11,9 @@ expected of the accepted calls is the mean of one minus their confidence).
 Printed: the threshold, the share of test fields flagged for review (below it, or for a reason
 of its own: out of distribution, too few leukocytes, out of focus) and the error of the calls not
 flagged, counted on what the bundle's abstention vouches for (the class, or benign vs malignant)
-and made by its call rule. A last row per target
-chooses the threshold on the test split itself (`test, hindsight`): the fewest fields this ranking
-can flag and hold the target, so the rest of the flagged share is the validation split's choice.
+and made by its call rule. A last row per target chooses the threshold on the test split itself
+(`test, hindsight`): the fewest fields this ranking can flag and hold the target, so the rest of the
+flagged share is the validation split's choice.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from leukoscope.evaluation.evaluate import labelled_paths
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.ood import abstain_threshold
-from leukoscope.scoring.predictions import DISAGREE, OUT_OF_FOCUS, TOO_FEW
+from leukoscope.scoring.predictions import LOW_CONFIDENCE
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
@@ -35,14 +35,14 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
 
 def split_outputs(predictor: Predictor, data: str, splits: str, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each readable field's confidence in its call, whether the call is right, and whether it goes to review whatever
-    its confidence (out of distribution, too few leukocytes, out of focus, members split)."""
+    its confidence: for any reason but the threshold (out of distribution, too few leukocytes, out of focus, ...)."""
     bundle = predictor.bundle
     paths, truth = labelled_paths(bundle, data, splits, split)
     rows, _ = predictor.predict_paths(paths)
     true_of = dict(zip(paths, truth))
     probs = np.array([[r[f"p_{c}"] for c in bundle.classes] for r in rows])
     y = np.array([bundle.classes.index(true_of[r["path"]]) for r in rows])
-    reviewed_anyway = np.array([r["ood"] or any(why in r["abstain_reason"] for why in (TOO_FEW, OUT_OF_FOCUS, DISAGREE)) for r in rows], bool)
+    reviewed_anyway = np.array([any(why and not why.startswith(LOW_CONFIDENCE) for why in r["abstain_reason"].split("; ")) for r in rows], bool)
     return bundle.call_confidence(probs), bundle.call_correct(bundle.calls(probs), y), reviewed_anyway
 
 
@@ -55,18 +55,18 @@ def main() -> None:
     args = parser.parse_args()
     bundle = load_bundle(args.bundle)
     predictor = Predictor(bundle)
-    val_conf, val_ok, val_forced = split_outputs(predictor, args.data, args.splits, "val")
-    test_conf, test_ok, test_forced = split_outputs(predictor, args.data, args.splits, "test")
+    val_conf, val_ok, val_reviewed = split_outputs(predictor, args.data, args.splits, "val")
+    test_conf, test_ok, test_reviewed = split_outputs(predictor, args.data, args.splits, "test")
+    val_called, test_called = ~val_reviewed, ~test_reviewed  # the fields the threshold decides
     print(f"{args.bundle}: abstention on {bundle.abstain_on}, call {bundle.call_rule}; {len(val_ok)} validation fields, {len(test_ok)} test fields")
     print(f"{'target':>7} {'held to':>15} {'threshold':>9} {'test flagged':>13} {'accepted error':>15}")
-    in_range = ~test_forced
     for target in args.targets:
         cuts = {bound: abstain_threshold(val_conf, val_ok, target, bound=bound) for bound in ("estimate", "upper")}
-        cuts["estimate, called"] = abstain_threshold(val_conf[~val_forced], val_ok[~val_forced], target)
-        cuts["expected"] = abstain_threshold(val_conf[~val_forced], val_conf[~val_forced], target)
-        cuts["test, hindsight"] = abstain_threshold(test_conf[in_range], test_ok[in_range], target)
+        cuts["estimate, called"] = abstain_threshold(val_conf[val_called], val_ok[val_called], target)
+        cuts["expected"] = abstain_threshold(val_conf[val_called], val_conf[val_called], target)
+        cuts["test, hindsight"] = abstain_threshold(test_conf[test_called], test_ok[test_called], target)
         for held_to, cut in cuts.items():
-            flagged = (test_conf < cut) | test_forced
+            flagged = (test_conf < cut) | test_reviewed
             kept = ~flagged
             error = f"{100 * (1 - test_ok[kept].mean()):.1f} % of {kept.sum()}" if kept.any() else "-"
             print(f"{100 * target:6.1f}% {held_to:>15} {cut:9.3f} {100 * flagged.mean():12.1f}% {error:>15}")
