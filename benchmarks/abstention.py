@@ -27,7 +27,7 @@ from leukoscope.evaluation.evaluate import labelled_paths
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import load_bundle
 from leukoscope.scoring.ood import abstain_threshold
-from leukoscope.scoring.predictions import LOW_CONFIDENCE
+from leukoscope.scoring.predictions import reviewed_whatever_confidence
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "taleqani-all"
@@ -42,7 +42,7 @@ def split_outputs(predictor: Predictor, data: str, splits: str, split: str) -> t
     true_of = dict(zip(paths, truth))
     probs = np.array([[r[f"p_{c}"] for c in bundle.classes] for r in rows])
     y = np.array([bundle.classes.index(true_of[r["path"]]) for r in rows])
-    reviewed_anyway = np.array([any(why and not why.startswith(LOW_CONFIDENCE) for why in r["abstain_reason"].split("; ")) for r in rows], bool)
+    reviewed_anyway = np.array([reviewed_whatever_confidence(r["abstain_reason"]) for r in rows], bool)
     return bundle.call_confidence(probs), bundle.call_correct(bundle.calls(probs), y), reviewed_anyway
 
 

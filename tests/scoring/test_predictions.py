@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from leukoscope.scoring.predictions import LOW_CONFIDENCE, NO_CELLS, TOO_FEW, min_leukocytes_problem, score_units
+from leukoscope.scoring.predictions import LOW_CONFIDENCE, NO_CELLS, TOO_FEW, abstain_reason, min_leukocytes_problem, reviewed_whatever_confidence, score_units
 
 LEUKOCYTES = (0, 1, 2, 3, 6)  # per field
 
@@ -45,6 +45,17 @@ def test_an_unsure_call_names_each_reason_and_an_empty_field_only_its_own(bundle
     assert unsure.abstain_reasons[0] == NO_CELLS  # no call, so no confidence to fall short
     assert TOO_FEW in unsure.abstain_reasons[2] and LOW_CONFIDENCE in unsure.abstain_reasons[2]
     assert unsure.abstain_reasons[4] == f"{LOW_CONFIDENCE} ({unsure.confidence[4]:.3g} < 0.6)"
+
+
+def test_a_call_goes_to_review_whatever_its_confidence_for_any_reason_but_the_threshold(bundle):
+    unsure, sure = _score(bundle, benign_logit=0.0), _score(bundle, benign_logit=50.0)
+    assert [reviewed_whatever_confidence(why) for why in unsure.abstain_reasons] == [True, True, True, False, False]
+    assert [reviewed_whatever_confidence(why) for why in sure.abstain_reasons] == [True, True, True, False, False]
+    far = "image statistics outside the training range (hue); features far from the training classes (score 9 > 3)"
+    assert reviewed_whatever_confidence(abstain_reason(far, 6, 3, 0.2, 0.6))
+    assert reviewed_whatever_confidence(abstain_reason("", 6, 3, 0.2, 0.6, detail=0.1, min_detail=0.5))
+    assert reviewed_whatever_confidence(abstain_reason("", 6, 3, 0.9, 0.6, disagreement="1 of 4 call it malignant"))
+    assert not reviewed_whatever_confidence(abstain_reason("", 6, 3, 0.2, 0.6))
 
 
 def test_a_minimum_is_refused_where_no_leukocyte_is_counted():

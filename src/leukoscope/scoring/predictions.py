@@ -102,6 +102,11 @@ def abstain_reason(
     return "; ".join(parts)
 
 
+def reviewed_whatever_confidence(reason: str) -> bool:
+    """Whether an `abstain_reason` sends its call to review for a reason of its own, not only for a confidence below the threshold."""
+    return any(part and not part.startswith(LOW_CONFIDENCE) for part in reason.split("; "))
+
+
 def reason_count(rows: Sequence[dict[str, Any]], reason: str) -> int:
     """How many rows were sent to review for `reason` (among others): TOO_FEW, OUT_OF_FOCUS, DISAGREE."""
     return sum(reason in r["abstain_reason"] for r in rows)
