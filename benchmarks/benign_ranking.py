@@ -13,9 +13,10 @@ ensemble. It asks whether the seed-to-seed spread hides a better model, without 
 whether the fields that set the cut are those with little to judge.
 
 With --subsets, every ensemble of 2 or more of the models, with what `leukoscope ensemble` would flag:
-the fields any member flagged for too few leukocytes, focus or out of distribution, and the fields whose
-members do not all make the same benign-vs-malignant call; and the error of the calls kept. How many
-seeds a lab needs, without joining every subset.
+the fields any member sent to review whatever its confidence (too few leukocytes, focus, out of distribution,
+a member's own members splitting: `reviewed_whatever_confidence`), and the fields whose members do not all
+make the same benign-vs-malignant call; and the error of the calls kept. How many seeds a lab needs,
+without joining every subset.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from leukoscope.scoring.intervals import wilson
+from leukoscope.scoring.predictions import reviewed_whatever_confidence
 from leukoscope.scoring.screening import specificity_at_sensitivity
 
 BENIGN = "Benign"
@@ -97,8 +99,7 @@ def main() -> None:
     print(line(f"ensemble of {len(models)}", mean, y, cells, classes))
     benign = classes.index(BENIGN)
     if args.subsets:
-        reasons = ("too few", "fine detail")
-        other_flags = np.array([[m[p]["ood"] == "True" or any(r in m[p]["abstain_reason"] for r in reasons) for p in paths] for m in models]).any(0)
+        other_flags = np.array([[reviewed_whatever_confidence(m[p]["abstain_reason"]) for p in paths] for m in models]).any(0)
         print("ensembles of the models numbered 0 to " + str(len(models) - 1) + " (in the order given):")
         for size in range(2, len(models) + 1):
             for subset in itertools.combinations(range(len(models)), size):
