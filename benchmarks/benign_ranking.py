@@ -13,10 +13,10 @@ ensemble. It asks whether the seed-to-seed spread hides a better model, without 
 whether the fields that set the cut are those with little to judge.
 
 With --subsets, every ensemble of 2 or more of the models, with what `leukoscope ensemble` would flag:
-the fields any member sent to review whatever its confidence (too few leukocytes, focus, out of distribution,
-a member's own members splitting: `reviewed_whatever_confidence`), and the fields whose members do not all
-make the same benign-vs-malignant call; and the error of the calls kept. How many seeds a lab needs,
-without joining every subset.
+the fields any member sent to review whatever its confidence (`reviewed_whatever_confidence`: too few
+leukocytes, focus, out of distribution, or the split of a member that is itself an ensemble), and the fields
+whose members do not all make the same benign-vs-malignant call; and the error of the calls kept. How many
+seeds a lab needs, without joining every subset.
 """
 
 from __future__ import annotations
