@@ -2,20 +2,21 @@
 
 Usage: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/augment_throughput.py [--config configs/cells.yaml] [--data DATA]
 
-The cell recipe augments each crop in the training process (`data.num_workers` 0: two cores have no
-room for loader workers), one at a time, so an augmentation as slow as the step doubles an epoch.
+The cell recipe augments each crop on its loader workers (`data.num_workers`) while the model computes
+on the cores they leave: on 2 cores the epoch is as slow as the costlier of the two.
 Printed: ms per crop for each transform of the recipe's augmentation (random 8-bit crops of the
-recipe's input size, the best of 3 passes), for torchvision's ColorJitter with its hue (what the
-recipe used before `RandomHue`), and for the model's forward, backward and AdamW step (batch of the
+recipe's input size, the best of 3 passes), for torchvision's ColorJitter without and with its hue (what
+the recipe used before `RandomColourJitter` and `RandomHue`), and for the model's forward, backward and AdamW step (batch of the
 recipe's size, channels_last, the best of 5 steps after 3 warm-up steps). With `--data`, the recipe's
 real training loader on that dataset as well (its crop cache built first when absent), with the
-augmentation in the training process and in one loader worker: ms per crop over 40 batches of
+augmentation in the training process and on one and two loader workers: ms per crop over 40 batches of
 loading, augmenting and a training step, after 5 warm-up batches.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ import torch
 from torchvision.transforms import v2
 
 from leukoscope.config import Config, load_config
+from leukoscope.engine.precision import cpu_computes_bf16
 from leukoscope.models import create_model
 from leukoscope.preprocess.augment import build_augment
 
@@ -37,7 +39,7 @@ def ms_per_crop(transform: Callable[[torch.Tensor], torch.Tensor], crops: list[t
     return 1000 * best
 
 
-def step_ms_per_crop(name: str, kwargs: dict, size: int, batch: int) -> float:
+def step_ms_per_crop(name: str, kwargs: dict, size: int, batch: int, bf16: bool = False) -> float:
     model = create_model(name, 4, **kwargs).train().to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), 1e-3)
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
@@ -45,7 +47,8 @@ def step_ms_per_crop(name: str, kwargs: dict, size: int, batch: int) -> float:
     times = []
     for _ in range(8):
         started = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -55,21 +58,29 @@ def step_ms_per_crop(name: str, kwargs: dict, size: int, batch: int) -> float:
 
 def loader_ms_per_crop(cfg: Config, data: str, workers: int, batches: int = 40) -> float:
     from leukoscope.engine.data import SmearDataModule
+    from leukoscope.engine.train import compute_threads
 
     cfg.data.root, cfg.data.num_workers = data, workers
     dm = SmearDataModule(cfg)
     dm.setup()
+    torch.set_num_threads(compute_threads(cfg) or torch.get_num_threads())  # as training sets them
     model = create_model(cfg.model.name, len(dm.classes), **cfg.model.kwargs).train().to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), 1e-3)
     for i, (x, y) in enumerate(dm.train_dataloader()):
         if i == 5:
             started = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
+        if x.dim() == 5:  # (N, views, C, H, W): train.consistency's augmented copies
+            x, y = x.flatten(0, 1), y.repeat_interleave(x.shape[1])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_computes_bf16()):
+            loss = torch.nn.functional.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)).float(), y)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         if i == 4 + batches:
             break
+    threads = torch.get_num_threads()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    print(f"    ({workers} worker(s), the model on {threads} thread(s))")
     return 1000 * (time.perf_counter() - started) / (batches * cfg.data.batch_size)
 
 
@@ -90,11 +101,16 @@ def main() -> None:
     whole = ms_per_crop(augment, crops)
     print(f"  {'the whole augmentation':28} {whole:7.3f} ms per crop")
     a = cfg.augment
+    before = ms_per_crop(v2.ColorJitter(a.brightness, a.contrast, a.saturation), crops)
+    print(f"  {'torchvision ColorJitter':28} {before:7.3f} ms per crop (before RandomColourJitter)")
     before = ms_per_crop(v2.ColorJitter(a.brightness, a.contrast, a.saturation, a.hue), crops)
-    print(f"  {'torchvision ColorJitter, hue':28} {before:7.3f} ms per crop (before RandomHue)")
+    print(f"  {'torchvision ColorJitter, hue':28} {before:7.3f} ms per crop (before RandomColourJitter and RandomHue)")
     step = step_ms_per_crop(cfg.model.name, dict(cfg.model.kwargs), size, cfg.data.batch_size)
     print(f"  {'training step':28} {step:7.3f} ms per crop (batch {cfg.data.batch_size})")
-    for workers in (0, 1) if args.data else ():
+    if cpu_computes_bf16():
+        step = step_ms_per_crop(cfg.model.name, dict(cfg.model.kwargs), size, cfg.data.batch_size, bf16=True)
+        print(f"  {'training step, bf16':28} {step:7.3f} ms per crop (what train.precision auto takes on this CPU)")
+    for workers in (0, 1, 2) if args.data else ():
         ms = loader_ms_per_crop(load_config(args.config), args.data, workers)
         print(f"  {f'loader + step, {workers} worker(s)':28} {ms:7.3f} ms per crop")
 

@@ -1,4 +1,5 @@
 import dataclasses
+import pickle
 
 import cv2
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from leukoscope.config import AugmentConfig
 from leukoscope.data.shifts import random_camera_colour
 from leukoscope.preprocess.augment import (
+    RandomColourJitter,
     build_augment,
     build_eval_transform,
     build_train_transform,
@@ -15,6 +17,7 @@ from leukoscope.preprocess.augment import (
     hwc_to_chw,
     rotate_hue,
     set_blur_strength,
+    srgb_to_lab,
 )
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
@@ -280,3 +283,38 @@ def test_the_stain_jitter_moves_the_cell_and_keeps_the_constant_around_it_when_t
     assert any(not torch.equal(k[:, 16:48, 16:48], x[:, 16:48, 16:48]) for k in kept)
     whole = dataclasses.replace(NO_AUGMENT, stain_hed=0.3)
     assert any(not (build_augment(whole, outline_fill=128)(x)[:, :16] == 128).all() for _ in range(4))
+
+
+def test_an_8_bit_image_s_lab_is_opencv_s_and_comes_back_to_the_same_pixels():
+    """The camera-colour augmentation's fast LAB: OpenCV's float conversion within half a unit, and a round trip
+    through OpenCV's LAB2RGB that returns every 8-bit colour (every third level of each channel) as it was."""
+    levels = np.arange(0, 256, 3, dtype=np.uint8)
+    rgb = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 1, 3)
+    lab = srgb_to_lab(rgb)
+    assert np.abs(lab - cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)).max() < 0.5
+    back = np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(back, rgb)
+
+
+def test_the_colour_jitter_draws_within_its_ranges_and_a_seeded_run_draws_the_same_in_every_worker():
+    grey = torch.full((3, 16, 16), 128, dtype=torch.uint8)
+    brightness = RandomColourJitter(0.2, 0.0, 0.0)
+    torch.manual_seed(0)
+    ratios = np.array([brightness(grey).float().mean().item() / 128 for _ in range(300)])
+    assert ratios.min() >= 0.8 - 1 / 128 and ratios.max() <= 1.2 + 1 / 128
+    assert ratios.min() < 0.85 and ratios.max() > 1.15  # both ways, nearly to the ends
+
+    crops = [hwc_to_chw(x) for x in _images(4)]
+    jitter = RandomColourJitter(0.2, 0.2, 0.25)
+
+    def draws(transform: RandomColourJitter, seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        return [transform(c) for c in crops]
+
+    first = draws(RandomColourJitter(0.2, 0.2, 0.25), 0)
+    assert all(torch.equal(a, b) for a, b in zip(first, draws(RandomColourJitter(0.2, 0.2, 0.25), 0)))
+    assert any(not torch.equal(a, c) for a, c in zip(first, crops))
+    jitter(crops[0])  # its own generator made; a data-loader worker receives the transform pickled
+    worker_a, worker_b = pickle.loads(pickle.dumps(jitter)), pickle.loads(pickle.dumps(jitter))
+    assert all(torch.equal(a, b) for a, b in zip(draws(worker_a, 0), first))  # seeded again from torch where it runs
+    assert any(not torch.equal(a, b) for a, b in zip(draws(worker_b, 1), first))  # another worker's seed, other draws
