@@ -5,18 +5,19 @@ Usage: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benc
 The cell recipe augments each crop on its loader workers (`data.num_workers`) while the model computes
 on the cores they leave: on 2 cores the epoch is as slow as the costlier of the two.
 Printed: ms per crop for each transform of the recipe's augmentation (random 8-bit crops of the
-recipe's input size, the best of 3 passes), for torchvision's ColorJitter without and with its hue (what
-the recipe used before `RandomColourJitter` and `RandomHue`), and for the model's forward, backward and AdamW step (batch of the
-recipe's size, channels_last, the best of 5 steps after 3 warm-up steps). With `--data`, the recipe's
-real training loader on that dataset as well (its crop cache built first when absent), with the
-augmentation in the training process and on one and two loader workers: ms per crop over 40 batches of
-loading, augmenting and a training step, after 5 warm-up batches.
+recipe's input size, the best of 3 passes), for torchvision's ColorJitter without and with its hue
+(what the recipe used before `RandomColourJitter` and `RandomHue`), and for the model's forward,
+backward and AdamW step (batch of the recipe's size, channels_last, the best of 5 steps after 3
+warm-up steps; also in bf16 where the CPU computes it). With `--data`, the recipe's real training
+loader on that dataset as well (its crop cache built first when absent), with the augmentation in the
+training process and on one and two loader workers, the model on the threads training gives it: ms
+per training crop (all its augmented views) over 40 batches of loading, augmenting and a training
+step, after 5 warm-up batches.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 
@@ -63,7 +64,8 @@ def loader_ms_per_crop(cfg: Config, data: str, workers: int, batches: int = 40) 
     cfg.data.root, cfg.data.num_workers = data, workers
     dm = SmearDataModule(cfg)
     dm.setup()
-    torch.set_num_threads(compute_threads(cfg) or torch.get_num_threads())  # as training sets them
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(compute_threads(cfg) or threads_before)  # as training sets them
     model = create_model(cfg.model.name, len(dm.classes), **cfg.model.kwargs).train().to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), 1e-3)
     for i, (x, y) in enumerate(dm.train_dataloader()):
@@ -78,9 +80,8 @@ def loader_ms_per_crop(cfg: Config, data: str, workers: int, batches: int = 40) 
         optimiser.step()
         if i == 4 + batches:
             break
-    threads = torch.get_num_threads()
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    print(f"    ({workers} worker(s), the model on {threads} thread(s))")
+    print(f"    ({workers} worker(s), the model on {torch.get_num_threads()} thread(s))")
+    torch.set_num_threads(threads_before)
     return 1000 * (time.perf_counter() - started) / (batches * cfg.data.batch_size)
 
 
