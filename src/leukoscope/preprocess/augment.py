@@ -77,8 +77,7 @@ class RandomColourJitter(torch.nn.Module):
             self._jitter = albumentations.ColorJitter(self.brightness, self.contrast, self.saturation, hue=0.0, p=1.0)
             self._jitter.set_random_seed(int(torch.randint(2**31, (1,)).item()))
             self._process = os.getpid()
-        hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-        return torch.from_numpy(self._jitter(image=hwc)["image"]).permute(2, 0, 1).contiguous()
+        return inside_outline(x, lambda hwc: self._jitter(image=hwc)["image"], outline_fill=None)  # the whole crop, its constant too
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_jitter": None, "_process": None}  # built again in the process that unpickles it
