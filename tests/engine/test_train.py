@@ -16,6 +16,7 @@ import yaml
 from leukoscope.config import config_from_dict, load_config
 from leukoscope.engine.precision import training_precision
 from leukoscope.engine.train import chance_warning, compute_threads, train
+from leukoscope.preprocess.augment import RandomGaussianBlur
 from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
 from leukoscope.scoring.runner import run_model
@@ -155,14 +156,42 @@ def _logged(run: Path, column: str) -> list[tuple[int, float]]:
         return [(int(row["epoch"]), float(row[column])) for row in csv.DictReader(f) if row.get(column)]
 
 
-def test_the_blur_comes_in_over_the_warmup_epochs_with_the_data_on_a_worker(tmp_path, smoke_overrides):
+def _blur_strength_as_loaders_start(monkeypatch) -> list[float]:
+    """The blur strength a training loader's transform holds each time the loader starts an epoch: its workers
+    begin drawing crops then."""
+    seen: list[float] = []
+    start = torch.utils.data.DataLoader.__iter__
+
+    def blurs(transform) -> list[RandomGaussianBlur]:
+        inner = [op for t in getattr(transform, "transforms", []) for op in blurs(t)]
+        return [transform, *inner] if isinstance(transform, RandomGaussianBlur) else inner
+
+    def recording(loader):
+        seen.extend(float(op.strength) for op in blurs(getattr(loader.dataset, "transform", None)))
+        return start(loader)
+
+    monkeypatch.setattr(torch.utils.data.DataLoader, "__iter__", recording)
+    return seen
+
+
+def test_the_blur_comes_in_over_the_warmup_epochs_with_the_data_on_a_worker(tmp_path, smoke_overrides, monkeypatch):
     overrides = [*smoke_overrides, "train.max_epochs=3", "augment.blur=0.6", "augment.blur_warmup_epochs=2", "data.num_workers=1"]
     threads = torch.get_num_threads()
+    strengths = _blur_strength_as_loaders_start(monkeypatch)
     train(load_config("configs/smoke.yaml", overrides), tmp_path / "run")
     assert _logged(tmp_path / "run", "blur_probability") == [(0, 0.0), (1, pytest.approx(0.3)), (2, pytest.approx(0.6))]
+    assert strengths == [0.0, 0.5, 1.0]  # set before each epoch's crops are drawn, the first epoch's too
     environment = json.loads((tmp_path / "run" / "environment.json").read_text())
     assert environment["data_workers"] == 1 and environment["compute_threads"] == max(1, len(os.sched_getaffinity(0)) - 1)
     assert torch.get_num_threads() == threads  # the scoring after training, and whatever runs next, has the cores back
+
+
+def test_a_resumed_run_draws_its_first_crops_at_its_epochs_blur_strength(tmp_path, smoke_overrides, monkeypatch):
+    overrides = [*smoke_overrides, "augment.blur=0.6", "augment.blur_warmup_epochs=4"]
+    train(load_config("configs/smoke.yaml", [*overrides, "train.max_epochs=2"]), tmp_path / "run")
+    strengths = _blur_strength_as_loaders_start(monkeypatch)
+    train(load_config("configs/smoke.yaml", [*overrides, "train.max_epochs=3"]), tmp_path / "run", resume=True)
+    assert strengths == [0.5]  # epochs 0 and 1 done: the third of four warm-up epochs
 
 
 @pytest.mark.parametrize(

@@ -73,9 +73,22 @@ class BlurWarmup(L.Callback):
     def __init__(self, epochs: int, probability: float) -> None:
         self.epochs, self.probability = epochs, probability
 
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        fraction = min(1.0, trainer.current_epoch / self.epochs)
+    def _set(self, trainer: L.Trainer, epoch: int) -> float:
+        fraction = min(1.0, epoch / self.epochs)
         set_blur_strength(trainer.datamodule.datasets["train"].transform, fraction)
+        return fraction
+
+    # Lightning starts the training loader's workers for a run's first epoch as it sets up the optimiser (the
+    # schedule counts the batches), before any epoch hook, and the next epochs' after on_train_epoch_start:
+    # the first epoch's strength is set at setup, or as a checkpoint resumes, so no crop is drawn at another's.
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        self._set(trainer, 0)
+
+    def on_load_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._set(trainer, checkpoint["epoch"] + 1)  # the run's checkpoints are saved as an epoch ends
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        fraction = self._set(trainer, trainer.current_epoch)
         module.log("blur_probability", self.probability * fraction, on_step=False, on_epoch=True)
 
 
