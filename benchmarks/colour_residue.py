@@ -30,15 +30,11 @@ from leukoscope.config import BENIGN_CLASS
 from leukoscope.data.shifts import DOMAIN_SHIFTS, rotate_hue
 from leukoscope.inference.predictor import Predictor
 from leukoscope.preprocess.augment import RandomGaussianBlur, hwc_to_chw, normalised_back
+from leukoscope.preprocess.suppressed_crop import cell_pixels
 
 FIELD_SHIFTS = [name for name in DOMAIN_SHIFTS if name.split()[0] in ("hue", "saturation", "white", "gamma", "blur")]
 NOISE_SIGMA = 4.0
 CROP_BLUR_SIGMA = 2.0  # crop px: a crop of 64 px spans about 60 px of a 224 px development field
-
-
-def cell_pixels(crop: np.ndarray, fill: int) -> np.ndarray:
-    """The cell of a suppressed crop: every pixel that is not its `fill`."""
-    return ~(crop == fill).all(axis=-1)
 
 
 def crop_shifts(fill: int, seed: int = 0) -> dict[str, Callable[[np.ndarray], np.ndarray]]:

@@ -74,11 +74,11 @@ def prepare(data: Path, out: Path, seed: int = 0) -> None:
     print(f"train {len(base['splits']['train'])} fields, held out as the lab's slides {len(held)}, val {len(splits['splits']['val'])}, test {len(splits['splits']['test'])}")
 
 
-def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed: int = 0) -> tuple[Path, Path, int]:
+def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed: int = 0, into: Path | None = None) -> tuple[Path, Path, int]:
     """review.csv confirming every cell of held-out fields until n_cells, and the splits that train on
-    those fields (and the base model's training fields, `with_base`)."""
+    those fields (and the base model's training fields, `with_base`); written into `into` (default: `out`)."""
     from leukoscope.case.report import write_review
-    from leukoscope.cells.cache import crop_config
+    from leukoscope.cells.cache import crop_config, detection_config
     from leukoscope.cells.crops import field_crops
     from leukoscope.config import load_config
     from leukoscope.data.images import read_rgb
@@ -92,13 +92,14 @@ def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed:
     for paths in by_class.values():
         rng.shuffle(paths)
     order = [p for batch in zip(*[by_class[c] for c in sorted(by_class)]) for p in batch]  # class-balanced
-    cfg = crop_config(load_config("configs/cells.yaml").cells)  # the cells the fine-tune will find again
+    recipe = load_config("configs/cells.yaml")
+    crops, detection = crop_config(recipe.cells), detection_config(recipe.cells)  # the cells the fine-tune will find again
     rows, fields = [], []
     for rel in order:
         if len(rows) >= n_cells:
             break
         path = data / "Original" / rel
-        found = field_crops(read_rgb(path), cfg)
+        found = field_crops(read_rgb(path, max_pixels=recipe.preprocess.max_pixels), crops, detection)
         if not found.cells:
             continue
         fields.append(rel)
@@ -108,11 +109,12 @@ def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed:
             label = held["labels"][rel]
             rows.append({"case": "simulated", "field": Path(rel).name, "field_sha256": sha, "cell": k, "box_x0": x0, "box_y0": y0, "box_x1": x1, "box_y1": y1,
                          "model_label": "", "reviewed_label": label, "reviewer": "sim", "time": ""})  # fmt: skip
-    review = write_review(rows, out / f"review-{n_cells}.csv")
+    into = into or out
+    review = write_review(rows, into / f"review-{n_cells}.csv")
     splits = json.loads((out / "splits-base.json").read_text())
     splits["splits"]["train"] = sorted(fields + (splits["splits"]["train"] if with_base else []))
     splits["counts"]["train"] = {}  # recounted by train from the data
-    splits_path = out / f"splits-review-{n_cells}{'-with-base' if with_base else ''}.json"
+    splits_path = into / f"splits-review-{n_cells}{'-with-base' if with_base else ''}.json"
     splits_path.write_text(json.dumps(splits, indent=1))
     return review, splits_path, len(rows)
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from leukoscope.preprocess.suppressed_crop import cell_pixels
+
 FINE_SIGMA, COARSE_SIGMA = 0.8, 2.5  # crop px: the finest band, and the one above it
 INSIDE_MARGIN = 3 / 64  # of the crop's side, kept clear of the outline, where the cell meets the constant fill
 MIN_INSIDE = 50 / 64**2  # of the crop's pixels: a smaller interior says nothing about focus
@@ -23,7 +25,7 @@ def crop_detail(crop: np.ndarray, fill: int) -> float | None:
     """The fine detail of one suppressed crop (RGB uint8, the fill outside the cell): the spread of
     lightness finer than FINE_SIGMA over the spread between FINE_SIGMA and COARSE_SIGMA, inside the
     cell. None when the cell's interior is too small to say."""
-    inside = (~(crop == fill).all(axis=-1)).astype(np.uint8)
+    inside = cell_pixels(crop, fill).astype(np.uint8)
     kernel = 2 * max(1, round(INSIDE_MARGIN * crop.shape[1])) + 1
     inside = cv2.erode(inside, np.ones((kernel, kernel), np.uint8)).astype(bool)
     if inside.sum() < MIN_INSIDE * crop.shape[0] * crop.shape[1]:

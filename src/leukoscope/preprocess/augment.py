@@ -18,6 +18,7 @@ from torchvision.transforms import v2
 
 from leukoscope.config import AugmentConfig
 from leukoscope.data.shifts import AcquisitionRanges, dye_amounts, from_dye_amounts, jpeg, random_camera_colour
+from leukoscope.preprocess.suppressed_crop import cell_pixels
 
 # What a field's blur mixes into a leukocyte's rim, as the stain-normalised crop sees it: the 10th and 90th
 # percentiles, per channel, of the median colour in a 2 px ring around the detected leukocytes of 48
@@ -153,7 +154,7 @@ def normalised_back_inside_outline(
     its own LAB means and spreads back (`normalised_back`), as a stain normalisation would. The cell is every
     pixel but the constant `outline_fill` (None: the whole image); `x` as it was when it is too small or flat."""
     hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
-    cell = np.ones(hwc.shape[:2], bool) if outline_fill is None else ~outline_mask(hwc, outline_fill)
+    cell = np.ones(hwc.shape[:2], bool) if outline_fill is None else cell_pixels(hwc, outline_fill)
     if cell.sum() < MIN_CELL_PIXELS:
         return x
     out = normalised_back(hwc, change(hwc, cell), cell)
@@ -194,14 +195,8 @@ def inside_outline(x: torch.Tensor, optics: Callable[[np.ndarray], np.ndarray], 
     hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
     out = np.atleast_3d(optics(hwc))
     if outline_fill is not None:
-        np.copyto(out, np.uint8(outline_fill), where=outline_mask(hwc, outline_fill)[..., None])
+        np.copyto(out, np.uint8(outline_fill), where=~cell_pixels(hwc, outline_fill)[..., None])
     return torch.from_numpy(out).permute(2, 0, 1).contiguous()
-
-
-def outline_mask(hwc: np.ndarray, outline_fill: int) -> np.ndarray:
-    """The pixels of an HWC uint8 crop that hold the constant `outline_fill` in every channel: around a suppressed cell."""
-    fill = (outline_fill,) * hwc.shape[-1]
-    return cv2.inRange(hwc, fill, fill).astype(bool)
 
 
 class KeepOutlineFill(torch.nn.Module):
