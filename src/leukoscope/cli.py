@@ -300,8 +300,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.probe and not Path(args.probe).is_file():
         raise LeukoscopeError(f"{args.probe}: probe result not found")
     paths, truth = labelled_paths(bundle, args.data, args.splits, args.split)
-    predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta)
+    pixel_scale = _pixel_scale(args.pixel_size, bundle, paths)  # the calls scored are those predict makes
+    predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta, pixel_scale=pixel_scale)
     rows, metrics, failures = evaluate_paths(predictor, paths, truth, bootstrap=args.bootstrap)
+    if pixel_scale is not None:
+        metrics["pixel_scale"] = pixel_scale
     out = Path(args.out)
     for f in failures:
         print(f"not evaluated: {f['path']}: {f['reason']}", file=sys.stderr)
@@ -314,7 +317,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     every_input = with_error_rows(paths, rows, failures)
     for row, true in zip(every_input, truth):
         row["true"] = true
-    write_predictions(every_input, out / "predictions.csv", bundle.classes, extra_columns=["true"])
+    write_predictions(every_input, out / "predictions.csv", bundle.classes, extra_columns=["true", *(["pixel_scale"] if pixel_scale else [])])
     write_json(out / "metrics.json", metrics)
     from leukoscope.evaluation.report import write_report
 
@@ -658,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive, default=32)
     p.add_argument("--bootstrap", type=positive, default=1000, help="bootstrap resamples for intervals")
     p.add_argument("--min-leukocytes", type=count, help=MIN_LEUKOCYTES_HELP)
+    p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: as predict's")
     p.add_argument("--out", type=folder_out, required=True, help="output folder")
     p.set_defaults(func=cmd_evaluate)
 

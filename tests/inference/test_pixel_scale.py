@@ -2,7 +2,9 @@
 
 import csv
 import dataclasses
+import json
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, RED_CELL_UM, RULER
 from leukoscope.data.shifts import field_stop, vignette
+from leukoscope.data.synth import SYNTH_CLASSES
 from leukoscope.inference.pixel_scale import untold_pixel_scale
 
 
@@ -124,3 +127,26 @@ def test_a_case_measures_its_fields_pixel_scale_unless_told_otherwise(cli, tmp_p
         cv2.imwrite(str(plain / f"{i}.png"), np.full((160, 160, 3), 230, np.uint8))
     res = cli("case", str(cell_run / "bundle"), str(plain), "--out", str(tmp_path / "P-3"))  # nothing to measure: the default gives way
     assert res.returncode == 0 and "each image is taken to show a training field's field of view" in res.stdout
+
+
+def test_evaluate_scores_the_calls_predict_makes_on_another_objective_s_fields(cli, tmp_path, cell_run, magnified_pngs):
+    """A lab checking the model on its own labelled fields gets the calls `predict` gives them, at the same pixel scale."""
+    bundle, labelled, flat = str(cell_run / "bundle"), tmp_path / "labelled", tmp_path / "flat"
+    flat.mkdir()
+    for i, (name, png) in enumerate(magnified_pngs(2.5)):
+        (labelled / SYNTH_CLASSES[i % 4]).mkdir(parents=True, exist_ok=True)
+        (labelled / SYNTH_CLASSES[i % 4] / name).write_bytes(png)
+        (flat / name).write_bytes(png)
+    for asked in ([], ["--pixel-size", "field"]):
+        res = cli("evaluate", bundle, "--data", str(labelled), *asked, "--bootstrap", "20", "--out", str(tmp_path / f"eval{len(asked)}"))
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert cli("predict", bundle, str(flat), *asked, "--out", str(tmp_path / f"pred{len(asked)}.csv")).returncode == 0
+        evaluated = {Path(r["path"]).name: r for r in _rows(tmp_path / f"eval{len(asked)}" / "predictions.csv")}
+        predicted = {Path(r["path"]).name: r for r in _rows(tmp_path / f"pred{len(asked)}.csv")}
+        assert {k: (r["label"], r["p_Benign"], r["cells"]) for k, r in evaluated.items()} == {k: (r["label"], r["p_Benign"], r["cells"]) for k, r in predicted.items()}
+        metrics = json.loads((tmp_path / f"eval{len(asked)}" / "metrics.json").read_text())
+        if asked:  # each a training field's view, as the user said
+            assert "pixel_scale" not in metrics and "pixel_scale" not in predicted["field-0.png"]
+        else:  # untold: the red cells say another magnification, and both cut at the scale they give
+            assert "another magnification" in res.stderr and metrics["pixel_scale"] == pytest.approx(2.5 * VIEW, rel=0.1)
+            assert float(evaluated["field-0.png"]["pixel_scale"]) == pytest.approx(metrics["pixel_scale"], abs=1e-4)
