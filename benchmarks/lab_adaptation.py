@@ -37,7 +37,7 @@ from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import OTHER_LABS, OtherLab, other_lab_view
 from leukoscope.progress import progress
 
-SAVED_QUALITY = 95  # a lab's camera software saves JPEG; at 95 it costs nothing measurable (JPEG 60: a few points)
+SAVED_QUALITY = 95  # a lab's camera software saves JPEG; 95 is near-lossless (JPEG 60 cost a few points in domain_shift.py)
 
 
 def render_lab(data: Path, out: Path, lab: OtherLab) -> Path:
