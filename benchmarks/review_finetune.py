@@ -78,10 +78,8 @@ def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed:
     """review.csv confirming every cell of held-out fields until n_cells, and the splits that train on
     those fields (and the base model's training fields, `with_base`); written into `into` (default: `out`)."""
     from leukoscope.case.report import write_review
-    from leukoscope.cells.cache import crop_config, detection_config
-    from leukoscope.cells.crops import field_crops
+    from leukoscope.cells.cache import training_field_crops
     from leukoscope.config import load_config
-    from leukoscope.data.images import read_rgb
     from leukoscope.io_utils import file_sha256
 
     held = json.loads((out / "held_out.json").read_text())
@@ -93,13 +91,12 @@ def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed:
         rng.shuffle(paths)
     order = [p for batch in zip(*[by_class[c] for c in sorted(by_class)]) for p in batch]  # class-balanced
     recipe = load_config("configs/cells.yaml")
-    crops, detection = crop_config(recipe.cells), detection_config(recipe.cells)  # the cells the fine-tune will find again
     rows, fields = [], []
     for rel in order:
         if len(rows) >= n_cells:
             break
         path = data / "Original" / rel
-        found = field_crops(read_rgb(path, max_pixels=recipe.preprocess.max_pixels), crops, detection)
+        found = training_field_crops(path, recipe.cells, recipe.preprocess.max_pixels)  # the cells the fine-tune will find again
         if not found.cells:
             continue
         fields.append(rel)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leukoscope.cells.crops import CROP_FORMAT, CropConfig, field_crops
+from leukoscope.cells.crops import CROP_FORMAT, CropConfig, FieldCrops, field_crops
 from leukoscope.cells.detect import DetectionConfig
 from leukoscope.cells.outline import CELL_JITTER_PX, as_detected, jitter_outlines
 from leukoscope.config import STAIN_TARGETS, CellsConfig, stable_hash
@@ -38,6 +38,12 @@ def crop_config(cells: CellsConfig) -> CropConfig:
         size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span, stain_target=stain,
         source_px=cells.source_px, stain_fit=cells.stain_fit,
     )
+
+
+def training_field_crops(path: str | Path, cells: CellsConfig, max_pixels: int) -> FieldCrops:
+    """A field's cells and crops as training finds and cuts them (the recipe's crop and detection settings, the
+    pipeline's pixel cap): the cells a review's boxes are matched to."""
+    return field_crops(read_rgb(path, max_pixels=max_pixels), crop_config(cells), detection_config(cells))
 
 
 def preprocessed_stack(pipeline: Pipeline, crops: list[np.ndarray]) -> np.ndarray:

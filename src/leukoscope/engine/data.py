@@ -234,10 +234,8 @@ class SmearDataModule(L.LightningDataModule):
         A reviewed class supervises its cell; "other leukocyte" and "not a leukocyte" leave the cell
         out (there is no trained detector to teach); "unsure" and unreviewed cells keep the field's label.
         """
-        from leukoscope.cells.cache import crop_config, detection_config, preprocessed_stack
-        from leukoscope.cells.crops import field_crops
+        from leukoscope.cells.cache import preprocessed_stack, training_field_crops
         from leukoscope.cells.review import NOT_A_LEUKOCYTE, OTHER_LEUKOCYTE, match_cell, read_review
-        from leukoscope.data.images import read_rgb
         from leukoscope.io_utils import file_sha256
 
         source = self.cfg.data.cell_labels
@@ -262,10 +260,9 @@ class SmearDataModule(L.LightningDataModule):
                 per_field.setdefault(r.path, []).append(review)
         out: dict[str, tuple[np.ndarray, list[int | None]]] = {}
         counts = {"supervised": 0, "left_out": 0, "unsure": 0}
-        crop, detection = crop_config(self.cfg.cells), detection_config(self.cfg.cells)
         rows_by_path = {r.path: r for r in train_rows}
         for path, field_reviews in per_field.items():
-            found = field_crops(read_rgb(path, max_pixels=self.pipeline.config.max_pixels), crop, detection)
+            found = training_field_crops(path, self.cfg.cells, self.pipeline.config.max_pixels)
             field_label = self.classes.index(rows_by_path[path].label)
             crop_labels: list[int | None] = [field_label] * len(found.cells)
             for review in field_reviews:
