@@ -3,16 +3,14 @@
 import json
 
 import pytest
-import torch
 
 from leukoscope.case.analyse import Case, read_field
 from leukoscope.case.report import review_rows, write_review
 from leukoscope.config import load_config
 from leukoscope.engine.data import SmearDataModule
-from leukoscope.engine.train import start_from_bundle, train
+from leukoscope.engine.train import train
 from leukoscope.errors import ConfigError, DataError
 from leukoscope.inference.predictor import Predictor
-from leukoscope.models import create_model
 
 pytestmark = pytest.mark.trains
 
@@ -66,19 +64,6 @@ def test_fine_tuning_from_a_bundle_with_reviewed_cells_runs_end_to_end(config, c
     assert meta["data"]["cell_labels"]["supervised"] > 0 and len(meta["data"]["cell_labels"]["sha256"]) == 64
     assert meta["data"]["init_from"]["weights_sha256"] == cell_bundle.weights_sha256
     assert meta["classes"] == cell_bundle.classes
-
-
-def test_init_from_loads_the_weights_and_refuses_another_architecture(config, cell_run, cell_bundle):
-    cfg = config(f"train.init_from={cell_run / 'bundle'}")
-    model = create_model(cfg.model.name, 4, **cfg.model.kwargs)
-    start_from_bundle(model, cfg, cell_bundle.classes)
-    theirs = cell_bundle.model.state_dict()
-    assert all(torch.equal(v, theirs[k]) for k, v in model.state_dict().items())
-    with pytest.raises(ConfigError, match="the bundle's classes"):
-        start_from_bundle(model, cfg, ["Benign", "Early", "Pre", "T-ALL"])
-    wider = config(f"train.init_from={cell_run / 'bundle'}", "model.kwargs.width=0.25")
-    with pytest.raises(ConfigError, match=r"the bundle holds vgg19_bn_mhsa, the config asks for vgg19_bn_mhsa \(width 0.125 vs 0.25\)"):
-        start_from_bundle(create_model(wider.model.name, 4, **wider.model.kwargs), wider, cell_bundle.classes)
 
 
 def test_a_review_naming_a_cell_or_a_field_that_does_not_exist_is_refused_with_its_row(config, review, tmp_path):

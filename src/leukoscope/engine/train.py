@@ -25,6 +25,7 @@ from leukoscope.config import BENIGN_CLASS, Config
 from leukoscope.errors import ConfigError
 from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
+from leukoscope.engine.finetune import pool_for_fine_tune, start_from_bundle
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.engine.precision import AUTO, Precision, on_cuda, training_precision
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
@@ -40,7 +41,6 @@ from leukoscope.preprocess.augment import set_blur_strength
 from leukoscope.progress import on_terminal
 from leukoscope.models import create_model
 from leukoscope.models.mil import PoolEnsemble
-from leukoscope.models.registry import ENSEMBLE
 
 
 # Lightning advertises a cloud logging service at every start; not a message for a lab's console
@@ -289,35 +289,6 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None
     return bundle_dir
 
 
-def start_from_bundle(model: torch.nn.Module, cfg: Config, classes: list[str]) -> dict[str, str]:
-    """Load a bundle's weights into `model` (fine-tuning); refused unless architecture and classes match."""
-    from leukoscope.scoring.bundle import load_bundle
-
-    source = cfg.train.init_from
-    bundle = load_bundle(source)
-    spec = bundle.meta["model"]
-    if spec["name"] == ENSEMBLE:
-        raise ConfigError(
-            f"train.init_from={source}: an ensemble; fine-tune each of its members (training.ensemble_of in its bundle.json), then join them again"
-        )
-    if spec["name"] != model.model_name or spec.get("kwargs", {}) != model.model_args:
-        theirs, ours = spec.get("kwargs", {}), model.model_args
-        differ = ", ".join(f"{k} {theirs.get(k)} vs {ours.get(k)}" for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
-        raise ConfigError(f"train.init_from={source}: the bundle holds {spec['name']}, the config asks for {model.model_name} ({differ or 'another model'})")
-    if bundle.classes != classes:
-        raise ConfigError(f"train.init_from={source}: the bundle's classes {bundle.classes} differ from the data's {classes}")
-    differing = [
-        f"{section}.{k}"
-        for section in ("preprocess", "cells")
-        for k, v in bundle.meta.get("config", {}).get(section, {}).items()
-        if k not in ("mean", "std") and getattr(getattr(cfg, section), k, v) != v
-    ]
-    if differing:
-        print(f"warning: train.init_from: the bundle was trained with other settings of {', '.join(differing)}", file=sys.stderr)
-    model.load_state_dict(bundle.model.state_dict())
-    return {"bundle": str(Path(source).resolve()), "weights_sha256": bundle.weights_sha256}
-
-
 def _by_field(paths: list[str]) -> dict[str, list[int]]:
     """The indices of each source field's items (its crops, or its expansion copies), fields in first-seen order."""
     order: dict[str, list[int]] = {}
@@ -403,8 +374,14 @@ def finalize(
             # the pool learns the fields' calls by the cell classifier's own objective where that weighs benign vs malignant apart
             pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if (cfg.loss.malignancy_weight or cfg.loss.subtype_weight) else None
             mil = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
+        val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
+        if pool is None:
+            mil, choice = pool_for_fine_tune(cfg, mil, val_bags, val_bag_labels)
+            if choice:
+                calib["attention_pool"] = choice
+                why = choice.get("why") or "validation log-loss " + ", ".join(f"{k} {v:.3f}" for k, v in choice["validation_log_loss"].items())
+                print(f"attention pool: {choice['chosen']} ({why})")
         if has_val:
-            val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
             mil_temperature = fit_temperature(pool_bags(mil, val_bags)[0], val_bag_labels)
         calib["attention_pool_temperature"] = mil_temperature
     folder = write_bundle(
