@@ -100,25 +100,27 @@ def main() -> None:
             name = f"finetune-{n}-{protocol.replace(' ', '-')}"
             run = lab_root / name
             review, run_splits, n_rows = simulated_review(lab_root, out, n, with_base, into=lab_root)
-            started = time.perf_counter()
-            if not (run / "bundle").is_dir():
+            started, trained = time.perf_counter(), not (run / "bundle").is_dir()
+            if trained:
                 leukoscope(
                     "train", "--config", "configs/cells.yaml", "--data", str(lab_fields), "--splits", str(run_splits), "--out", str(run),
                     f"train.init_from={base}", f"data.cell_labels={review}", *overrides,
                 )  # fmt: skip
+            pool = json.loads((run / "bundle" / "bundle.json").read_text())["calibration"].get("attention_pool", {})
             results[f"+{n} reviewed, {protocol}"] = {
                 "lab": evaluated(run / "bundle", lab_fields, splits, run / "eval-lab"), "original": evaluated(run / "bundle", data, splits, run / "eval-original"),
-                "reviewed_cells": n_rows, "seconds": round(time.perf_counter() - started),
+                "reviewed_cells": n_rows, "seconds": round(time.perf_counter() - started) if trained else None,
+                "attention_pool": pool.get("chosen", ""),
             }  # fmt: skip
     (lab_root / "results.json").write_text(json.dumps(results, indent=1))
     print(f"simulated laboratory: {labs[0].name}")
-    print(f"{'model':32} {'cells':>5}  {'lab: 4-class (95 % CI)':>24} {'spec':>6} {'sens':>6} {'flagged':>8}  {'original: 4-class':>18} {'flagged':>8} {'s':>5}")
+    print(f"{'model':32} {'cells':>5}  {'lab: 4-class (95 % CI)':>24} {'spec':>6} {'sens':>6} {'flagged':>8}  {'original: 4-class':>18} {'flagged':>8} {'s':>5}  attention pool")
     for name, r in results.items():
         lab, orig = r["lab"], r["original"]
         ci = f"{100 * lab['accuracy']:.1f} ({100 * lab['accuracy_ci'][0]:.1f}-{100 * lab['accuracy_ci'][1]:.1f})"
         print(
             f"{name:32} {r['reviewed_cells']:5d}  {ci:>24} {100 * lab['benign_specificity']:5.1f}% {100 * lab['malignant_sensitivity']:5.1f}% {100 * lab['flagged']:7.1f}%"
-            f"  {100 * orig['accuracy']:17.1f}% {100 * orig['flagged']:7.1f}% {r.get('seconds', ''):>5}"
+            f"  {100 * orig['accuracy']:17.1f}% {100 * orig['flagged']:7.1f}% {r.get('seconds') or '':>5}  {r.get('attention_pool', '')}"
         )
 
 
