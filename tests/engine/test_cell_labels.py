@@ -15,17 +15,6 @@ from leukoscope.inference.predictor import Predictor
 pytestmark = pytest.mark.trains
 
 
-@pytest.fixture()
-def config(cell_data, cell_run, cell_overrides, tmp_path):
-    """The cell run's config on its own splits, with more overrides."""
-
-    def make(*extra):
-        base = [f"data.root={cell_data}", *cell_overrides, f"data.splits={cell_run / 'splits.json'}", f"data.cache_dir={tmp_path / 'cache'}"]
-        return load_config("configs/cells.yaml", [*base, *extra])
-
-    return make
-
-
 @pytest.fixture(scope="module")
 def review(cell_bundle, cell_data, cell_run, tmp_path_factory):
     """A reviewer's review.csv: every cell of two Benign training fields called Pro, one left out, one unsure."""

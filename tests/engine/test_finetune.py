@@ -8,24 +8,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from leukoscope.config import load_config
 from leukoscope.engine.finetune import FITTED, KEPT, better_pool, pool_for_fine_tune, start_from_bundle
 from leukoscope.engine.mil import fit_attention_pool
 from leukoscope.engine.train import train
 from leukoscope.errors import ConfigError
 from leukoscope.models import create_model
 from leukoscope.models.mil import GatedAttentionPool
-
-
-@pytest.fixture()
-def config(cell_data, cell_run, cell_overrides, tmp_path):
-    """The cell run's config on its own splits, with more overrides."""
-
-    def make(*extra):
-        base = [f"data.root={cell_data}", *cell_overrides, f"data.splits={cell_run / 'splits.json'}", f"data.cache_dir={tmp_path / 'cache'}"]
-        return load_config("configs/cells.yaml", [*base, *extra])
-
-    return make
 
 
 @pytest.mark.trains
