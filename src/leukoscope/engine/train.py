@@ -367,16 +367,15 @@ def finalize(
         from leukoscope.engine.mil import fit_attention_pool
         from leukoscope.models.mil import pool_bags
 
+        val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
         if pool is not None:
             mil = pool
         else:
             bags, bag_labels = _bags(train_feats, train_labels, train_paths)
             # the pool learns the fields' calls by the cell classifier's own objective where that weighs benign vs malignant apart
             pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if (cfg.loss.malignancy_weight or cfg.loss.subtype_weight) else None
-            mil = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
-        val_bags, val_bag_labels = _bags(val_feats, val_labels, val.paths)
-        if pool is None:
-            mil, choice = pool_for_fine_tune(cfg, mil, val_bags, val_bag_labels)
+            fitted = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
+            mil, choice = pool_for_fine_tune(cfg, fitted, val_bags, val_bag_labels)
             if choice:
                 calib["attention_pool"] = choice
                 why = choice.get("why") or "validation log-loss " + ", ".join(f"{k} {v:.3f}" for k, v in choice["validation_log_loss"].items())
