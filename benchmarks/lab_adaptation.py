@@ -1,6 +1,7 @@
 """Can a laboratory whose images the model reads badly adapt it with a few hundred of its own reviewed cells?
 
-Usage: python benchmarks/lab_adaptation.py [DATA] --out DIR [--lab TEXT] [--cells 100 300 1000]
+Usage: python benchmarks/lab_adaptation.py [DATA] --out DIR [--lab TEXT] [--cells 100 300 1000] [--protocols alone ...]
+       [--pixel-size auto|field|UM]
 
 Simulated on the development data, as the other laboratories' images cannot be had here (issue 17). DIR must
 hold review_finetune.py's `prepare` and `base` stages: a base model (configs/cells.yaml) that never saw 30 % of
@@ -18,7 +19,12 @@ the training fields' groups, "the lab's own slides".
    reference come from the lab's own images (244 labelled fields besides the reviewed cells: a lab
    adopting the tool would have to label a validation set of its own, too).
 4. Every model is evaluated on the lab's test fields and on the original test fields (what it forgot).
-The table goes to stdout and DIR/lab-NAME/results.json.
+The table goes to stdout and DIR/lab-NAME/results.json (results-pixel-size-X.json with --pixel-size X).
+
+The lab's cells are found where `leukoscope case` would find them for its review: at the pixel scale the
+lab's red cells give against the base bundle's training fields (`data.pixel_size`'s default for a fine-tune),
+or at `--pixel-size`, which the fine-tunes are then given too (`field`: each image as a training field's view,
+as fine-tunes cut before `data.pixel_size`).
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from pathlib import Path
 import cv2
 from review_finetune import DEFAULT_DATA, PROTOCOLS, leukoscope, simulated_review
 
+from leukoscope.config import load_config
 from leukoscope.data.images import read_rgb
 from leukoscope.data.shifts import OTHER_LABS, OtherLab, other_lab_view
+from leukoscope.engine.crop_scale import crop_scale
 from leukoscope.progress import progress
 
 SAVED_QUALITY = 95  # a lab's camera software saves JPEG; 95 is near-lossless (JPEG 60 cost a few points in domain_shift.py)
@@ -83,6 +91,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="review_finetune.py's folder, after its prepare and base stages")
     parser.add_argument("--lab", default="pale", help="the simulated laboratory: text its name holds (leukoscope.data.shifts.OTHER_LABS)")
     parser.add_argument("--cells", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS), help="the fine-tunes: on the reviewed cells alone, or with the base fields")
+    parser.add_argument("--pixel-size", help="the lab's pixel size for the review and the fine-tunes (data.pixel_size): auto, field or µm; default: a fine-tune's")
     args = parser.parse_args()
     data, out = Path(args.data), Path(args.out)
     base = out / "base" / "bundle"
@@ -95,16 +105,24 @@ def main() -> None:
     lab_fields = lab_root / "Original"  # class folders: the release layout needs a Segmented variant too
     splits = out / "splits-base.json"
     results = {"base (no review)": {"lab": evaluated(base, lab_fields, splits, lab_root / "eval-base"), "original": evaluated(base, data, splits, out / "eval-base-original"), "reviewed_cells": 0}}  # fmt: skip
-    for protocol, (with_base, overrides) in PROTOCOLS.items():
+    told = [] if args.pixel_size is None else [f"data.pixel_size={args.pixel_size}"]
+    suffix = "" if args.pixel_size is None else f"-pixel-size-{args.pixel_size}"
+    held = json.loads((out / "held_out.json").read_text())["fields"]
+    scale = crop_scale(load_config("configs/cells.yaml", [f"train.init_from={base}", *told]), [str(lab_fields / rel) for rel in held])
+    print(f"the lab's cells, as its review and fine-tunes cut them: {scale.note}")
+    reviews = lab_root / f"reviews{suffix}"
+    reviews.mkdir(exist_ok=True)
+    for protocol in args.protocols:
+        with_base, overrides = PROTOCOLS[protocol]
         for n in args.cells:
-            name = f"finetune-{n}-{protocol.replace(' ', '-')}"
+            name = f"finetune-{n}-{protocol.replace(' ', '-')}{suffix}"
             run = lab_root / name
-            review, run_splits, n_rows = simulated_review(lab_root, out, n, with_base, into=lab_root)
+            review, run_splits, n_rows = simulated_review(lab_root, out, n, with_base, into=reviews, pixel_scale=scale.pixel_scale, training_scale=scale.training_scale)
             started, trained = time.perf_counter(), not (run / "bundle").is_dir()
             if trained:
                 leukoscope(
                     "train", "--config", "configs/cells.yaml", "--data", str(lab_fields), "--splits", str(run_splits), "--out", str(run),
-                    f"train.init_from={base}", f"data.cell_labels={review}", *overrides,
+                    f"train.init_from={base}", f"data.cell_labels={review}", *overrides, *told,
                 )  # fmt: skip
             pool = json.loads((run / "bundle" / "bundle.json").read_text())["calibration"].get("attention_pool", {})
             results[f"+{n} reviewed, {protocol}"] = {
@@ -112,7 +130,7 @@ def main() -> None:
                 "reviewed_cells": n_rows, "seconds": round(time.perf_counter() - started) if trained else None,
                 "attention_pool": pool.get("chosen", ""),
             }  # fmt: skip
-    (lab_root / "results.json").write_text(json.dumps(results, indent=1))
+    (lab_root / f"results{suffix}.json").write_text(json.dumps(results, indent=1))
     print(f"simulated laboratory: {labs[0].name}")
     print(f"{'model':32} {'cells':>5}  {'lab: 4-class (95 % CI)':>24} {'spec':>6} {'sens':>6} {'flagged':>8}  {'original: 4-class':>18} {'flagged':>8} {'s':>5}  attention pool")
     for name, r in results.items():

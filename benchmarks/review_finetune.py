@@ -74,9 +74,12 @@ def prepare(data: Path, out: Path, seed: int = 0) -> None:
     print(f"train {len(base['splits']['train'])} fields, held out as the lab's slides {len(held)}, val {len(splits['splits']['val'])}, test {len(splits['splits']['test'])}")
 
 
-def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed: int = 0, into: Path | None = None) -> tuple[Path, Path, int]:
+def simulated_review(
+    data: Path, out: Path, n_cells: int, with_base: bool, seed: int = 0, into: Path | None = None, pixel_scale: float | None = None, training_scale: float = 1.0
+) -> tuple[Path, Path, int]:
     """review.csv confirming every cell of held-out fields until n_cells, and the splits that train on
-    those fields (and the base model's training fields, `with_base`); written into `into` (default: `out`)."""
+    those fields (and the base model's training fields, `with_base`); written into `into` (default: `out`).
+    The cells are found at `pixel_scale` (`field_crops`'), as `leukoscope case` finds them."""
     from leukoscope.case.report import write_review
     from leukoscope.cells.cache import training_field_crops
     from leukoscope.config import load_config
@@ -96,7 +99,7 @@ def simulated_review(data: Path, out: Path, n_cells: int, with_base: bool, seed:
         if len(rows) >= n_cells:
             break
         path = data / "Original" / rel
-        found = training_field_crops(path, recipe.cells, recipe.preprocess.max_pixels)  # the cells the fine-tune will find again
+        found = training_field_crops(path, recipe.cells, recipe.preprocess.max_pixels, pixel_scale, training_scale)  # the cells the fine-tune will find again
         if not found.cells:
             continue
         fields.append(rel)

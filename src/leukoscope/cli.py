@@ -61,7 +61,7 @@ fraction_or_zero = _bounded(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 def pixel_size(text: str) -> str | float:
     """An argparse type: 'auto', 'field', or a pixel size in µm."""
-    from leukoscope.inference.pixel_scale import parse_pixel_size
+    from leukoscope.cells.ruler import parse_pixel_size
 
     try:
         return parse_pixel_size(text)

@@ -41,6 +41,9 @@ class DataConfig:
     cache_dir: str = ""  # preprocessing cache; empty = ~/.cache/leukoscope
     synth_per_class: int = 60  # size of the synthetic default when root is empty
     cell_labels: str = ""  # a review.csv: reviewed cells of training fields are supervised with their reviewed class
+    # the fields' pixel size, for a cell-level run (engine/crop_scale.py): "auto" (their red cells), "field" (each a
+    # training field's view), or µm per pixel; null: auto for a fine-tune (train.init_from), as `case` cuts a lab's images
+    pixel_size: float | Literal["auto", "field"] | None = None
 
 
 @dataclass

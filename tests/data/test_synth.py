@@ -57,13 +57,13 @@ def test_other_lab_fields_keep_their_known_cells_and_scale():
         found, truth, scales = 0, 0, []
         for i in range(6):
             rgb, cells = other_lab_field("Pre", np.random.default_rng([7, i]), lab, n_cells=2)
-            home, _ = synth_field("Pre", np.random.default_rng([7, i]), int(round(224 * lab.zoom)), n_cells=2)
+            home, _ = synth_field("Pre", np.random.default_rng([7, i]), int(round(224 * lab.zoom)), n_cells=2, magnification=lab.objective)
             assert rgb.shape == home.shape and np.abs(rgb.astype(int) - home).mean() > 3  # the same smear, imaged otherwise
-            detected = detect_leukocytes(rgb)[0]
+            detected = detect_leukocytes(rgb, scale=lab.zoom * lab.objective)[0]
             truth += len(cells)
             found += sum(any(np.hypot(d.x - c.x, d.y - c.y) < c.radius for d in detected) for c in cells)
             ruler = measure_red_cells(rgb)
             if ruler is not None:
-                scales.append(ruler.red_cell_px / (RED_CELL_DIAMETER * lab.zoom))
+                scales.append(ruler.red_cell_px / (RED_CELL_DIAMETER * lab.zoom * lab.objective))
         assert found / truth >= 0.9, lab.name  # the detector still finds the leukocytes
-        assert len(scales) >= 4 and np.median(scales) == pytest.approx(1.0, abs=0.08), lab.name  # and the ruler the zoom
+        assert len(scales) >= 4 and np.median(scales) == pytest.approx(1.0, abs=0.08), lab.name  # and the ruler the pixel scale

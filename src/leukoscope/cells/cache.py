@@ -40,10 +40,12 @@ def crop_config(cells: CellsConfig) -> CropConfig:
     )
 
 
-def training_field_crops(path: str | Path, cells: CellsConfig, max_pixels: int) -> FieldCrops:
+def training_field_crops(
+    path: str | Path, cells: CellsConfig, max_pixels: int, pixel_scale: float | None = None, training_scale: float = 1.0
+) -> FieldCrops:
     """A field's cells and crops as training finds and cuts them (the recipe's crop and detection settings, the
-    pipeline's pixel cap): the cells a review's boxes are matched to."""
-    return field_crops(read_rgb(path, max_pixels=max_pixels), crop_config(cells), detection_config(cells))
+    pipeline's pixel cap, the run's pixel scale: `field_crops`'): the cells a review's boxes are matched to."""
+    return field_crops(read_rgb(path, max_pixels=max_pixels), crop_config(cells), detection_config(cells), pixel_scale=pixel_scale, training_scale=training_scale)
 
 
 def preprocessed_stack(pipeline: Pipeline, crops: list[np.ndarray]) -> np.ndarray:
@@ -56,10 +58,19 @@ class CellCropCache:
     """`acquisition` k >= 1 cuts each field from its k-th random other acquisition; `outline` k >= 1 cuts the
     same cells along their k-th random moved outlines (`cells.outline_jitter`). Both are seeded by the field's
     hash, k and `seed`, so a field's copies are the same in every run. An outline copy holds the crops of the
-    field as imaged, cell for cell."""
+    field as imaged, cell for cell. `pixel_scale` and `training_scale` are `field_crops`': the fields' pixels per
+    pixel of the training fields, and the scale those were cut at (None: each field a training field's view)."""
 
     def __init__(
-        self, root: str | Path | None, pipeline: Pipeline, cells: CellsConfig, acquisition: int = 0, seed: int = 0, outline: int = 0
+        self,
+        root: str | Path | None,
+        pipeline: Pipeline,
+        cells: CellsConfig,
+        acquisition: int = 0,
+        seed: int = 0,
+        outline: int = 0,
+        pixel_scale: float | None = None,
+        training_scale: float = 1.0,
     ) -> None:
         if acquisition and outline:
             raise ValueError("a crop copy is either another acquisition or other outlines, not both")
@@ -69,7 +80,9 @@ class CellCropCache:
         self.acquisition, self.outline, self.seed = acquisition, outline, seed
         self.outline_jitter = cells.outline_jitter
         self.outline_jitter_moves = cells.outline_jitter_moves
-        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": detection_key(self.detection)})
+        self.pixel_scale, self.training_scale = pixel_scale, training_scale
+        scaled = {} if pixel_scale is None else {"pixel_scale": pixel_scale, "training_scale": training_scale}  # the key of crops cut before a run could set it
+        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": detection_key(self.detection), **scaled})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
         self.suffix = ""
         if acquisition:
@@ -94,7 +107,10 @@ class CellCropCache:
             return jitter_outlines(labels, rng, self.outline_jitter * scale)
 
         fit = {"cut and stain fit": None, "cut": as_detected, "cut and stain fit apart": moved}[self.outline_jitter_moves]
-        crops = field_crops(rgb, self.crop, self.detection, outlines=moved if self.outline else None, fit_outlines=fit if self.outline else None).crops
+        crops = field_crops(
+            rgb, self.crop, self.detection, outlines=moved if self.outline else None, fit_outlines=fit if self.outline else None,
+            pixel_scale=self.pixel_scale, training_scale=self.training_scale,
+        ).crops  # fmt: skip
         stack = preprocessed_stack(self.pipeline, crops)
         save_npy_atomic(f, stack)
         return stack

@@ -26,6 +26,7 @@ import numpy as np
 
 from leukoscope.cells.detect import field_scale, leukocyte_pixels
 from leukoscope.data.images import DEFAULT_MAX_PIXELS, read_rgb
+from leukoscope.errors import DataError
 
 RED_CELL_UM = 7.5
 # the median red-cell diameter this ruler measures on the development fields (224 px; 2855 of 2856 measured):
@@ -48,6 +49,10 @@ LIGHT_SPAN = 3  # red cells across the disc that reads the lamp's light past the
 EVEN_LIGHT = 0.9  # a field whose plasma's light varies less than this (min / max) is taken as evenly lit
 FIELD_STOP_LEVEL = 60  # no channel brighter: beyond the field stop, not smear (a red cell's green is 150-200)
 LEUKOCYTE_SPAN = (0.8, 4.0)  # a leukocyte is 1-3 red cells across: a ruler that disagrees measured something else
+AUTO = "auto"  # a pixel size of "auto": measured on the images' red cells
+FIELD_OF_VIEW = "field"  # a pixel size of "field": each image taken to show a training field's field of view
+PIXEL_UM = (0.005, 20.0)  # the pixel sizes, in µm, a microscope image can have
+PIXEL_SCALE_RANGE = (0.05, 50.0)  # the pixel scales, against the training fields', that crops are cut at
 
 
 @dataclass(frozen=True)
@@ -243,3 +248,29 @@ def pixel_size_from_scale(pixel_scale: float, reference_px: float = DEVELOPMENT_
     """The pixel size (µm per pixel) that a pixel scale stands for: `pixel_scale_from_size` undone, which is the
     same map (scale x size = RED_CELL_UM / reference_px)."""
     return pixel_scale_from_size(pixel_scale, reference_px)
+
+
+def check_pixel_size(um: float) -> None:
+    """A DataError where `um` is no microscope image's pixel size (the caller names the option)."""
+    if not PIXEL_UM[0] <= um <= PIXEL_UM[1]:
+        raise DataError(f"a microscope image's pixel is {PIXEL_UM[0]:g}-{PIXEL_UM[1]:g} µm across, got {um:g}")
+
+
+def parse_pixel_size(text: str) -> str | float:
+    """'auto', 'field', or a pixel size in µm; a DataError saying what is accepted otherwise (the caller names the option)."""
+    if text in (AUTO, FIELD_OF_VIEW):
+        return text
+    try:
+        um = float(text)
+    except ValueError:
+        raise DataError(f"expected {AUTO}, {FIELD_OF_VIEW} or a number of µm, got {text!r}") from None
+    check_pixel_size(um)
+    return um
+
+
+def check_pixel_scale(pixel_scale: float, what: str = "") -> None:
+    """A DataError (naming `what`, where given) where no crop can be cut at this scale: a pixel size mistyped, or a ruler misled."""
+    low, high = PIXEL_SCALE_RANGE
+    if not low <= pixel_scale <= high:
+        named = f"{what}: " if what else ""
+        raise DataError(f"{named}pixel scale {pixel_scale:g} is outside {low:g}-{high:g} x the training fields': check the pixel size")

@@ -180,7 +180,11 @@ class OtherLab:
     hue: float = 0.0  # degrees
     saturation: float = 1.0
     white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    zoom: float = 1.0  # pixels per micrometre relative to the development data (a 100x oil objective, another camera)
+    zoom: float = 1.0  # pixels per micrometre relative to the development data, the same view (another camera)
+    # a stronger objective on a frame of the same pixels: the view's centre magnified (`magnify`), so the pixel scale is
+    # zoom x objective while each image is as large as a view at zoom alone; beyond the ruler's tolerance, a pixel scale
+    # that the image's size does not tell
+    objective: float = 1.0
     blur: float = 0.0  # extra defocus, sigma in pixels
     jpeg: int | None = None  # recompression quality
 
@@ -188,6 +192,7 @@ class OtherLab:
 OTHER_LABS = (
     OtherLab("oil 100x, warm lamp, JPEG", hue=-12, saturation=1.25, white_balance=(1.12, 1.0, 0.9), zoom=1.6, blur=0.8, jpeg=60),
     OtherLab("pale stain, cool camera, soft focus", hue=10, saturation=0.7, white_balance=(0.9, 1.0, 1.12), zoom=0.8, blur=1.5),
+    OtherLab("oil objective 2x on the same camera, warm lamp, JPEG", hue=-12, saturation=1.25, white_balance=(1.12, 1.0, 0.9), objective=2.0, blur=0.8, jpeg=60),
 )
 
 
@@ -199,11 +204,12 @@ def recorded_by(rgb: np.ndarray, lab: OtherLab) -> np.ndarray:
 
 
 def other_lab_view(rgb: np.ndarray, lab: OtherLab) -> np.ndarray:
-    """The same view as `lab` would have recorded it: `lab.zoom` x the pixels per side, then `recorded_by`."""
+    """The view as `lab` would have recorded it: `lab.zoom` x the pixels per side, its centre magnified by
+    `lab.objective` in the same frame, then `recorded_by`."""
     h, w = rgb.shape[:2]
     size = (max(1, round(w * lab.zoom)), max(1, round(h * lab.zoom)))
     zoomed = rgb if lab.zoom == 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC if lab.zoom > 1 else cv2.INTER_AREA)
-    return recorded_by(zoomed, lab)
+    return recorded_by(zoomed if lab.objective == 1 else magnify(zoomed, lab.objective), lab)
 
 
 OTHER_LAB_SHIFTS: dict[str, Shift] = {f"another lab: {lab.name}": partial(other_lab_view, lab=lab) for lab in OTHER_LABS}

@@ -191,12 +191,13 @@ def synth_field(
 
 
 def other_lab_field(label: str, rng: np.random.Generator, lab: OtherLab, size: int = REFERENCE_SIZE, n_cells: int | None = None) -> tuple[np.ndarray, list[Cell]]:
-    """A field of `label` as `lab` would have imaged it: `size` x zoom pixels across, and its cells in those pixels.
+    """A field of `label` as `lab` would have imaged it: `size` x zoom pixels across, its cells in those pixels and
+    magnified by the lab's objective.
 
-    The smear is the same as `synth_field` draws; the lab's optics set the pixel scale, its stain
+    The smear is drawn as `synth_field` draws it; the lab's optics set the pixel scale, its stain
     and camera the colours, its software the compression.
     """
-    rgb, cells = synth_field(label, rng, int(round(size * lab.zoom)), n_cells=n_cells)
+    rgb, cells = synth_field(label, rng, int(round(size * lab.zoom)), n_cells=n_cells, magnification=lab.objective)
     return recorded_by(rgb, lab), cells
 
 

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from leukoscope.config import Config
 from leukoscope.data.manifest import Manifest, ManifestRow, build_manifest, default_workers
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
+from leukoscope.engine.crop_scale import CropScale, crop_scale
 from leukoscope.errors import DataError
 from leukoscope.preprocess import Pipeline
 from leukoscope.preprocess.augment import build_eval_transform, build_train_transform, expand_offline, hwc_to_chw
@@ -112,6 +113,7 @@ class SmearDataModule(L.LightningDataModule):
         self.review: dict[str, Any] | None = None  # what data.cell_labels contributed, recorded with the run
         self.train_originals: tuple[np.ndarray, list[int], list[str]] | None = None  # training items before any copies
         self.reviewed_labels: dict[str, list[int | None]] = {}  # per training field that data.cell_labels reviewed: a label per crop, None = left out
+        self.crop_scale: CropScale = CropScale(None, 1.0, None, "")  # the pixel scale cell crops are cut at (data.pixel_size)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -131,6 +133,10 @@ class SmearDataModule(L.LightningDataModule):
         cache = PreprocessCache(cfg.data.cache_dir or None, self.pipeline)
         arrays: dict[str, tuple[np.ndarray, list[int], list[str]]] = {}
         rows = {split: rows_for_split(self.manifest, self.splits, split, cfg.data.fold) for split in ("train", "val", "test")}
+        if cfg.cells.enabled or cfg.data.pixel_size is not None:
+            self.crop_scale = crop_scale(cfg, [r.path for r in rows["train"]])
+            if self.crop_scale.reference is not None:
+                print(f"cell crops: {self.crop_scale.note}")
         for split in ("train", "val", "test"):
             arrays[split] = self._load(rows[split], cache, workers, split)
         if not arrays["train"][1]:
@@ -177,7 +183,10 @@ class SmearDataModule(L.LightningDataModule):
         same cells cut along their k-th moved outlines, crop for crop as without."""
         from leukoscope.cells.cache import CellCropCache, crops_many
 
-        cache = CellCropCache(self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells, acquisition, self.cfg.data.seed, outline)
+        scale = self.crop_scale
+        cache = CellCropCache(
+            self.cfg.data.cache_dir or None, self.pipeline, self.cfg.cells, acquisition, self.cfg.data.seed, outline, scale.pixel_scale, scale.training_scale
+        )
         desc = f"cell crops {split}" + (f", acquisition copy {acquisition}" if acquisition else "") + (f", outline copy {outline}" if outline else "")
         per_field, failures = crops_many([r.path for r in rows], [r.sha256 for r in rows], cache, workers, desc=desc)
         if not acquisition and not outline:
@@ -262,7 +271,7 @@ class SmearDataModule(L.LightningDataModule):
         counts = {"supervised": 0, "left_out": 0, "unsure": 0}
         rows_by_path = {r.path: r for r in train_rows}
         for path, field_reviews in per_field.items():
-            found = training_field_crops(path, self.cfg.cells, self.pipeline.config.max_pixels)
+            found = training_field_crops(path, self.cfg.cells, self.pipeline.config.max_pixels, self.crop_scale.pixel_scale, self.crop_scale.training_scale)
             field_label = self.classes.index(rows_by_path[path].label)
             crop_labels: list[int | None] = [field_label] * len(found.cells)
             for review in field_reviews:

@@ -360,7 +360,7 @@ def finalize(
         "training": {**training, "git_commit": git_commit()},
     }
     if cfg.cells.enabled:
-        extra["pixel_scale"] = training_pixel_scale(train_paths, cfg.preprocess.max_pixels)
+        extra["pixel_scale"] = dm.crop_scale.record() or training_pixel_scale(train_paths, cfg.preprocess.max_pixels)
     image_ood = ImageStatsOOD.fit(train_images)
     mil, mil_temperature = None, 1.0
     if pool is not None or (cfg.cells.enabled and cfg.cells.aggregate == "attention"):

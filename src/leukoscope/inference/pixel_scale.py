@@ -15,39 +15,25 @@ from collections.abc import Sequence
 import numpy as np
 
 from leukoscope.cells.detect import field_scale
-from leukoscope.cells.ruler import MIN_IMAGES, SCALE_TOLERANCE, Ruler, ScaleEstimate, estimate_pixel_scale, measure_red_cells, pixel_scale_from_size
+from leukoscope.cells.ruler import (
+    AUTO,
+    FIELD_OF_VIEW,
+    MIN_IMAGES,
+    SCALE_TOLERANCE,
+    Ruler,
+    ScaleEstimate,
+    check_pixel_scale,
+    estimate_pixel_scale,
+    measure_red_cells,
+    pixel_scale_from_size,
+)
 from leukoscope.data.images import DEFAULT_MAX_PIXELS, read_rgb
 from leukoscope.errors import DataError, ImageError
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.workers import parallel_map
 
-AUTO = "auto"  # --pixel-size auto: measured on the images' red cells
-FIELD_OF_VIEW = "field"  # --pixel-size field: each image taken to show a training field's field of view
-PIXEL_UM = (0.005, 20.0)  # the pixel sizes, in µm, a microscope image can have
-PIXEL_SCALE_RANGE = (0.05, 50.0)  # the pixel scales, against the training fields', that crops are cut at
 VIEW_SAMPLE = 50  # images measured to check a set predicted without a pixel size
 WHOLE_FIELD = "a pixel scale applies to cell-level models only; this one sees whole fields as they are"
-
-
-def parse_pixel_size(text: str) -> str | float:
-    """'auto', 'field', or a pixel size in µm; a DataError saying what is accepted otherwise (the caller names the option)."""
-    if text in (AUTO, FIELD_OF_VIEW):
-        return text
-    try:
-        um = float(text)
-    except ValueError:
-        raise DataError(f"expected {AUTO}, {FIELD_OF_VIEW} or a number of µm, got {text!r}") from None
-    if not PIXEL_UM[0] <= um <= PIXEL_UM[1]:
-        raise DataError(f"a microscope image's pixel is {PIXEL_UM[0]:g}-{PIXEL_UM[1]:g} µm across, got {um:g}")
-    return um
-
-
-def check_pixel_scale(pixel_scale: float, what: str = "") -> None:
-    """A DataError (naming `what`, where given) where no crop can be cut at this scale: a pixel size mistyped, or a ruler misled."""
-    low, high = PIXEL_SCALE_RANGE
-    if not low <= pixel_scale <= high:
-        named = f"{what}: " if what else ""
-        raise DataError(f"{named}pixel scale {pixel_scale:g} is outside {low:g}-{high:g} x the training fields': check the pixel size")
 
 
 def refuse_whole_field(bundle: Bundle) -> None:

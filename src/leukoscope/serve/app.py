@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException
 from leukoscope.cells.ruler import pixel_size_from_scale
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import DataError, ImageError
-from leukoscope.inference.pixel_scale import AUTO, FIELD_OF_VIEW, WHOLE_FIELD, parse_pixel_size, resolve_pixel_scale, untold_pixel_scale
+from leukoscope.cells.ruler import AUTO, FIELD_OF_VIEW, parse_pixel_size
+from leukoscope.inference.pixel_scale import WHOLE_FIELD, resolve_pixel_scale, untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.serve.audit import AuditLog
