@@ -108,7 +108,7 @@ def simulated_review(
             x0, y0, x1, y1 = cell.box
             label = held["labels"][rel]
             rows.append({"case": "simulated", "field": Path(rel).name, "field_sha256": sha, "cell": k, "box_x0": x0, "box_y0": y0, "box_x1": x1, "box_y1": y1,
-                         "model_label": "", "reviewed_label": label, "reviewer": "sim", "time": ""})  # fmt: skip
+                         "model_label": "", "reviewed_label": label, "reviewer": "sim", "time": "", "pixel_scale": "" if pixel_scale is None else round(pixel_scale, 4)})  # fmt: skip
     into = into or out
     review = write_review(rows, into / f"review-{n_cells}.csv")
     splits = json.loads((out / "splits-base.json").read_text())

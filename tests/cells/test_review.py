@@ -26,6 +26,14 @@ def test_reads_reviewed_rows_and_skips_unreviewed_ones(tmp_path):
     cells = read_review(path, CLASSES)
     assert [(c.row, c.label, c.box) for c in cells] == [(2, "Pre", (10, 12, 40, 44)), (4, "not a leukocyte", (10, 12, 40, 44))]
     assert cells[1].field_sha256 == "ab"
+    assert cells[0].pixel_scale is None  # not recorded: the fine-tune decides where to find the cells
+
+
+def test_the_pixel_scale_a_case_found_its_cells_at_is_read_and_an_older_sheet_without_it_still_reads(tmp_path):
+    cells = read_review(_write(tmp_path / "review.csv", [{**ROW, "pixel_scale": "1.7812"}, ROW]), CLASSES)
+    assert [c.pixel_scale for c in cells] == [1.7812, None]
+    older = [c for c in REVIEW_COLUMNS if c != "pixel_scale"]
+    assert read_review(_write(tmp_path / "older.csv", [ROW], columns=older), CLASSES)[0].pixel_scale is None
 
 
 @pytest.mark.parametrize(
@@ -35,6 +43,8 @@ def test_reads_reviewed_rows_and_skips_unreviewed_ones(tmp_path):
         ({"box_x0": "left"}, "row 3: the box is not four numbers"),
         ({"box_x1": 5}, "row 3: empty box"),
         ({"field": ""}, "row 3: no field named"),
+        ({"pixel_scale": "large"}, "row 3: pixel_scale 'large' is not a number"),
+        ({"pixel_scale": "500"}, "row 3: pixel scale 500 is outside 0.05-50 x the training fields'"),
     ],
 )
 def test_a_row_that_cannot_be_a_cell_of_this_model_is_refused_with_its_row_number(tmp_path, bad, message):

@@ -6,15 +6,19 @@ import cv2
 import numpy as np
 import pytest
 
+from leukoscope.case.analyse import Case, read_field
+from leukoscope.case.report import review_rows, write_review
 from leukoscope.cells.cache import training_field_crops
 from leukoscope.cells.ruler import RED_CELL_UM, pixel_scale_from_size
 from leukoscope.data.images import read_rgb
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field
 from leukoscope.engine.crop_scale import crop_scale
+from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.train import train
 from leukoscope.errors import ConfigError, DataError
 from leukoscope.inference.pixel_scale import untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
+from leukoscope.io_utils import file_sha256
 from leukoscope.scoring.bundle import load_bundle
 
 VIEW = 160 / 224  # the pixel scale of a 160 px field that shows a 224 px training field's view
@@ -90,3 +94,19 @@ def test_a_fine_tune_cuts_a_lab_s_cells_as_predict_cuts_them_and_its_bundle_pred
     as_view = training_field_crops(field, cfg.cells, cfg.preprocess.max_pixels)  # as each field's view, it would have cut other crops
     assert len(as_view.crops) != len(cut.crops) or not np.array_equal(np.stack(as_view.crops), np.stack(cut.crops))
     assert json.loads((tmp_path / "tuned" / "bundle" / "bundle.json").read_text())["pixel_scale"]["bundle"] == str(cell_run / "bundle")
+
+
+@pytest.mark.trains
+def test_a_fine_tune_finds_a_case_s_reviewed_cells_at_the_scale_the_case_found_them(config, cell_run, cell_bundle, magnified_lab, tmp_path):
+    root, paths = magnified_lab
+    told = 2.2 * VIEW  # the lab told the case its pixel size: near, not equal to, what the red cells measure (2.5 x VIEW)
+    case = Case("lab-review", Predictor(cell_bundle, pixel_scale=told))
+    case.add([read_field(str(p), 50_000_000) for p in paths])
+    review = write_review(review_rows(case, {c["id"]: "Pro" for c in case.cells}, "AB"), tmp_path / "review.csv")
+    dm = SmearDataModule(config(f"data.root={root}", f"train.init_from={cell_run / 'bundle'}", "data.splits=", "data.test_fraction=0.2",
+                                f"data.cell_labels={review}"))  # fmt: skip
+    dm.setup()
+    assert dm.crop_scale.pixel_scale == pytest.approx(told, abs=1e-4) and "where the review's cells were found" in dm.crop_scale.note
+    in_train = {file_sha256(root / rel) for rel in dm.splits["splits"]["train"]}
+    rows = [c for c in case.cells if case.fields[c["field"]]["sha256"] in in_train]
+    assert dm.review["supervised"] == len(rows) > 0  # every reviewed cell of a training field found again, none refused

@@ -102,6 +102,8 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
     assert (row["case"], row["model_label"], row["reviewed_label"], row["reviewer"]) == ("P-77", model_label, target, "AB")
     assert row["field"] in {f.name for f in fields} and len(row["field_sha256"]) == 64 and row["time"].endswith("Z")
     assert sum(bool(r["reviewed_label"]) for r in rows) == 1
+    # where the case cut its cells: measured on the fields' red cells, 160 px fields showing a training field's view
+    assert {r["pixel_scale"] for r in rows} == {rows[0]["pixel_scale"]} and float(rows[0]["pixel_scale"]) == pytest.approx(160 / 224, rel=0.1)
 
 
 def test_a_pixel_size_is_measured_on_a_request_s_fields_and_kept_for_the_case(cell_server, cell_bundle, magnified_pngs):

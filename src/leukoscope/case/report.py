@@ -135,6 +135,7 @@ def review_rows(case: Case, reviews: dict[int, str] | None = None, reviewer: str
             "case": case.name, "field": c["file"], "field_sha256": case.fields[c["field"]]["sha256"], "cell": c["id"],
             "box_x0": x0, "box_y0": y0, "box_x1": x1, "box_y1": y1, "model_label": c["label"], "reviewed_label": label,
             "reviewer": reviewer if label else "", "time": when if label else "",
+            "pixel_scale": "" if case.predictor.pixel_scale is None else round(case.predictor.pixel_scale, 4),
         })  # fmt: skip
     return rows
 

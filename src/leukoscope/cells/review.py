@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leukoscope.cells.detect import Cell
+from leukoscope.cells.ruler import check_pixel_scale
 from leukoscope.errors import DataError
 
 OTHER_LEUKOCYTE, NOT_A_LEUKOCYTE, UNSURE = "other leukocyte", "not a leukocyte", "unsure"
 NON_CLASS_REVIEWS = (OTHER_LEUKOCYTE, NOT_A_LEUKOCYTE, UNSURE)
-REVIEW_COLUMNS = ("case", "field", "field_sha256", "cell", "box_x0", "box_y0", "box_x1", "box_y1", "model_label", "reviewed_label", "reviewer", "time")
+# pixel_scale: the field's pixels per pixel of the bundle's training fields where the case cut its cells (empty: each field
+# taken as a training field's view), so that a fine-tune finds the cells the boxes name where the reviewer saw them
+REVIEW_COLUMNS = (
+    "case", "field", "field_sha256", "cell", "box_x0", "box_y0", "box_x1", "box_y1", "model_label", "reviewed_label", "reviewer", "time", "pixel_scale",
+)  # fmt: skip
 REQUIRED_COLUMNS = ("field", "box_x0", "box_y0", "box_x1", "box_y1", "reviewed_label")
 MIN_BOX_IOU = 0.5  # a reviewed box names the detected cell it overlaps at least this much
 
@@ -35,6 +40,7 @@ class ReviewedCell:
     field_sha256: str  # "" when the review names the field by file name only
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the field's pixels (x1, y1 exclusive)
     label: str
+    pixel_scale: float | None = None  # where the case found the cell (None: not recorded, or the field taken as a training field's view)
 
 
 def read_review(path: str | Path, classes: Sequence[str]) -> list[ReviewedCell]:
@@ -68,8 +74,20 @@ def read_review(path: str | Path, classes: Sequence[str]) -> list[ReviewedCell]:
                 raise DataError(f"{path} row {row_number}: the box is not four numbers") from None
             if box[2] <= box[0] or box[3] <= box[1]:
                 raise DataError(f"{path} row {row_number}: empty box {list(box)}")
-            out.append(ReviewedCell(row_number, field, sha, box, label))  # type: ignore[arg-type]
+            out.append(ReviewedCell(row_number, field, sha, box, label, _pixel_scale(row.get("pixel_scale"), f"{path} row {row_number}")))  # type: ignore[arg-type]
     return out
+
+
+def _pixel_scale(text: str | None, where: str) -> float | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        scale = float(text)
+    except ValueError:
+        raise DataError(f"{where}: pixel_scale {text!r} is not a number") from None
+    check_pixel_scale(scale, where)
+    return scale
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:

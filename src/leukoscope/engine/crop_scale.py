@@ -12,6 +12,7 @@ microscope's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,9 +61,10 @@ def development_reference() -> dict[str, Any]:
     return {"red_cell_px": DEVELOPMENT_RED_CELL_PX, "field_scale": 1.0, "ruler": RULER}
 
 
-def crop_scale(cfg: Config, train_paths: list[str]) -> CropScale:
-    """The run's pixel scale from `data.pixel_size`: None (a fine-tune measures its training fields' red cells, as
-    `case` does; a run from scratch takes each field as a training field's view), "field", "auto", or µm per pixel."""
+def crop_scale(cfg: Config, train_paths: list[str], reviewed_scales: Sequence[float] = ()) -> CropScale:
+    """The run's pixel scale from `data.pixel_size`: None (a fine-tune takes the scale its reviewed cells were found at,
+    `reviewed_scales` from data.cell_labels, else measures its training fields' red cells, as `case` does; a run
+    from scratch takes each field as a training field's view), "field", "auto", or µm per pixel."""
     size = cfg.data.pixel_size
     if size is not None and not cfg.cells.enabled:
         raise ConfigError(f"data.pixel_size={size}: a pixel size sizes leukocyte crops; set cells.enabled=true (configs/cells.yaml)")
@@ -79,7 +81,10 @@ def crop_scale(cfg: Config, train_paths: list[str]) -> CropScale:
     else:
         reference, against = development_reference(), "the development fields'"
     option = f"data.pixel_size={size}"
-    if isinstance(size, float):
+    if cfg.data.pixel_size is None and reviewed_scales:  # the fields share the microscope whose cells were reviewed
+        scale, option = float(np.median(reviewed_scales)), f"{cfg.data.cell_labels}'s pixel_scale"
+        note = f"pixel scale {scale:.2f} x {against}, where the review's cells were found (the median over its {len(reviewed_scales)} rows that record one)"
+    elif isinstance(size, float):
         check_pixel_size(size)
         scale = pixel_scale_from_size(size, reference["red_cell_px"])
         note = f"pixel scale {scale:.2f} x {against} ({size:g} µm per pixel given)"

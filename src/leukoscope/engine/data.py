@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from leukoscope.config import Config
 from leukoscope.data.manifest import Manifest, ManifestRow, build_manifest, default_workers
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
+from leukoscope.cells.review import ReviewedCell
 from leukoscope.engine.crop_scale import CropScale, crop_scale
 from leukoscope.errors import DataError
 from leukoscope.preprocess import Pipeline
@@ -114,6 +115,7 @@ class SmearDataModule(L.LightningDataModule):
         self.train_originals: tuple[np.ndarray, list[int], list[str]] | None = None  # training items before any copies
         self.reviewed_labels: dict[str, list[int | None]] = {}  # per training field that data.cell_labels reviewed: a label per crop, None = left out
         self.crop_scale: CropScale = CropScale(None, 1.0, None, "")  # the pixel scale cell crops are cut at (data.pixel_size)
+        self.reviews: list[ReviewedCell] = []  # data.cell_labels' reviewed cells
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -133,8 +135,13 @@ class SmearDataModule(L.LightningDataModule):
         cache = PreprocessCache(cfg.data.cache_dir or None, self.pipeline)
         arrays: dict[str, tuple[np.ndarray, list[int], list[str]]] = {}
         rows = {split: rows_for_split(self.manifest, self.splits, split, cfg.data.fold) for split in ("train", "val", "test")}
+        if cfg.data.cell_labels:
+            from leukoscope.cells.review import read_review
+
+            self.reviews = read_review(cfg.data.cell_labels, self.classes)
         if cfg.cells.enabled or cfg.data.pixel_size is not None:
-            self.crop_scale = crop_scale(cfg, [r.path for r in rows["train"]])
+            reviewed_scales = [r.pixel_scale for r in self.reviews if r.pixel_scale is not None]
+            self.crop_scale = crop_scale(cfg, [r.path for r in rows["train"]], reviewed_scales)
             if self.crop_scale.reference is not None:
                 print(f"cell crops: {self.crop_scale.note}")
         for split in ("train", "val", "test"):
@@ -244,11 +251,11 @@ class SmearDataModule(L.LightningDataModule):
         out (there is no trained detector to teach); "unsure" and unreviewed cells keep the field's label.
         """
         from leukoscope.cells.cache import preprocessed_stack, training_field_crops
-        from leukoscope.cells.review import NOT_A_LEUKOCYTE, OTHER_LEUKOCYTE, match_cell, read_review
+        from leukoscope.cells.review import NOT_A_LEUKOCYTE, OTHER_LEUKOCYTE, match_cell
         from leukoscope.io_utils import file_sha256
 
         source = self.cfg.data.cell_labels
-        reviews = read_review(source, self.classes)
+        reviews = self.reviews
         by_sha: dict[str, list[ManifestRow]] = {}
         by_name: dict[str, list[ManifestRow]] = {}
         for r in self.manifest.rows:
@@ -271,7 +278,7 @@ class SmearDataModule(L.LightningDataModule):
         counts = {"supervised": 0, "left_out": 0, "unsure": 0}
         rows_by_path = {r.path: r for r in train_rows}
         for path, field_reviews in per_field.items():
-            found = training_field_crops(path, self.cfg.cells, self.pipeline.config.max_pixels, self.crop_scale.pixel_scale, self.crop_scale.training_scale)
+            found = training_field_crops(path, self.cfg.cells, self.pipeline.config.max_pixels, self._review_scale(field_reviews), self.crop_scale.training_scale)
             field_label = self.classes.index(rows_by_path[path].label)
             crop_labels: list[int | None] = [field_label] * len(found.cells)
             for review in field_reviews:
@@ -293,6 +300,12 @@ class SmearDataModule(L.LightningDataModule):
             f"{counts['unsure']} unsure (field label kept), {outside} in fields outside the training split (not used)"
         )
         return out
+
+    def _review_scale(self, field_reviews: list[ReviewedCell]) -> float | None:
+        """Where a reviewed field's cells are found: where its case found them, when the run cuts at a pixel scale and the
+        review recorded one (its boxes then name the cells the reviewer saw); else at the run's scale."""
+        recorded = [r.pixel_scale for r in field_reviews if r.pixel_scale is not None]
+        return recorded[0] if recorded and self.crop_scale.reference is not None else self.crop_scale.pixel_scale
 
     @property
     def train_counts(self) -> list[int]:
