@@ -1,7 +1,7 @@
 """Can a laboratory whose images the model reads badly adapt it with a few hundred of its own reviewed cells?
 
 Usage: python benchmarks/lab_adaptation.py [DATA] --out DIR [--lab TEXT] [--cells 100 300 1000] [--protocols alone ...]
-       [--pixel-size auto|field|UM]
+       [--pixel-size auto|field|UM] [--val-fields N]
 
 Simulated on the development data, as the other laboratories' images cannot be had here (issue 17). DIR must
 hold review_finetune.py's `prepare` and `base` stages: a base model (configs/cells.yaml) that never saw 30 % of
@@ -16,8 +16,8 @@ the training fields' groups, "the lab's own slides".
    class-balanced, confirmed with its field's label until N cells), and the fine-tune from the base bundle
    on the reviewed cells alone, or with the base model's training fields. The fine-tune's validation
    fields are the lab's: its temperature, abstention threshold, focus floor and out-of-distribution
-   reference come from the lab's own images (244 labelled fields besides the reviewed cells: a lab
-   adopting the tool would have to label a validation set of its own, too).
+   reference come from the lab's own images (244 labelled fields besides the reviewed cells, or --val-fields
+   of them: a lab adopting the tool would have to label a validation set of its own, too).
 4. Every model is evaluated on the lab's test fields and on the original test fields (what it forgot).
 The table goes to stdout and DIR/lab-NAME/results.json (results-pixel-size-X.json with --pixel-size X).
 
@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 from review_finetune import DEFAULT_DATA, PROTOCOLS, leukoscope, simulated_review
 
 from leukoscope.config import load_config
@@ -72,6 +73,19 @@ def render_lab(data: Path, out: Path, lab: OtherLab) -> Path:
     return root
 
 
+def fewer_validation_fields(splits_path: Path, n: int, seed: int = 0) -> Path:
+    """The splits with `n` of their validation fields, the same number from each class (the first path part), drawn at random."""
+    splits = json.loads(splits_path.read_text())
+    by_class: dict[str, list[str]] = {}
+    for rel in sorted(splits["splits"]["val"]):
+        by_class.setdefault(rel.split("/")[0], []).append(rel)
+    rng = np.random.default_rng(seed)
+    splits["splits"]["val"] = sorted(rel for paths in by_class.values() for rel in rng.permutation(paths)[: n // len(by_class)])
+    out = splits_path.with_name(f"{splits_path.stem}-val-{n}.json")
+    out.write_text(json.dumps(splits, indent=1))
+    return out
+
+
 def evaluated(bundle: Path, data: Path, splits: Path, out: Path) -> dict[str, float]:
     """`leukoscope evaluate` on the test split: 4-class accuracy, benign vs malignant, the share flagged."""
     if not (out / "metrics.json").is_file():
@@ -93,6 +107,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS), help="the fine-tunes: on the reviewed cells alone, or with the base fields")
     parser.add_argument("--pixel-size", help="the lab's pixel size for the review and the fine-tunes (data.pixel_size): auto, field or µm; default: a fine-tune's")
+    parser.add_argument("--val-fields", type=int, help="a lab that labelled fewer validation fields: this many of them, class-balanced (default: all)")
     args = parser.parse_args()
     data, out = Path(args.data), Path(args.out)
     base = out / "base" / "bundle"
@@ -106,7 +121,7 @@ def main() -> None:
     splits = out / "splits-base.json"
     results = {"base (no review)": {"lab": evaluated(base, lab_fields, splits, lab_root / "eval-base"), "original": evaluated(base, data, splits, out / "eval-base-original"), "reviewed_cells": 0}}  # fmt: skip
     told = [] if args.pixel_size is None else [f"data.pixel_size={args.pixel_size}"]
-    suffix = "" if args.pixel_size is None else f"-pixel-size-{args.pixel_size}"
+    suffix = ("" if args.pixel_size is None else f"-pixel-size-{args.pixel_size}") + ("" if args.val_fields is None else f"-val-{args.val_fields}")
     held = json.loads((out / "held_out.json").read_text())["fields"]
     scale = crop_scale(load_config("configs/cells.yaml", [f"train.init_from={base}", *told]), [str(lab_fields / rel) for rel in held])
     print(f"the lab's cells, as its review and fine-tunes cut them: {scale.note}")
@@ -118,6 +133,8 @@ def main() -> None:
             name = f"finetune-{n}-{protocol.replace(' ', '-')}{suffix}"
             run = lab_root / name
             review, run_splits, n_rows = simulated_review(lab_root, out, n, with_base, into=reviews, pixel_scale=scale.pixel_scale, training_scale=scale.training_scale)
+            if args.val_fields is not None:
+                run_splits = fewer_validation_fields(run_splits, args.val_fields)
             started, trained = time.perf_counter(), not (run / "bundle").is_dir()
             if trained:
                 leukoscope(
