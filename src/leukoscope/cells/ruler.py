@@ -19,7 +19,9 @@ cells, and cut a set's cells at 3x and 1.88x their scale (BENCHMARKS.md, "Black 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -34,6 +36,7 @@ RED_CELL_UM = 7.5
 # sessions differ: per class 13.9 (Benign), 15.7 (Early), 16.6 (Pre) and 13.1 px (Pro)
 DEVELOPMENT_RED_CELL_PX = 15.1
 MIN_IMAGES = 3  # images with a measured ruler needed for a pixel scale
+SET_SAMPLE = 50  # images of a set measured, evenly spaced, where its pixel scale is checked rather than asked for
 # a pixel scale this close to a field of view's is that field of view: the model learnt across the development
 # sessions, whose red cells measure 0.87-1.10 x their pooled median (per class; 0.72-1.11 by the earlier ruler),
 # and a set's scale is measured to within 3 % (x0.5-4 of the development fields), so a set this near is cut as
@@ -274,3 +277,11 @@ def check_pixel_scale(pixel_scale: float, what: str = "") -> None:
     if not low <= pixel_scale <= high:
         named = f"{what}: " if what else ""
         raise DataError(f"{named}pixel scale {pixel_scale:g} is outside {low:g}-{high:g} x the training fields': check the pixel size")
+
+
+T = TypeVar("T")
+
+
+def evenly_spaced(items: Sequence[T], most: int = SET_SAMPLE) -> list[T]:
+    """Up to `most` of `items`, evenly spaced: the images a set's pixel scale is measured on."""
+    return list(items)[:: max(1, len(items) // most)][:most]

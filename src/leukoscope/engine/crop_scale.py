@@ -30,6 +30,7 @@ from leukoscope.cells.ruler import (
     check_pixel_scale,
     check_pixel_size,
     estimate_pixel_scale,
+    evenly_spaced,
     measure_red_cells,
     pixel_scale_from_size,
 )
@@ -37,9 +38,6 @@ from leukoscope.config import Config
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ConfigError, DataError, ImageError
 from leukoscope.workers import parallel_map
-
-SAMPLE = 50  # training fields whose red cells are measured, evenly spaced: predict's sample
-
 
 @dataclass(frozen=True)
 class CropScale:
@@ -104,9 +102,8 @@ def crop_scale(cfg: Config, train_paths: list[str], reviewed_scales: Sequence[fl
 
 
 def _measured(paths: list[str], reference_px: float, max_pixels: int) -> tuple[float, float, str] | None:
-    """The pixel scale of up to SAMPLE of the fields, the median scale of their views, and what was measured."""
-    chosen = sorted(set(paths))
-    chosen = chosen[:: max(1, len(chosen) // SAMPLE)][:SAMPLE]
+    """The pixel scale of up to SET_SAMPLE of the fields, the median scale of their views, and what was measured."""
+    chosen = evenly_spaced(sorted(set(paths)))
 
     def measure(path: str) -> tuple[Ruler | None, float | None]:
         try:

@@ -20,10 +20,12 @@ from leukoscope.cells.ruler import (
     FIELD_OF_VIEW,
     MIN_IMAGES,
     SCALE_TOLERANCE,
+    SET_SAMPLE,
     Ruler,
     ScaleEstimate,
     check_pixel_scale,
     estimate_pixel_scale,
+    evenly_spaced,
     measure_red_cells,
     pixel_scale_from_size,
 )
@@ -32,7 +34,6 @@ from leukoscope.errors import DataError, ImageError
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.workers import parallel_map
 
-VIEW_SAMPLE = 50  # images measured to check a set predicted without a pixel size
 WHOLE_FIELD = "a pixel scale applies to cell-level models only; this one sees whole fields as they are"
 
 
@@ -63,7 +64,7 @@ def measured_scale(images: Sequence[str | np.ndarray], reference_px: float, max_
     return estimate_pixel_scale(parallel_map(ruler, list(images), 2, "measuring red cells"), reference_px)
 
 
-def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sample: int = VIEW_SAMPLE) -> tuple[float | None, str]:
+def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sample: int = SET_SAMPLE) -> tuple[float | None, str]:
     """The pixel scale for images (files or RGB arrays) predicted without one, and a warning when it is not None.
     Each image is taken to show a training field's view (None) unless their red cells, measured on up to `sample`
     of them, lie beyond SCALE_TOLERANCE of the size such a view shows: another magnification, cut at the scale
@@ -74,7 +75,7 @@ def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sampl
     cells give a scale no crop is cut at (`check_pixel_scale`), as for a pixel size given."""
     if not bundle.cell_level or not images:
         return None, ""
-    chosen = list(images)[:: max(1, len(images) // sample)][:sample]
+    chosen = evenly_spaced(images, sample)
 
     def measure(image: str | np.ndarray) -> tuple[Ruler | None, float | None]:
         rgb = readable_rgb(image, bundle.pipeline.config.max_pixels)
