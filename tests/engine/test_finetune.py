@@ -42,7 +42,7 @@ def test_better_pool_takes_the_pool_that_calls_the_fields_and_reports_each_loss(
 
 
 @pytest.mark.trains
-def test_a_fine_tune_on_a_few_fields_keeps_the_starting_bundles_attention_pool(config, cell_run, tmp_path):
+def test_a_fine_tune_on_a_few_fields_keeps_the_starting_bundles_attention_pool(config, cell_run, tmp_path, capsys):
     start = train(config(f"train.init_from={cell_run / 'bundle'}", "cells.aggregate=attention", "train.max_epochs=1"), tmp_path / "start")
     splits = json.loads((cell_run / "splits.json").read_text())
     splits["splits"]["train"] = [p for p in splits["splits"]["train"] if p.startswith("Benign/")][:2]  # a lab reviewed two benign fields
@@ -50,6 +50,7 @@ def test_a_fine_tune_on_a_few_fields_keeps_the_starting_bundles_attention_pool(c
     few.write_text(json.dumps(splits))
     cfg = config(f"train.init_from={start}", "cells.aggregate=attention", "train.max_epochs=1", "train.lr=0.0005", "loss.alpha=null", f"data.splits={few}")
     tuned = train(cfg, tmp_path / "tuned")
+    assert "the abstain threshold rests on" in capsys.readouterr().err  # the session's few validation fields cannot vouch for 2 %
     meta = json.loads((tuned / "bundle.json").read_text())
     losses = meta["calibration"]["attention_pool"]["validation_log_loss"]
     assert meta["calibration"]["attention_pool"]["chosen"] == KEPT and losses[KEPT] < losses[FITTED]

@@ -8,7 +8,7 @@ import pytest
 from leukoscope.evaluation.evaluate import accepted_error
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.intervals import wilson
-from leukoscope.scoring.ood import abstain_confidence, abstain_threshold
+from leukoscope.scoring.ood import abstain_confidence, abstain_threshold, too_few_to_vouch
 
 
 def test_on_malignancy_the_confidence_is_that_of_the_plain_calls_side():
@@ -72,3 +72,12 @@ def test_the_upper_bound_keeps_fewer_calls_and_promises_only_what_the_fields_sho
     assert abstain_threshold(np.linspace(0.9, 1.0, 300), np.ones(300, bool), 0.02, bound="upper") == 0.5
     with pytest.raises(ValueError, match="unknown abstain bound"):
         abstain_threshold(confidence, correct, 0.05, bound="lower")
+
+
+def test_a_threshold_that_too_few_validation_fields_chose_is_said_to_be_so():
+    # a lab with 24 labelled validation fields: a 2 % target is half a wrong call among them, and cannot be told from none
+    confidence, correct = _validation(24)
+    accepted = int((confidence >= abstain_threshold(confidence, correct, 0.02)).sum())
+    warning = too_few_to_vouch(accepted, 0.02)
+    assert f"rests on {accepted} validation field(s) it accepts" in warning and "(it needs 50)" in warning
+    assert too_few_to_vouch(50, 0.02) == "" and too_few_to_vouch(10, 0.1) == "" and too_few_to_vouch(3, 0.0) == ""

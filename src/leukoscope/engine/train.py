@@ -31,7 +31,7 @@ from leukoscope.engine.precision import AUTO, Precision, on_cuda, training_preci
 from leukoscope.scoring.calibration import calibration_errors, fit_temperature, softmax
 from leukoscope.scoring.focus import FocusFloor
 from leukoscope.scoring.metrics import classification_metrics
-from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold
+from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold, too_few_to_vouch
 from leukoscope.scoring.screening import screening_threshold
 from leukoscope.scoring.predictions import DISAGREE, min_leukocytes_problem, score_units
 from leukoscope.scoring.runner import run_model
@@ -408,7 +408,10 @@ def finalize(
         pred = score_units(bundle, units, logits_and_features)
         if split == "val":
             correct = bundle.call_correct(pred.labels, labels)
-            threshold = abstain_threshold(bundle.call_confidence(pred.probs), correct, cfg.eval.target_error, bound=cfg.eval.abstain_bound)
+            confidence = bundle.call_confidence(pred.probs)
+            threshold = abstain_threshold(confidence, correct, cfg.eval.target_error, bound=cfg.eval.abstain_bound)
+            if warning := too_few_to_vouch(int((confidence >= threshold).sum()), cfg.eval.target_error):
+                print(f"warning: {warning}", file=sys.stderr)
             if bundle.flag_disagreement:
                 split_fields = np.array([DISAGREE in why for why in pred.abstain_reasons])
                 disagreement["validation_share"] = float(split_fields.mean())

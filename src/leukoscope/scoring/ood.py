@@ -70,6 +70,17 @@ def abstain_threshold(confidence: np.ndarray, correct: np.ndarray, target_error:
     return float(max(cut, floor))
 
 
+def too_few_to_vouch(accepted: int, target_error: float) -> str:
+    """Why `accepted` validation calls cannot vouch for an error of `target_error` ('' when they can): below
+    1 / target of them, the target is less than one wrong call, and one more or one fewer decides the threshold."""
+    if target_error <= 0 or accepted * target_error >= 1:
+        return ""
+    return (
+        f"the abstain threshold rests on {accepted} validation field(s) it accepts, too few to tell a {100 * target_error:g} % error "
+        f"from none (it needs {int(np.ceil(1 / target_error))}): expect more error on new fields; label more validation fields"
+    )
+
+
 def abstain_confidence(probs: np.ndarray, called: np.ndarray, benign_index: int | None = None) -> np.ndarray:
     """What the abstain threshold is held against: the called class's probability, or with a benign
     index the probability that the call's side (benign or malignant) is right."""
