@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from leukoscope.cells.review import ReviewedCell
 from leukoscope.config import Config
 from leukoscope.data.manifest import Manifest, ManifestRow, build_manifest, default_workers
 from leukoscope.data.split import load_splits, make_splits, rows_for_split
-from leukoscope.cells.review import ReviewedCell
 from leukoscope.engine.crop_scale import CropScale, crop_scale
 from leukoscope.errors import DataError
 from leukoscope.preprocess import Pipeline
