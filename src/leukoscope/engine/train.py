@@ -400,6 +400,7 @@ def finalize(
 
     metrics: dict[str, Any] = {}
     screening = None  # chosen on validation, then applied to it and to the test split alike
+    accepted: dict[str, int] = {}  # the validation fields the abstain threshold accepts, and its errors among them
     for split in ("val", "test"):
         ds = dm.datasets[split]
         if not len(ds):
@@ -410,7 +411,9 @@ def finalize(
             correct = bundle.call_correct(pred.labels, labels)
             confidence = bundle.call_confidence(pred.probs)
             threshold = abstain_threshold(confidence, correct, cfg.eval.target_error, bound=cfg.eval.abstain_bound)
-            if warning := too_few_to_vouch(int((confidence >= threshold).sum()), cfg.eval.target_error):
+            kept = confidence >= threshold
+            accepted = {"validation_accepted": int(kept.sum()), "validation_errors": int((~correct[kept].astype(bool)).sum())}
+            if warning := too_few_to_vouch(accepted["validation_accepted"], cfg.eval.target_error):
                 print(f"warning: {warning}", file=sys.stderr)
             if bundle.flag_disagreement:
                 split_fields = np.array([DISAGREE in why for why in pred.abstain_reasons])
@@ -432,7 +435,7 @@ def finalize(
             cell_labels = np.repeat(labels, pred.units)
             metrics[split]["cell_level"] = classification_metrics(cell_labels, pred.unit_probs, dm.classes, 200, seed=cfg.data.seed, call_rule=cfg.eval.call)
     abstain = {
-        "threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound,
+        "threshold": threshold if has_val else 0.5, "on": cfg.eval.abstain_on, "target_error": cfg.eval.target_error, "bound": cfg.eval.abstain_bound, **accepted,
         "min_leukocytes": cfg.eval.min_leukocytes, **({"focus": bundle.focus.to_json()} if bundle.focus else {}),
         **({"disagreement": disagreement} if bundle.flag_disagreement else {}),
     }  # fmt: skip
