@@ -110,3 +110,14 @@ def test_a_fine_tune_finds_a_case_s_reviewed_cells_at_the_scale_the_case_found_t
     in_train = {file_sha256(root / rel) for rel in dm.splits["splits"]["train"]}
     rows = [c for c in case.cells if case.fields[c["field"]]["sha256"] in in_train]
     assert dm.review["supervised"] == len(rows) > 0  # every reviewed cell of a training field found again, none refused
+
+
+def test_a_review_found_at_another_scale_than_the_training_fields_red_cells_give_is_refused(config, cell_run, magnified_lab):
+    root, paths = magnified_lab
+    cfg = config(f"data.root={root}", f"train.init_from={cell_run / 'bundle'}", "data.cell_labels=review.csv")
+    # a review made on the training lab's fields (a view's scale) beside a 2.5x lab's fields: two microscopes in one run
+    with pytest.raises(DataError, match=r"review.csv: its cells were found at pixel scale 0.71, but the training fields' red cells give \d\.\d\d \(fields of two microscopes\?\)"):
+        crop_scale(cfg, [str(p) for p in paths], [VIEW] * 5)
+    assert crop_scale(cfg, [str(p) for p in paths], [2.2 * VIEW] * 5).pixel_scale == pytest.approx(2.2 * VIEW)  # one microscope, near enough
+    told = config(f"data.root={root}", f"train.init_from={cell_run / 'bundle'}", "data.cell_labels=review.csv", "data.pixel_size=field")
+    assert crop_scale(told, [str(p) for p in paths], [VIEW] * 5).pixel_scale is None  # told, it cuts as told

@@ -82,6 +82,7 @@ def crop_scale(cfg: Config, train_paths: list[str], reviewed_scales: Sequence[fl
     if cfg.data.pixel_size is None and reviewed_scales:  # the fields share the microscope whose cells were reviewed
         scale, option = float(np.median(reviewed_scales)), f"{cfg.data.cell_labels}'s pixel_scale"
         note = f"pixel scale {scale:.2f} x {against}, where the review's cells were found (the median over its {len(reviewed_scales)} rows that record one)"
+        _check_one_microscope(scale, _measured(train_paths, reference["red_cell_px"], cfg.preprocess.max_pixels), cfg.data.cell_labels)
     elif isinstance(size, float):
         check_pixel_size(size)
         scale = pixel_scale_from_size(size, reference["red_cell_px"])
@@ -99,6 +100,20 @@ def crop_scale(cfg: Config, train_paths: list[str], reviewed_scales: Sequence[fl
         note = f"pixel scale {scale:.2f} x {against}, {note}; {ratio:.2f} x a training field's view of the same size: {where}"
     check_pixel_scale(scale, option)
     return CropScale(scale, reference["field_scale"], reference, note)
+
+
+def _check_one_microscope(reviewed: float, measured: tuple[float, float, str] | None, review: str) -> None:
+    """A DataError where the training fields' red cells give another scale than the one the review's cells were found at:
+    fields of two microscopes (a lab's reviewed fields beside the original training fields), which one scale would cut
+    one of wrongly. Cut at a scale twice the model's, a lab's cells fine-tuned the model below where it started
+    (BENCHMARKS.md, issue 17, "A lab at another magnification")."""
+    if measured is None or 1 / SCALE_TOLERANCE <= measured[0] / reviewed <= SCALE_TOLERANCE:
+        return
+    raise DataError(
+        f"{review}: its cells were found at pixel scale {reviewed:.2f}, but the training fields' red cells give {measured[0]:.2f} "
+        "(fields of two microscopes?): a run cuts every field at one scale; fine-tune on one microscope's fields at a time, "
+        "or give data.pixel_size"
+    )
 
 
 def _measured(paths: list[str], reference_px: float, max_pixels: int) -> tuple[float, float, str] | None:
