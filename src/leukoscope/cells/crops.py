@@ -24,7 +24,7 @@ import numpy as np
 
 from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes, field_scale
 from leukoscope.cells.outline import Outlines, cell_cores
-from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, SCALE_TOLERANCE, Ruler, measure_red_cells, plausible
+from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, Ruler, measure_red_cells, one_scale, plausible
 from leukoscope.cells.stain import StainTarget
 
 SUPPRESS_MODES = ("constant", "noise", "none", "disc")
@@ -185,7 +185,7 @@ def field_crops(
 
 def resamples(shape: tuple[int, ...], pixel_scale: float | None) -> bool:
     """Whether `field_crops` resamples an image of `shape` at `pixel_scale`: only beyond SCALE_TOLERANCE of its field of view's own."""
-    return pixel_scale is not None and not 1 / SCALE_TOLERANCE <= pixel_scale / field_scale(shape) <= SCALE_TOLERANCE
+    return pixel_scale is not None and not one_scale(pixel_scale, field_scale(shape))
 
 
 def _at_training_pixel_size(

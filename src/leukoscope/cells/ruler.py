@@ -242,6 +242,26 @@ def estimate_pixel_scale(rulers: list[Ruler | None], reference_px: float = DEVEL
     return ScaleEstimate(median / reference_px, median, len(measured), len(rulers))
 
 
+def one_scale(a: float, b: float) -> bool:
+    """Whether two pixel scales are one for cutting crops: within SCALE_TOLERANCE of each other."""
+    return 1 / SCALE_TOLERANCE <= a / b <= SCALE_TOLERANCE
+
+
+def ruler_and_view(rgb: np.ndarray) -> tuple[Ruler | None, float]:
+    """An image's red-cell ruler, and the pixel scale its size alone tells (`field_scale`): what `set_scale` compares."""
+    return measure_red_cells(rgb), field_scale(rgb.shape)
+
+
+def set_scale(measured: Sequence[tuple[Ruler | None, float | None]], reference_px: float) -> tuple[ScaleEstimate, float] | None:
+    """A set's pixel scale from its images' `ruler_and_view` ((None, None) where one could not be read), and that scale
+    over the median scale the images' sizes tell: beyond the tolerance, another magnification than their size says.
+    None when too few red cells were measured."""
+    estimate = estimate_pixel_scale([ruler for ruler, _ in measured], reference_px)
+    if estimate is None:
+        return None
+    return estimate, estimate.pixel_scale / float(np.median([view for _, view in measured if view is not None]))
+
+
 def pixel_scale_from_size(um_per_px: float, reference_px: float = DEVELOPMENT_RED_CELL_PX) -> float:
     """The pixel scale of images of a known pixel size (µm per pixel), red cells being RED_CELL_UM across."""
     return RED_CELL_UM / reference_px / um_per_px

@@ -18,21 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from leukoscope.cells.detect import field_scale
 from leukoscope.cells.ruler import (
     AUTO,
     DEVELOPMENT_RED_CELL_PX,
     FIELD_OF_VIEW,
     MIN_IMAGES,
     RULER,
-    SCALE_TOLERANCE,
     Ruler,
     check_pixel_scale,
     check_pixel_size,
-    estimate_pixel_scale,
     evenly_spaced,
-    measure_red_cells,
+    one_scale,
     pixel_scale_from_size,
+    ruler_and_view,
+    set_scale,
 )
 from leukoscope.config import Config
 from leukoscope.data.images import read_rgb
@@ -94,9 +93,8 @@ def crop_scale(cfg: Config, train_paths: list[str], reviewed_scales: Sequence[fl
             if cfg.data.pixel_size == AUTO:
                 raise DataError(f"{option}: {why}; give the pixel size in µm")
             return CropScale(None, reference["field_scale"], reference, f"{why}: each field taken as a training field's view")
-        scale, views, note = measured
-        ratio = scale / views
-        where = "cut as imaged" if 1 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE else "resampled to their pixel size"
+        scale, ratio, note = measured
+        where = "cut as imaged" if one_scale(ratio, 1.0) else "resampled to their pixel size"
         note = f"pixel scale {scale:.2f} x {against}, {note}; {ratio:.2f} x a training field's view of the same size: {where}"
     check_pixel_scale(scale, option)
     return CropScale(scale, reference["field_scale"], reference, note)
@@ -107,7 +105,7 @@ def _check_one_microscope(reviewed: float, measured: tuple[float, float, str] | 
     fields of two microscopes (a lab's reviewed fields beside the original training fields), which one scale would cut
     one of wrongly. Cut at a scale twice the model's, a lab's cells fine-tuned the model below where it started
     (BENCHMARKS.md, issue 17, "A lab at another magnification")."""
-    if measured is None or 1 / SCALE_TOLERANCE <= measured[0] / reviewed <= SCALE_TOLERANCE:
+    if measured is None or one_scale(measured[0], reviewed):
         return
     raise DataError(
         f"{review}: its cells were found at pixel scale {reviewed:.2f}, but the training fields' red cells give {measured[0]:.2f} "
@@ -117,19 +115,17 @@ def _check_one_microscope(reviewed: float, measured: tuple[float, float, str] | 
 
 
 def _measured(paths: list[str], reference_px: float, max_pixels: int) -> tuple[float, float, str] | None:
-    """The pixel scale of up to SET_SAMPLE of the fields, the median scale of their views, and what was measured."""
+    """The pixel scale of up to SET_SAMPLE of the fields, that over the scale their sizes tell (`set_scale`), and what was measured."""
     chosen = evenly_spaced(sorted(set(paths)))
 
     def measure(path: str) -> tuple[Ruler | None, float | None]:
         try:
-            rgb = read_rgb(path, max_pixels=max_pixels)
+            return ruler_and_view(read_rgb(path, max_pixels=max_pixels))
         except ImageError:  # reported with the reason where the split's crops are cut
             return None, None
-        return measure_red_cells(rgb), field_scale(rgb.shape)
 
-    measured = parallel_map(measure, chosen, 2, "measuring the training fields' red cells")
-    estimate = estimate_pixel_scale([ruler for ruler, _ in measured], reference_px)
-    if estimate is None:
+    found = set_scale(parallel_map(measure, chosen, 2, "measuring the training fields' red cells"), reference_px)
+    if found is None:
         return None
-    views = float(np.median([scale for _, scale in measured if scale is not None]))
-    return estimate.pixel_scale, views, f"red cells {estimate.red_cell_px:.1f} px across (the median over {estimate.measured} of {len(chosen)} training fields)"
+    estimate, ratio = found
+    return estimate.pixel_scale, ratio, f"red cells {estimate.red_cell_px:.1f} px across (the median over {estimate.measured} of {len(chosen)} training fields)"

@@ -14,12 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from leukoscope.cells.detect import field_scale
 from leukoscope.cells.ruler import (
     AUTO,
     FIELD_OF_VIEW,
     MIN_IMAGES,
-    SCALE_TOLERANCE,
     SET_SAMPLE,
     Ruler,
     ScaleEstimate,
@@ -27,6 +25,9 @@ from leukoscope.cells.ruler import (
     estimate_pixel_scale,
     evenly_spaced,
     measure_red_cells,
+    one_scale,
+    ruler_and_view,
+    set_scale,
     pixel_scale_from_size,
 )
 from leukoscope.data.images import DEFAULT_MAX_PIXELS, read_rgb
@@ -79,14 +80,13 @@ def untold_pixel_scale(bundle: Bundle, images: Sequence[str | np.ndarray], sampl
 
     def measure(image: str | np.ndarray) -> tuple[Ruler | None, float | None]:
         rgb = readable_rgb(image, bundle.pipeline.config.max_pixels)
-        return (None, None) if rgb is None else (measure_red_cells(rgb), field_scale(rgb.shape))
+        return (None, None) if rgb is None else ruler_and_view(rgb)
 
-    measured = parallel_map(measure, chosen, 2, "checking the magnification")
-    estimate = estimate_pixel_scale([ruler for ruler, _ in measured], bundle.training_red_cell_px)
-    if estimate is None:
+    found = set_scale(parallel_map(measure, chosen, 2, "checking the magnification"), bundle.training_red_cell_px)
+    if found is None:
         return None, ""
-    ratio = estimate.pixel_scale / float(np.median([scale for _, scale in measured if scale is not None]))
-    if 1 / SCALE_TOLERANCE <= ratio <= SCALE_TOLERANCE:
+    estimate, ratio = found
+    if one_scale(ratio, 1.0):
         return None, ""
     check_pixel_scale(estimate.pixel_scale, "the images' red cells")
     return estimate.pixel_scale, (

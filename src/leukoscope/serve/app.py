@@ -20,10 +20,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from leukoscope.cells.ruler import pixel_size_from_scale
+from leukoscope.cells.ruler import AUTO, FIELD_OF_VIEW, parse_pixel_size, pixel_size_from_scale
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import DataError, ImageError
-from leukoscope.cells.ruler import AUTO, FIELD_OF_VIEW, parse_pixel_size
 from leukoscope.inference.pixel_scale import WHOLE_FIELD, resolve_pixel_scale, untold_pixel_scale
 from leukoscope.inference.predictor import Predictor
 from leukoscope.scoring.bundle import Bundle
