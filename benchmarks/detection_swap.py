@@ -1,6 +1,7 @@
 """Does the background move the detector, or another laboratory's stain and camera? No model needed.
 
 Usage: python benchmarks/detection_swap.py [--data DATA] [--per-class 50] [--seed 0] [--shifts] [--outline "lightness guided"]
+       [--min-relative-stain 0.5]
 
 Fields are drawn per class (seeded); each field's leukocytes are pasted onto the background of a
 field of another class (`cells.swap.swap_background`, as `evaluate --shortcut-checks` does), and the
@@ -62,8 +63,11 @@ def drawn_fields_parser(doc: str) -> argparse.ArgumentParser:
 def main() -> None:
     parser = drawn_fields_parser(__doc__)
     parser.add_argument("--outline", default=DetectionConfig.outline, choices=["stain score", "lightness guided"], help="the detector's outline rule")
+    parser.add_argument(
+        "--min-relative-stain", type=float, default=DetectionConfig.relative, help="a nucleus paler than this share of the field's most stained one is dropped"
+    )
     args = parser.parse_args()
-    detection = DetectionConfig(outline=args.outline)
+    detection = DetectionConfig(outline=args.outline, relative=args.min_relative_stain)
     paths, labels = drawn_fields(args.data, args.per_class, args.seed)
     images = [read_rgb(p) for p in paths]
     partners = swap_partners(labels, args.seed)

@@ -228,6 +228,10 @@ class CellsConfig:
     # which a JPEG recompression softens (JPEG 30 drew the outlines 0.5 px in), or of the score guided by the field's
     # lightness, which keeps its edges (cells/guided_outline.py; BENCHMARKS.md, issue 17, eighteenth session)
     outline: Literal["stain score", "lightness guided"] = "stain score"
+    # a nucleus whose median stain score is below this share of the field's most stained nucleus is dropped (red cells
+    # under a purple cast). At 0.6 it also dropped a field's pale, large nuclei beside a small dark one: blasts'
+    # (BENCHMARKS.md, issue 17, forty-third session)
+    min_relative_stain: float = 0.6
 
 
 @dataclass

@@ -360,3 +360,55 @@ def test_a_stain_transfer_fitted_on_the_discs_leaves_nothing_for_the_outline_to_
             assert all(np.array_equal(a, b) for a, b in zip(as_detected, moved)) is not follows
     with pytest.raises(ValueError, match="suppress"):
         field_crops(field, CropConfig(size=64, stain_target=DISC_STAIN, scale="pixel_size", stain_fit="discs"))
+
+
+def _blast_beside_a_lymphocyte() -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """A field with a small dark lymphocyte's nucleus and a large pale blast's, whose stain score is 0.55 of the
+    lymphocyte's (a Pro-B field of the development data: 0.57-0.59), among pink red cells; and the two centres."""
+    from leukoscope.cells.detect import stain_score
+
+    rng = np.random.default_rng(5)
+    rgb = np.full((224, 224, 3), (236, 231, 230), np.uint8)
+    for _ in range(30):
+        cv2.circle(rgb, tuple(int(v) for v in rng.integers(0, 224, 2)), 9, (220, 168, 166), -1)
+    dark, pale = (80, 40, 130), (166, 140, 184)
+    lymphocyte, blast = (60, 60), (150, 140)
+    assert stain_score(np.array([[pale]], np.uint8))[0, 0] / stain_score(np.array([[dark]], np.uint8))[0, 0] == pytest.approx(0.55, abs=0.02)
+    cv2.circle(rgb, blast, 20, (190, 185, 225), -1)  # the blast's cytoplasm
+    cv2.circle(rgb, blast, 15, pale, -1)
+    cv2.circle(rgb, lymphocyte, 7, dark, -1)
+    return cv2.GaussianBlur(rgb, (0, 0), 0.8), lymphocyte, blast
+
+
+def test_the_recipe_keeps_a_pale_blast_beside_a_dark_lymphocyte():
+    """A nucleus much paler than the field's most stained one is dropped (red cells under a purple cast). At 0.6 of
+    it, the rule dropped the pale blasts of fields that also held a normal lymphocyte, and the field was called Benign."""
+    from leukoscope.cells.cache import detection_config
+    from leukoscope.config import load_config
+
+    rgb, lymphocyte, blast = _blast_beside_a_lymphocyte()
+
+    def found(cells: list, at: tuple[int, int]) -> bool:
+        return any(np.hypot(c.x - at[0], c.y - at[1]) < 5 for c in cells)
+
+    recipe = detection_config(load_config("configs/cells.yaml").cells)
+    kept, _ = detect_leukocytes(rgb, recipe)
+    assert found(kept, lymphocyte) and found(kept, blast) and len(kept) == 2
+    strict, _ = detect_leukocytes(rgb, dataclasses.replace(recipe, relative=0.6))
+    assert found(strict, lymphocyte) and not found(strict, blast)
+
+
+def test_the_recipe_finds_the_pale_blasts_of_a_pro_b_field_beside_its_dark_lymphocyte(real_data):
+    """WBC-Malignant-Pro-439: three large pale blasts (median stain score 50-52) beside a small dark cell (88). At 0.6 of
+    the darkest, the detector kept the dark cells alone and every seed of the recipe called the field Benign (p 0.998)."""
+    from leukoscope.cells.cache import detection_config
+    from leukoscope.config import load_config
+    from leukoscope.data.images import read_rgb
+
+    rgb = read_rgb(real_data / "Original" / "Pro" / "WBC-Malignant-Pro-439.jpg")
+    recipe = detection_config(load_config("configs/cells.yaml").cells)
+    blasts = [(86, 37), (143, 56), (115, 152)]
+    for config, expected in ((recipe, 3), (dataclasses.replace(recipe, relative=0.6), 0)):
+        cells, _ = detect_leukocytes(rgb, config)
+        large = [c for c in cells if any(np.hypot(c.x - x, c.y - y) < 6 for x, y in blasts)]
+        assert len(large) == expected and all(c.radius > 13 for c in large), [(round(c.x), round(c.y), round(c.radius, 1)) for c in cells]

@@ -21,7 +21,7 @@ OUTLINE_STREAM = 2  # sets the outline copies' random draws apart from the acqui
 
 
 def detection_config(cells: CellsConfig) -> DetectionConfig:
-    return DetectionConfig(outline=cells.outline)
+    return DetectionConfig(outline=cells.outline, relative=cells.min_relative_stain)
 
 
 def detection_key(detection: DetectionConfig) -> dict:

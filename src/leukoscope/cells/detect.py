@@ -7,7 +7,8 @@ raising a threshold from an absolute floor until a blob's level reaches half its
 cell's outline falls depends on the cell, not on how much plasma or which red cells surround it (a
 field-wide Otsu threshold moved with the background: a background swap changed the cell count of
 46 % of fields). Blobs much paler than the most stained one are dropped (red cells under a purple
-cast), a watershed on the distance transform splits touching cells at their necks, one clump at a
+cast; `relative`: a blast's open chromatin is paler than a lymphocyte's, and at 0.6 the rule dropped
+the blasts of fields that also held a small dark cell), a watershed on the distance transform splits touching cells at their necks, one clump at a
 time, and a dilation adds the cytoplasm rim. Cells cut by the frame are kept: they show part of
 their morphology, and a rule that dropped them removed their uncut neighbours in the same clump.
 Each step but the paleness rule looks at one clump of nuclei only, so the background cannot move a
@@ -49,7 +50,7 @@ class DetectionConfig:
     gain_floor: float = 22.0  # a field below this stain level is not scaled up: its peak is a platelet's, not a nucleus'
     peak_fraction: float = 0.5  # a nucleus is the region above this share of its own peak score
     step: float = 4.0  # threshold increment while separating blobs
-    relative: float = 0.6  # a blob's median score must reach this share of the field's most stained blob
+    relative: float = 0.6  # a blob's median score must reach this share of the field's most stained blob (cells.min_relative_stain)
     min_area: float = 40.0  # px at 224: smaller blobs are platelets or debris
     rim: float = 0.25  # cytoplasm rim added around the nucleus, as a fraction of its radius
     split_touching: bool = True
