@@ -221,6 +221,8 @@ def check_targets(cfg: Config) -> None:
             f"cells.outline_jitter={cfg.cells.outline_jitter}, cells.outline_copies={cfg.cells.outline_copies}: "
             "a distance in px >= 0, and at least one copy to cut along it"
         )
+    if not 0 <= cfg.cells.min_relative_stain <= 1:
+        raise ConfigError(f"cells.min_relative_stain={cfg.cells.min_relative_stain}: a share of the field's most stained nucleus lies in [0, 1]")
     if cfg.cells.outline_jitter and cfg.data.expand_per_class:
         raise ConfigError("cells.outline_jitter with data.expand_per_class: the expanded copies are augmented already; set one of them")
     if cfg.cells.stain_fit == "discs" and cfg.cells.suppress != "disc":
