@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import cv2
 import numpy as np
-from detection_swap import drawn_fields, drawn_fields_parser
+from detection_swap import MISSING_IOU, best_overlaps, drawn_fields, drawn_fields_parser
 
 from leukoscope.cells.cache import detection_config
 from leukoscope.cells.detect import Cell, detect_leukocytes
@@ -30,8 +30,9 @@ COLUMNS = 16
 
 
 def added(cells: list[Cell], before: list[Cell]) -> list[Cell]:
-    """The cells of `cells` whose centre is more than 3 px from every cell of `before`."""
-    return [c for c in cells if all(np.hypot(c.x - b.x, c.y - b.y) > 3 for b in before)]
+    """The cells of `cells` that appeared: no cell of `before` overlaps their box (IoU < 0.3, as `detection_swap.py` counts)."""
+    overlaps = best_overlaps([c.box for c in cells], [b.box for b in before])
+    return [c for c, overlap in zip(cells, overlaps) if overlap < MISSING_IOU]
 
 
 def tile(rgb: np.ndarray, cell: Cell, label: str) -> np.ndarray:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from leukoscope.cells.crops import CropConfig, crop_cell, cut_square, field_crops
-from leukoscope.cells.detect import detect_leukocytes
+from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field
 
 
@@ -380,18 +380,23 @@ def _blast_beside_a_lymphocyte() -> tuple[np.ndarray, tuple[int, int], tuple[int
     return cv2.GaussianBlur(rgb, (0, 0), 0.8), lymphocyte, blast
 
 
-def test_the_recipe_keeps_a_pale_blast_beside_a_dark_lymphocyte():
-    """A nucleus much paler than the field's most stained one is dropped (red cells under a purple cast). At 0.6 of
-    it, the rule dropped the pale blasts of fields that also held a normal lymphocyte, and the field was called Benign."""
+def _recipe_detection() -> DetectionConfig:
+    """The detector as configs/cells.yaml sets it."""
     from leukoscope.cells.cache import detection_config
     from leukoscope.config import load_config
 
+    return detection_config(load_config("configs/cells.yaml").cells)
+
+
+def test_the_recipe_keeps_a_pale_blast_beside_a_dark_lymphocyte():
+    """A nucleus much paler than the field's most stained one is dropped (red cells under a purple cast). At 0.6 of
+    it, the rule dropped the pale blasts of fields that also held a normal lymphocyte, and the field was called Benign."""
     rgb, lymphocyte, blast = _blast_beside_a_lymphocyte()
 
     def found(cells: list, at: tuple[int, int]) -> bool:
         return any(np.hypot(c.x - at[0], c.y - at[1]) < 5 for c in cells)
 
-    recipe = detection_config(load_config("configs/cells.yaml").cells)
+    recipe = _recipe_detection()
     kept, _ = detect_leukocytes(rgb, recipe)
     assert found(kept, lymphocyte) and found(kept, blast) and len(kept) == 2
     strict, _ = detect_leukocytes(rgb, dataclasses.replace(recipe, relative=0.6))
@@ -401,12 +406,10 @@ def test_the_recipe_keeps_a_pale_blast_beside_a_dark_lymphocyte():
 def test_the_recipe_finds_the_pale_blasts_of_a_pro_b_field_beside_its_dark_lymphocyte(real_data):
     """WBC-Malignant-Pro-439: three large pale blasts (median stain score 50-52) beside a small dark cell (88). At 0.6 of
     the darkest, the detector kept the dark cells alone and every seed of the recipe called the field Benign (p 0.998)."""
-    from leukoscope.cells.cache import detection_config
-    from leukoscope.config import load_config
     from leukoscope.data.images import read_rgb
 
     rgb = read_rgb(real_data / "Original" / "Pro" / "WBC-Malignant-Pro-439.jpg")
-    recipe = detection_config(load_config("configs/cells.yaml").cells)
+    recipe = _recipe_detection()
     blasts = [(86, 37), (143, 56), (115, 152)]
     for config, expected in ((recipe, 3), (dataclasses.replace(recipe, relative=0.6), 0)):
         cells, _ = detect_leukocytes(rgb, config)

@@ -9,8 +9,9 @@ field-wide Otsu threshold moved with the background: a background swap changed t
 46 % of fields). Blobs much paler than the most stained one are dropped (red cells under a purple
 cast; `relative`: a blast's open chromatin is paler than a lymphocyte's, and at 0.6 the rule dropped
 the blasts of fields that also held a small dark cell), a watershed on the distance transform splits
-touching cells at their necks, one clump at a time, and a dilation adds the cytoplasm rim. Cells cut by the frame are kept: they show part of
-their morphology, and a rule that dropped them removed their uncut neighbours in the same clump.
+touching cells at their necks, one clump at a time, and a dilation adds the cytoplasm rim. Cells cut
+by the frame are kept: they show part of their morphology, and a rule that dropped them removed their
+uncut neighbours in the same clump.
 Each step but the paleness rule looks at one clump of nuclei only, so the background cannot move a
 cell: on 200 development fields with their background swapped for another class's, the detected
 cells changed in 1.5 % of fields, 4 cells moved and none lost or added (`benchmarks/detection_swap.py`,
