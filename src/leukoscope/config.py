@@ -233,6 +233,11 @@ class CellsConfig:
     # default stays 0.6, the cut of every bundle trained before the key, so they find the cells they were trained on
     # (BENCHMARKS.md, issue 17, "Pale blasts beside a dark lymphocyte")
     min_relative_stain: float = 0.6
+    # the crops cut from the field as imaged, or from the field brought into the development fields' colour range
+    # (`cells/colour_range.py`: a dim red or blue lamp channel raised, a nuclear hue below the range turned up to its
+    # edge) where the detector already finds its cells: a camera's hue turn then reaches the model as the part the
+    # range leaves, not whole. Fields inside the range are cut as before
+    crop_in_colour_range: bool = False
 
 
 @dataclass

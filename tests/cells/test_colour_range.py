@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from leukoscope.cells.crops import CropConfig, field_crops
 from leukoscope.cells.colour_range import ColourRange, into_colour_range, measure_anchors
-from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
+from leukoscope.cells.detect import DetectionConfig, detect_leukocytes, grown_leukocyte_mask
 from leukoscope.data.shifts import grey, rotate_hue, white_balance
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field
 
@@ -86,6 +87,28 @@ def test_a_colourless_field_is_left_as_it_is():
     colourless = grey(rgb)
     assert into_colour_range(colourless) is colourless
     assert into_colour_range(colourless, cells=cells) is colourless
+
+
+def test_crops_cut_in_the_range_carry_the_hue_the_range_turned_and_a_field_inside_it_is_cut_as_before():
+    """`cells.crop_in_colour_range`: the crops are cut from the field the detector found its cells on, so a
+    camera's bluer hue reaches the model only as far as it lies inside the range (suppressed pixels are grey
+    and carry no hue)."""
+    rgb, cells = _development_like(9)
+    rgb = np.where(grown_leukocyte_mask(*detect_leukocytes(rgb))[..., None], rgb, np.median(rgb[~cells], axis=0).astype(np.uint8))  # no red cell to turn magenta
+    in_range = CropConfig(colour_range=True)
+    inside = field_crops(rgb, CropConfig()).crops
+    assert len(inside) >= 3 and all(np.array_equal(a, b) for a, b in zip(inside, field_crops(rgb, in_range).crops, strict=True))
+    bluer = rotate_hue(rgb, -25.0)  # 16 degrees below the range's edge (the generator's nuclei are lost further down)
+    as_imaged, turned = field_crops(bluer, CropConfig()).crops, field_crops(bluer, in_range).crops
+    assert len(turned) == len(as_imaged) == len(inside)
+    below = measure_anchors(bluer, cells=detect_leukocytes(bluer)[1] > 0).hue_below(ColourRange())
+    assert 10 < below < 20
+    everything = np.ones(inside[0].shape[:2], bool)
+    for before, after, unshifted in zip(as_imaged, turned, inside):
+        hue = measure_anchors(unshifted, cells=everything).nuclear_hue
+        before_hue = measure_anchors(before, cells=everything).nuclear_hue
+        assert before_hue < hue - 15  # the camera's turn reaches the model whole
+        assert measure_anchors(after, cells=everything).nuclear_hue == pytest.approx(before_hue + below, abs=2)  # the range takes it back
 
 
 def test_development_fields_keep_their_cells_and_a_bluer_or_cooler_one_finds_them_again(real_data):

@@ -32,11 +32,19 @@ def detection_key(detection: DetectionConfig) -> dict:
     return settings
 
 
+def crop_key(crop: CropConfig) -> dict:
+    """The crop settings as a cache key: the default `colour_range` is left out, so crops cached before it could be set stay valid."""
+    settings = asdict(crop)
+    if crop.colour_range == CropConfig.colour_range:
+        del settings["colour_range"]
+    return settings
+
+
 def crop_config(cells: CellsConfig) -> CropConfig:
     stain = tuple(cells.stain_target or STAIN_TARGETS[cells.stain_fit]) if cells.stain == "reinhard" else None
     return CropConfig(
         size=cells.crop_size, context=cells.context, suppress=cells.suppress, scale=cells.scale, red_cell_span=cells.red_cell_span, stain_target=stain,
-        source_px=cells.source_px, stain_fit=cells.stain_fit,
+        source_px=cells.source_px, stain_fit=cells.stain_fit, colour_range=cells.crop_in_colour_range,
     )
 
 
@@ -82,7 +90,7 @@ class CellCropCache:
         self.outline_jitter_moves = cells.outline_jitter_moves
         self.pixel_scale, self.training_scale = pixel_scale, training_scale
         scaled = {} if pixel_scale is None else {"pixel_scale": pixel_scale, "training_scale": training_scale}  # the key of crops cut before a run could set it
-        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": asdict(self.crop), "detect": detection_key(self.detection), **scaled})
+        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": crop_key(self.crop), "detect": detection_key(self.detection), **scaled})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
         self.suffix = ""
         if acquisition:

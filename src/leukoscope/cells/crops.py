@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from leukoscope.cells.colour_range import into_colour_range
 from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes, field_scale
 from leukoscope.cells.outline import Outlines, cell_cores
 from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, Ruler, measure_red_cells, one_scale, plausible
@@ -46,6 +47,7 @@ class CropConfig:
     stain_target: tuple[float, ...] | None = None  # LAB means and stds the field's leukocytes are moved to; None: as imaged
     source_px: int | None = None  # the most field pixels a crop's side keeps: finer detail is averaged away (None: all)
     stain_fit: str = "cells"  # the stain transfer fitted on all the leukocytes' pixels, on their cores, or on the discs disc crops show
+    colour_range: bool = False  # cut from the field brought into the detector's colour range, not from the field as imaged
 
     def __post_init__(self) -> None:
         if self.stain_fit == "discs" and self.suppress != "disc" and self.stain_target is not None:
@@ -175,6 +177,9 @@ def field_crops(
     at) before anything is cut: the training crops of `cells.outline_jitter`. The stain transfer is fitted
     on the same redrawn outlines unless `fit_outlines` draws its own from the detected ones (`as_detected`:
     fitted on the detected outlines, only the cut moved).
+
+    With `crop.colour_range`, the field is first brought into the detector's colour range, measured on
+    the cells found (`colour_range.into_colour_range`): a field inside it is cut as imaged.
     """
     if detect_on is not None and detect_on.shape != rgb.shape:
         raise ValueError(f"detect_on has shape {detect_on.shape}, the image {rgb.shape}")
@@ -232,6 +237,8 @@ def _field_crops(
     if cells:
         labels = detected if outlines is None else outlines(detected, scale)
         fitted = labels if fit_outlines is None else fit_outlines(detected, scale)
+    if crop.colour_range and detection.colour_range is not None and cells:
+        rgb = into_colour_range(rgb, detection.colour_range, cells=detected > 0)
     h, w = rgb.shape[:2]
     big = [c for c in cells if c.area >= crop.single_cell_fraction * h * w]
     ruler = None
