@@ -4,7 +4,7 @@ Usage: python benchmarks/detection_colours.py [--data DATA] [--per-class 50] [--
 
 Per class, and over all drawn fields: the lamp's red and blue over its green (the brightest tenth of
 the field) and the nuclei's hue, as `cells.colour_range` measures them, with the percentiles its
-`ColourRange` defaults come from. Then how many fields the range
+`ColourRange` defaults come from (the lower edges the detector's, the upper ones the crops' too). Then how many fields the range
 changes (cells found differ from those found without it). With `--shifts`, under each acquisition
 shift: the share of the unshifted field's cells (found without the range) found again (box IoU >= 0.5),
 the cells that appeared and the fields left with none, without and with the range.
@@ -33,12 +33,12 @@ def print_range(images: list[np.ndarray], labels: list[str], cells: list[np.ndar
     print(f"  fields with no leukocyte found (nuclear hue from the darkest saturated pixels): {sum(not a.on_cells for a in on_cells)}")
     for label in [*sorted(set(labels)), "all"]:
         m = names == label if label != "all" else np.ones(len(names), bool)
-        lowest, first = lamp[m].min(0), np.percentile(lamp[m], 1, axis=0)
-        print(f"  {label:8s} lamp R/G, B/G: lowest {lowest[0]:.3f} {lowest[1]:.3f}, 1st percentile {first[0]:.3f} {first[1]:.3f}   "
-              "nuclear hue, 1st / 5th / 50th / 99th percentile:", end="")
+        lowest, first, highest = lamp[m].min(0), np.percentile(lamp[m], 1, axis=0), lamp[m].max(0)
+        print(f"  {label:8s} lamp R/G, B/G: lowest {lowest[0]:.3f} {lowest[1]:.3f}, 1st percentile {first[0]:.3f} {first[1]:.3f}, "
+              f"highest {highest[0]:.3f} {highest[1]:.3f}   nuclear hue, 1st / 5th / 50th / 95th / 99th percentile:", end="")
         for name, anchors in (("on the cells found", on_cells), ("on the darkest pixels", darkest)):
             hue = np.array([a.nuclear_hue for a in anchors])[m]
-            print(f"  {name} " + " ".join(f"{np.percentile(hue, q):5.1f}" for q in (1, 5, 50, 99)), end="")
+            print(f"  {name} " + " ".join(f"{np.percentile(hue, q):5.1f}" for q in (1, 5, 50, 95, 99)), end="")
         print(" degrees")
 
 
