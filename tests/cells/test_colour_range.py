@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from leukoscope.cells.crops import CropConfig, field_crops
 from leukoscope.cells.colour_range import ColourRange, into_colour_range, measure_anchors
+from leukoscope.cells.crops import CropConfig, field_crops
 from leukoscope.cells.detect import DetectionConfig, detect_leukocytes, grown_leukocyte_mask
 from leukoscope.data.shifts import grey, rotate_hue, white_balance
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field

@@ -30,8 +30,8 @@ as it is: 6 of those 200 fields find other cells at all.
 
 The crops may be cut from the field brought into the range, too (`cells.crop_in_colour_range`): the
 cells were found again, but a model that read them as imaged still lost 14.5 points at hue -30 degrees
-(`configs/cells.yaml`, seed 0); the same model given crops cut in range lost none (+0.5), and retrained
-on them 0.5 (BENCHMARKS.md, issue 17, "Crops cut in the colour range"). Only the lower edge: the upper one
+(`configs/cells.yaml`, seed 0); the same model given crops cut in range lost none (+0.5), and the recipe
+retrained on them 0.5-1.0 over three seeds (BENCHMARKS.md, issue 17, "Crops cut in the colour range"). Only the lower edge: the upper one
 (the red and blue lamp down to the development fields' white, a nuclear hue down to their 95th
 percentile, 276 degrees) bought nothing under hue +30 degrees or a warm white balance.
 """
