@@ -1,6 +1,6 @@
 from dataclasses import asdict
 
-from leukoscope.cells.cache import CellCropCache, crop_config, detection_config, detection_key
+from leukoscope.cells.cache import DETECTION_ADDED_LATER, CellCropCache, crop_config, detection_config, settings_key
 from leukoscope.cells.crops import CROP_FORMAT
 from leukoscope.config import CellsConfig, PreprocessConfig, stable_hash
 from leukoscope.preprocess import Pipeline
@@ -15,5 +15,5 @@ def test_the_crop_cache_keys_on_cutting_in_the_colour_range_and_keeps_the_folder
     assert in_range.folder != as_imaged.folder
     settings = asdict(crop_config(CellsConfig()))
     del settings["colour_range"]  # the settings as they were before the key
-    before = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": settings, "detect": detection_key(detection_config(CellsConfig()))})
+    before = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": settings, "detect": settings_key(detection_config(CellsConfig()), DETECTION_ADDED_LATER)})
     assert as_imaged.folder.name == before

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from leukoscope.cells.crops import CropConfig, crop_cell, cut_square, field_crops
-from leukoscope.cells.detect import DetectionConfig, detect_leukocytes
+from leukoscope.cells.detect import DetectionConfig, detect_leukocytes, stain_score
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field
 
 
@@ -365,8 +365,6 @@ def test_a_stain_transfer_fitted_on_the_discs_leaves_nothing_for_the_outline_to_
 def _blast_beside_a_lymphocyte() -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
     """A field with a small dark lymphocyte's nucleus and a large pale blast's, whose stain score is 0.55 of the
     lymphocyte's (a Pro-B field of the development data: 0.57-0.59), among pink red cells; and the two centres."""
-    from leukoscope.cells.detect import stain_score
-
     rng = np.random.default_rng(5)
     rgb = np.full((224, 224, 3), (236, 231, 230), np.uint8)
     for _ in range(30):

@@ -24,20 +24,18 @@ def detection_config(cells: CellsConfig) -> DetectionConfig:
     return DetectionConfig(outline=cells.outline, relative=cells.min_relative_stain)
 
 
-def detection_key(detection: DetectionConfig) -> dict:
-    """The detector's settings as a cache key: the default outline is left out, so crops cached before it could be set stay valid."""
-    settings = asdict(detection)
-    if detection.outline == DetectionConfig.outline:
-        del settings["outline"]
-    return settings
+def settings_key(settings: CropConfig | DetectionConfig, added_later: tuple[str, ...]) -> dict:
+    """Crop or detection settings as a cache key, each field of `added_later` left out while at its default: crops
+    cached before that field could be set were cut at its default, and stay valid."""
+    key = asdict(settings)
+    for name in added_later:
+        if getattr(settings, name) == getattr(type(settings), name):
+            del key[name]
+    return key
 
 
-def crop_key(crop: CropConfig) -> dict:
-    """The crop settings as a cache key: the default `colour_range` is left out, so crops cached before it could be set stay valid."""
-    settings = asdict(crop)
-    if crop.colour_range == CropConfig.colour_range:
-        del settings["colour_range"]
-    return settings
+CROP_ADDED_LATER = ("colour_range",)
+DETECTION_ADDED_LATER = ("outline",)
 
 
 def crop_config(cells: CellsConfig) -> CropConfig:
@@ -90,7 +88,7 @@ class CellCropCache:
         self.outline_jitter_moves = cells.outline_jitter_moves
         self.pixel_scale, self.training_scale = pixel_scale, training_scale
         scaled = {} if pixel_scale is None else {"pixel_scale": pixel_scale, "training_scale": training_scale}  # the key of crops cut before a run could set it
-        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": crop_key(self.crop), "detect": detection_key(self.detection), **scaled})
+        key = stable_hash({"format": CROP_FORMAT, "pipeline": pipeline.cache_key, "crop": settings_key(self.crop, CROP_ADDED_LATER), "detect": settings_key(self.detection, DETECTION_ADDED_LATER), **scaled})
         self.folder = Path(root or default_cache_dir()) / "cells" / key
         self.suffix = ""
         if acquisition:
