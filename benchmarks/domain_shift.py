@@ -31,7 +31,9 @@ pixel scale its red cells give, measured over the whole shifted set (one microsc
 ruler's tolerance nothing is resampled, and the calls are those above). Under a magnification above
 1 the frame shows fewer cells, so each such shift is also measured on its "same view": the part of
 the field it shows, unmagnified (padded with the field's median colour), which separates the loss of
-cells from the change of scale. `--every N` keeps every Nth field.
+cells from the change of scale. Where a shift leaves some fields with no cell found (flagged, their
+probabilities uniform), the change is also given on the fields that keep one: the calls a reader would
+get, apart from the fields sent back for having nothing to call. `--every N` keeps every Nth field.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def _line(name: str, r: dict[str, Any], seconds: float | None = None) -> str:
         change += f" {100 * r['malignancy_accuracy_change']:+5.1f} ({100 * low:+5.1f} to {100 * high:+5.1f}) {r['malignancy_verdict']:9}" if r["verdict"] else ""
     calls = f"  changed {100 * r['changed']:5.1f} %  flagged {100 * r['flagged']:5.1f} %" if "changed" in r else ""
     calls += f" (out of focus {100 * r['out_of_focus']:5.1f} %)" if "out_of_focus" in r else ""
+    calls += f" (no cell found {100 * r['no_cell']:5.1f} %)" if r.get("no_cell") else ""
     calls += f"  error kept {100 * r['kept_error']:5.1f} %" if r.get("kept_error") is not None else ""
     took = f"  ({seconds:.0f} s)" if seconds is not None else ""
     return (f"  {name:48} acc {100 * r['accuracy']:5.1f} %{change}  sens {100 * r['malignant_sensitivity']:5.1f} %"
@@ -146,12 +149,21 @@ def run(
     def scored(rgbs: list[np.ndarray]) -> dict[str, float]:
         """The bundle's figures on `rgbs` (the test fields, altered), and the share of calls that differ from the unshifted ones."""
         nonlocal reference
-        pred = predictor.predict_units([predictor.units(x) for x in rgbs])
+        units = [predictor.units(x) for x in rgbs]
+        pred = predictor.predict_units(units)
         change: dict[str, Any] = {"accuracy_change": 0.0, "accuracy_change_ci": [0.0, 0.0], "verdict": ""}
         if reference is None:
             reference = pred.labels
         else:
             change = accuracy_change(pred.labels == truth, reference == truth)
+        found = np.array([len(u) > 0 for u in units])
+        change["no_cell"] = float((~found).mean())
+        if reference is not pred.labels and found.any() and not found.all():  # is the loss the fields left with no cell to call?
+            change["with_cells"] = {
+                "fields": int(found.sum()), **figures(pred.labels[found], truth[found], benign),
+                **accuracy_change((pred.labels == truth)[found], (reference == truth)[found]),
+                **malignancy_change(pred.labels[found], reference[found], truth[found], benign),
+            }
         change.update(malignancy_change(pred.labels, reference, truth, benign))
         r = {**figures(pred.labels, truth, benign), **change, "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
         r["moves"] = call_moves(reference, pred.labels, bundle.classes)
@@ -173,6 +185,8 @@ def run(
         out[name] = scored(shifted)
         predictor.pixel_scale = None
         print(_line(name, out[name], time.perf_counter() - started), flush=True)
+        if "with_cells" in out[name]:
+            print(_line(f"  the {out[name]['with_cells']['fields']} fields with a cell found", out[name]["with_cells"]), flush=True)
         if out[name]["changed"] >= MOVES_SHOWN_FROM:
             print("    calls moved: " + ", ".join(f"{k} {n}" for k, n in list(out[name]["moves"].items())[:3]), flush=True)
         if untold is not None:  # predict's red-cell check said another magnification: also cut as training fields' views

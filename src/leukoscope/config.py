@@ -198,6 +198,9 @@ class CellsConfig:
     scale: Literal["cell", "red_cell", "pixel_size"] = "cell"
     red_cell_span: float = 4.0  # with scale=red_cell or pixel_size: the crop side in red-cell diameters
     aggregate: Literal["mean_log_prob", "attention"] = "mean_log_prob"  # how a field's cells make its call: mean, or gated attention pooling
+    # the share of training fields the attention pool sees, each of its epochs, as a random 1 to n of their n cells, so that
+    # it also learns to call a field from a few cells (a higher magnification's view, a sparse smear). 0: every field whole
+    pool_subsample: float = 0.0
     # "reinhard": each field's leukocytes moved to one reference stain before cropping, so a session's stain cannot carry the class
     stain: Literal["as imaged", "reinhard"] = "as imaged"
     stain_target: list[float] | None = None  # LAB means, then standard deviations; None: the development fields' for the fit (STAIN_TARGETS)

@@ -92,6 +92,7 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_overri
         ("cells.acquisition_copies=-1", "cells.acquisition_copies"),
         ("cells.outline_jitter=-1", "cells.outline_jitter"),
         ("cells.min_relative_stain=50", "cells.min_relative_stain"),  # a share, not a percentage
+        ("cells.pool_subsample=50", "cells.pool_subsample"),
         ("cells.stain_fit=discs", "cells.suppress=disc"),  # the discs are what disc crops show
         ("eval.min_leukocytes=3", "eval.min_leukocytes"),  # smoke.yaml's model sees whole fields, not leukocytes
         ("augment.blur_warmup_epochs=2", "augment.blur_warmup_epochs"),  # and no blur to warm up

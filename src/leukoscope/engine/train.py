@@ -223,6 +223,8 @@ def check_targets(cfg: Config) -> None:
         )
     if not 0 <= cfg.cells.min_relative_stain <= 1:
         raise ConfigError(f"cells.min_relative_stain={cfg.cells.min_relative_stain}: a share of the field's most stained nucleus lies in [0, 1]")
+    if not 0 <= cfg.cells.pool_subsample <= 1:
+        raise ConfigError(f"cells.pool_subsample={cfg.cells.pool_subsample}: a share of the training fields lies in [0, 1]")
     if cfg.cells.outline_jitter and cfg.data.expand_per_class:
         raise ConfigError("cells.outline_jitter with data.expand_per_class: the expanded copies are augmented already; set one of them")
     if cfg.cells.stain_fit == "discs" and cfg.cells.suppress != "disc":
@@ -376,7 +378,7 @@ def finalize(
             bags, bag_labels = _bags(train_feats, train_labels, train_paths)
             # the pool learns the fields' calls by the cell classifier's own objective where that weighs benign vs malignant apart
             pool_loss = build_loss(cfg.loss, np.bincount(bag_labels, minlength=len(dm.classes)).tolist(), dm.classes) if (cfg.loss.malignancy_weight or cfg.loss.subtype_weight) else None
-            fitted = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss)
+            fitted = fit_attention_pool(bags, bag_labels, len(dm.classes), seed=cfg.train.seed, loss_fn=pool_loss, subsample=cfg.cells.pool_subsample)
             mil, choice = pool_for_fine_tune(cfg, fitted, val_bags, val_bag_labels)
             if choice:
                 calib["attention_pool"] = choice
