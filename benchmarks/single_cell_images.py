@@ -11,7 +11,8 @@ field`), at the known pixel scale, and at the pixel scale its red cells give ove
 --pixel-size auto`); and a fourth where `predict` without `--pixel-size` (its red-cell check on up to 50 of
 the images) takes another scale than these. Printed per way: the share of the cells of malignant fields,
 and of benign fields, that are called malignant (p(Benign) < 0.5 for the cell under the image's centre),
-against the same cells' calls in their own fields. Printed first: how well the cells' own calls in their fields
+against the same cells' calls in their own fields, and the share of the images that `predict` calls malignant (its
+call on every cell it finds in the image, pooled). Printed first: how well the cells' own calls in their fields
 rank malignant fields' cells above benign fields' (AUROC), and what share of the former a cut keeps that calls at
 most 10 % of the latter malignant (issue 17's target for another laboratory's lymphocytes); then the same calls by
 the cell's size in red cells of its fields (a small lymphocyte is about one across, a lymphoblast 1.5-3).
@@ -71,15 +72,15 @@ def single_cell_images(predictor: Predictor, fields: list[np.ndarray], window: i
     return out
 
 
-def centre_cell_p_malignant(predictor: Predictor, image: np.ndarray) -> float | None:
-    """p(malignant) of the detected cell under the image's centre; None when no cell covers it."""
+def centre_cell_p_malignant(predictor: Predictor, image: np.ndarray) -> tuple[float | None, np.ndarray]:
+    """p(malignant) of the detected cell under the image's centre (None when no cell covers it), and the image's units."""
     units, found = predictor.cell_units(image)
     if not len(units):
-        return None
+        return None, units
     h, w = image.shape[:2]
     distances = [np.hypot(c.x - w / 2, c.y - h / 2) for c in found.cells]
     j = int(np.argmin(distances))
-    return float(p_malignant(predictor, units)[j]) if distances[j] < found.cells[j].radius else None
+    return (float(p_malignant(predictor, units)[j]) if distances[j] < found.cells[j].radius else None), units
 
 
 def print_cell_operating_point(p: np.ndarray, malignant: np.ndarray, false_alarms: float = 0.10) -> None:
@@ -144,13 +145,18 @@ def run(
     for name, scale in ways.items():
         started = time.perf_counter()
         predictor.pixel_scale = scale
-        alone = [centre_cell_p_malignant(predictor, img) for *_, img in images]
+        alone, units = zip(*(centre_cell_p_malignant(predictor, img) for *_, img in images))
+        # the image's own call, as `predict` reports it: every cell found in it pooled (flagged images included)
+        image_malignant = predictor.predict_units(units).labels != predictor.bundle.classes.index(BENIGN_CLASS)
+        has_cell = np.array([len(u) > 0 for u in units])
         for group, wanted in (("malignant", True), ("benign", False)):
             rows = [(p_field, p) for (k, p_field, _, _), p in zip(images, alone) if malignant[k] == wanted]
             found = [p for _, p in rows if p is not None]
+            chosen = np.array([malignant[k] == wanted for k, *_ in images]) & has_cell
             print(
                 f"  {name:28} cells of {group} fields called malignant: in their field {100 * np.mean([p > 0.5 for p, _ in rows]):5.1f} %, "
-                f"alone {100 * np.mean(np.array(found) > 0.5):5.1f} % ({len(found)} of {len(rows)} found under the centre)"
+                f"alone {100 * np.mean(np.array(found) > 0.5):5.1f} % ({len(found)} of {len(rows)} found under the centre); "
+                f"the image's call {100 * np.mean(image_malignant[chosen]):5.1f} % (of {int(chosen.sum())} with a cell found)"
             )
         print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
 
