@@ -151,19 +151,19 @@ def run(
         nonlocal reference
         units = [predictor.units(x) for x in rgbs]
         pred = predictor.predict_units(units)
+        found = np.array([len(u) > 0 for u in units])
         change: dict[str, Any] = {"accuracy_change": 0.0, "accuracy_change_ci": [0.0, 0.0], "verdict": ""}
         if reference is None:
             reference = pred.labels
         else:
             change = accuracy_change(pred.labels == truth, reference == truth)
-        found = np.array([len(u) > 0 for u in units])
+            if found.any() and not found.all():  # is the loss the fields left with no cell to call?
+                change["with_cells"] = {
+                    "fields": int(found.sum()), **figures(pred.labels[found], truth[found], benign),
+                    **accuracy_change((pred.labels == truth)[found], (reference == truth)[found]),
+                    **malignancy_change(pred.labels[found], reference[found], truth[found], benign),
+                }
         change["no_cell"] = float((~found).mean())
-        if reference is not pred.labels and found.any() and not found.all():  # is the loss the fields left with no cell to call?
-            change["with_cells"] = {
-                "fields": int(found.sum()), **figures(pred.labels[found], truth[found], benign),
-                **accuracy_change((pred.labels == truth)[found], (reference == truth)[found]),
-                **malignancy_change(pred.labels[found], reference[found], truth[found], benign),
-            }
         change.update(malignancy_change(pred.labels, reference, truth, benign))
         r = {**figures(pred.labels, truth, benign), **change, "changed": float((pred.labels != reference).mean()), "flagged": float(pred.abstain.mean())}
         r["moves"] = call_moves(reference, pred.labels, bundle.classes)

@@ -12,14 +12,11 @@ compared on the same weights in minutes instead of a training run per seed. Eval
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
-from leukoscope.config import apply_overrides, config_from_dict
-from leukoscope.engine.data import SmearDataModule
-from leukoscope.engine.ensemble import run_splits_path
-from leukoscope.engine.train import check_targets, finalize, record_run
+from leukoscope.engine.ensemble import bundle_run_data
+from leukoscope.engine.train import finalize, record_run
 from leukoscope.scoring.bundle import load_bundle
 
 POOL_SETTINGS = ("cells.pool_subsample=", "eval.")  # what finalize reads and the cell model's training does not
@@ -38,13 +35,7 @@ def main() -> None:
     bundle = load_bundle(args.bundle)
     if not bundle.cell_level or bundle.mil is None:
         raise SystemExit(f"{args.bundle}: not a cell bundle with an attention pool (cells.aggregate: attention)")
-    settings = apply_overrides(copy.deepcopy(bundle.meta["config"]), [f"data.splits={run_splits_path(bundle)}", *args.override])
-    if args.data:
-        settings["data"]["root"] = args.data
-    cfg = config_from_dict(settings)
-    check_targets(cfg)
-    dm = SmearDataModule(cfg)
-    dm.setup()
+    cfg, dm = bundle_run_data(bundle, args.data, args.override)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data_info = record_run(out, cfg, dm)

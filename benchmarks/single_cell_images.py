@@ -72,15 +72,15 @@ def single_cell_images(predictor: Predictor, fields: list[np.ndarray], window: i
     return out
 
 
-def centre_cell_p_malignant(predictor: Predictor, image: np.ndarray) -> tuple[float | None, np.ndarray]:
-    """p(malignant) of the detected cell under the image's centre (None when no cell covers it), and the image's units."""
+def centre_cell(predictor: Predictor, image: np.ndarray) -> tuple[int | None, np.ndarray]:
+    """The image's units, and which of them is the detected cell under its centre (None when no cell covers it)."""
     units, found = predictor.cell_units(image)
     if not len(units):
         return None, units
     h, w = image.shape[:2]
     distances = [np.hypot(c.x - w / 2, c.y - h / 2) for c in found.cells]
     j = int(np.argmin(distances))
-    return (float(p_malignant(predictor, units)[j]) if distances[j] < found.cells[j].radius else None), units
+    return (j if distances[j] < found.cells[j].radius else None), units
 
 
 def print_cell_operating_point(p: np.ndarray, malignant: np.ndarray, false_alarms: float = 0.10) -> None:
@@ -145,10 +145,14 @@ def run(
     for name, scale in ways.items():
         started = time.perf_counter()
         predictor.pixel_scale = scale
-        alone, units = zip(*(centre_cell_p_malignant(predictor, img) for *_, img in images))
+        centres, units = zip(*(centre_cell(predictor, img) for *_, img in images))
+        pred = predictor.predict_units(units)
+        benign = predictor.bundle.classes.index(BENIGN_CLASS)
+        first_unit = np.cumsum([0, *pred.units])
+        alone = [None if j is None else float(1 - pred.unit_probs[first_unit[i] + j, benign]) for i, j in enumerate(centres)]
         # the image's own call, as `predict` reports it: every cell found in it pooled (flagged images included)
-        image_malignant = predictor.predict_units(units).labels != predictor.bundle.classes.index(BENIGN_CLASS)
-        has_cell = np.array([len(u) > 0 for u in units])
+        image_malignant = pred.labels != benign
+        has_cell = pred.units > 0
         for group, wanted in (("malignant", True), ("benign", False)):
             rows = [(p_field, p) for (k, p_field, _, _), p in zip(images, alone) if malignant[k] == wanted]
             found = [p for _, p in rows if p is not None]

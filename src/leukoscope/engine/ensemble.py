@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from leukoscope.config import apply_overrides, config_from_dict
+from leukoscope.config import Config, apply_overrides, config_from_dict
 from leukoscope.data.split import load_splits, split_membership
 from leukoscope.engine.data import SmearDataModule
 from leukoscope.engine.train import check_targets, finalize, record_run
@@ -38,6 +38,19 @@ def run_splits_path(bundle: Bundle) -> Path:
     if not path.is_file():
         raise EnsembleError(f"{bundle.path}: no splits.json in its run folder, so its validation fields cannot be checked against the other members'")
     return path
+
+
+def bundle_run_data(bundle: Bundle, data_root: str | None = None, overrides: Sequence[str] = ()) -> tuple[Config, SmearDataModule]:
+    """The config and the loaded data of the run that trained `bundle` (its recorded split), with `overrides`:
+    what `finalize` needs to fit a bundle's pool, calibration and thresholds again without training."""
+    settings = apply_overrides(copy.deepcopy(bundle.meta["config"]), [f"data.splits={run_splits_path(bundle)}", *overrides])
+    if data_root is not None:
+        settings["data"]["root"] = data_root
+    cfg = config_from_dict(settings)
+    check_targets(cfg)
+    dm = SmearDataModule(cfg)
+    dm.setup()
+    return cfg, dm
 
 
 def check_members(bundles: Sequence[Bundle]) -> None:
@@ -87,14 +100,8 @@ def join_bundles(members: Sequence[str | Path], out: str | Path, data_root: str 
     check_members(bundles)
     out = Path(out)
     print(f"joining {len(bundles)} bundles: {', '.join(str(b.path) for b in bundles)}", file=sys.stderr)
-    settings = apply_overrides(copy.deepcopy(bundles[0].meta["config"]), [f"data.splits={run_splits_path(bundles[0])}", *overrides])
-    if data_root is not None:
-        settings["data"]["root"] = data_root
-    cfg = config_from_dict(settings)
+    cfg, dm = bundle_run_data(bundles[0], data_root, overrides)
     cfg.name = f"{cfg.name}-ensemble"
-    check_targets(cfg)
-    dm = SmearDataModule(cfg)
-    dm.setup()
     if dm.classes != bundles[0].classes:
         raise EnsembleError(f"{dm.root}: the data's classes {dm.classes} are not the members' {bundles[0].classes}")
     model = Ensemble([b.model for b in bundles])
