@@ -1,6 +1,6 @@
 """How far does each bundle's accuracy move when the fields look as if another lab had made them?
 
-Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta]
+Usage: python benchmarks/domain_shift.py BUNDLE [BUNDLE ...] --splits SPLITS [--data DATA] [--split test] [--tta | --no-tta]
        [--source-px N|none] [--cells-fixed] [--pixel-scale] [--every N] [--shift TEXT ...] [--out results.json]
 
 Each test field is altered before the bundle sees it, by every shift of `leukoscope.data.shifts`
@@ -38,6 +38,7 @@ get, apart from the fields sent back for having nothing to call. `--every N` kee
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -130,7 +131,7 @@ def run(
     bundle_path: str,
     images: list[np.ndarray],
     truth_names: list[str],
-    tta: bool = False,
+    tta: bool | None = None,
     source_px: str | None = None,
     cells_fixed: bool = False,
     pixel_scale: bool = False,
@@ -228,7 +229,7 @@ def run(
 
 def main() -> None:
     parser = bundles_and_fields_parser(__doc__.splitlines()[0])
-    parser.add_argument("--tta", action="store_true", help="predict as `predict --tta` does: the mean over 8 flips and rotations")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, help="predict as `predict --tta` does, the mean over 8 flips and rotations (default: as each bundle's thresholds were set)")
     parser.add_argument("--source-px", help="a cell bundle's crop detail cap at inference (a number of pixels, or none), in place of its own")
     parser.add_argument("--cells-fixed", action="store_true", help="also predict each shifted field with the cells found on the unshifted one")
     parser.add_argument("--pixel-scale", action="store_true", help="also predict each shifted set at the pixel scale its red cells give (predict --pixel-size auto)")

@@ -288,6 +288,7 @@ def _load_bundle(path: str, min_leukocytes: int | None) -> Bundle:
     return bundle
 
 
+TTA_HELP = "each unit as the mean over 8 flips and rotations (default: as the bundle's thresholds were set, its eval.tta)"
 MIN_LEUKOCYTES_HELP = "a field with fewer leukocytes is flagged for review, too few to call (cell-level models; default: the bundle's own)"
 
 
@@ -303,6 +304,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     pixel_scale = _pixel_scale(args.pixel_size, bundle, paths)  # the calls scored are those predict makes
     predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta, pixel_scale=pixel_scale)
     rows, metrics, failures = evaluate_paths(predictor, paths, truth, bootstrap=args.bootstrap)
+    metrics["tta"] = predictor.tta
     if pixel_scale is not None:
         metrics["pixel_scale"] = pixel_scale
     out = Path(args.out)
@@ -654,7 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="labelled images (class folders, release root or CSV)")
     p.add_argument("--splits", help="a splits file; with --split, evaluate only that split")
     p.add_argument("--split", default="test")
-    p.add_argument("--tta", action="store_true", help="average over 8 flips and rotations")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, help=TTA_HELP)
     p.add_argument("--shortcut-checks", action="store_true", help="also evaluate with the annotation masked, the leukocytes masked and the background swapped")
     p.add_argument("--probe", help="a `leukoscope probe background --out` JSON to show in the report's shortcut section")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
@@ -669,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or glob patterns")
     p.add_argument("--out", type=file_out, required=True, help="preds.csv or preds.json")
-    p.add_argument("--tta", action="store_true")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, help=TTA_HELP)
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     p.add_argument("--batch-size", type=positive, default=32)
     p.add_argument("--pixel-size", type=pixel_size, help=PIXEL_SIZE_HELP + "; default: field, or the scale the images' red cells give where they say another magnification (with a warning)")

@@ -231,3 +231,39 @@ def test_a_consistency_run_trains_and_logs_how_far_its_two_views_disagree(tmp_pa
     disagreement = [value for _, value in _logged(tmp_path / "run", "train_consistency")]
     assert len(disagreement) == 2 and all(0 < d < math.log(2) for d in disagreement), disagreement
     assert load_bundle(tmp_path / "run" / "bundle").meta["metrics"]["test"]["n"] > 0
+
+
+def test_a_bundle_set_on_flips_and_rotations_predicts_with_them(cell_run, case_fields, tmp_path):
+    """eval.tta: validation, which sets the temperature and thresholds, is scored as the mean over 8 flips and rotations,
+    and the bundle predicts so unless asked not to (`--no-tta`)."""
+    from leukoscope.engine.ensemble import bundle_run_data
+    from leukoscope.engine.train import finalize, record_run
+    from leukoscope.inference.predictor import Predictor
+    from leukoscope.scoring.calibration import fit_temperature
+
+    plain = load_bundle(cell_run / "bundle")
+    cfg, dm = bundle_run_data(plain, None, ["eval.tta=true"])
+    out = tmp_path / "tta"
+    tta = load_bundle(finalize(cfg, plain.model, dm, out, record_run(out, cfg, dm), {"precision": "32-true"}))
+    assert tta.tta and not plain.tta
+    val = dm.datasets["val"]
+    labels = np.asarray(val.labels)
+    seen_so, _ = run_model(tta.model, val.images, tta.mean, tta.std, tta=True)
+    one_view, _ = run_model(tta.model, val.images, tta.mean, tta.std)
+    assert tta.temperature == pytest.approx(fit_temperature(seen_so, labels), rel=1e-6)
+    assert abs(fit_temperature(one_view, labels) - tta.temperature) > 1e-3
+
+    fields = [str(p) for p in case_fields[:4]]
+
+    def probabilities(predictor: Predictor) -> np.ndarray:
+        rows, failures = predictor.predict_paths(fields, progress=False)
+        assert not failures
+        return np.array([[r[f"p_{c}"] for c in tta.classes] for r in rows], float)
+
+    default, flipped, single = probabilities(Predictor(tta)), probabilities(Predictor(tta, tta=True)), probabilities(Predictor(tta, tta=False))
+    np.testing.assert_allclose(default, flipped, atol=1e-6)
+    assert np.abs(default - single).max() > 1e-3
+    res = _cli("predict", str(out / "bundle"), *fields, "--no-tta", "--out", str(tmp_path / "single.csv"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path / "single.csv")))
+    np.testing.assert_allclose([[float(r[f"p_{c}"]) for c in tta.classes] for r in rows], single, atol=1e-4)

@@ -346,9 +346,11 @@ def finalize(
     # the training items as imaged, without expansion or acquisition copies: what the OOD and attention fits describe
     train_images, train_labels, train_paths = dm.train_originals
     train_labels = np.asarray(train_labels)
-    _, train_feats = run_model(model, train_images, mean, std, features=True, bf16=bf16)
+    # every feature seen as the bundle will predict (eval.tta): the pool fitted on one view and run on the mean of
+    # eight called more malignant fields Benign (BENCHMARKS.md, issue 17, "Each cell read in eight orientations")
+    _, train_feats = run_model(model, train_images, mean, std, features=True, bf16=bf16, tta=cfg.eval.tta)
     val = dm.datasets["val"]
-    val_logits, val_feats = run_model(model, val.images, mean, std, features=True, bf16=bf16)
+    val_logits, val_feats = run_model(model, val.images, mean, std, features=True, bf16=bf16, tta=cfg.eval.tta)
     val_labels = np.asarray(val.labels)
     has_val = len(val_labels) > 0
     temperature = fit_temperature(val_logits, val_labels) if has_val else 1.0

@@ -70,14 +70,15 @@ class Predictor:
     way, an image with no leukocyte found is flagged (abstain and out-of-distribution), not guessed.
     """
 
-    def __init__(self, bundle: Bundle, backend: str = "torch", batch_size: int = 32, tta: bool = False, pixel_scale: float | None = None) -> None:
-        """`pixel_scale`: the images' pixels per pixel of the bundle's training fields (cells.ruler:
+    def __init__(self, bundle: Bundle, backend: str = "torch", batch_size: int = 32, tta: bool | None = None, pixel_scale: float | None = None) -> None:
+        """`tta`: the mean over 8 flips and rotations of each unit; None predicts as the bundle's thresholds were set (`bundle.tta`).
+        `pixel_scale`: the images' pixels per pixel of the bundle's training fields (cells.ruler:
         `estimate_pixel_scale`, `pixel_scale_from_size`); None takes each image to show a training
         field's field of view. Cell-level bundles only: a whole-field model sees the field as it is."""
         self.bundle = bundle
         self.pixel_scale = pixel_scale
         self.batch_size = batch_size
-        self.tta = tta
+        self.tta = bundle.tta if tta is None else tta
         self.backend = backend
         self._onnx = None
         self.cell_level = bundle.cell_level

@@ -64,6 +64,7 @@ class Bundle:
     mil_temperature: float = 1.0
     focus: FocusFloor | None = None  # a cell-level field with less fine detail abstains: out of focus (None: not checked)
     flag_disagreement: bool = False  # an ensemble's field whose members' calls differ abstains (models/ensemble.py)
+    tta: bool = False  # its thresholds were set on the mean over 8 flips and rotations (eval.tta): predict so by default
 
     @property
     def input_size(self) -> int:
@@ -297,6 +298,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
         min_leukocytes=int(meta["abstain"].get("min_leukocytes", 0)),
         focus=focus,
         flag_disagreement=bool((meta["abstain"].get("disagreement") or {}).get("flag")) and isinstance(mil, PoolEnsemble),
+        tta=bool(((meta.get("config") or {}).get("eval") or {}).get("tta", False)),
         ood=ood,
         image_ood=image_ood,
         meta=meta,
