@@ -23,6 +23,11 @@ def test_evaluate_writes_predictions_metrics_and_report(cli, tmp_path, tiny_run,
         assert section in html
     assert "http://" not in html and "https://" not in html  # self-contained, opens offline
     assert "name focal, gamma 2.0" in html and "train: Benign " in html and "{&#x27;" not in html  # settings read as text, not Python reprs
+    assert m["tta"] is False and "in one orientation (as the thresholds were set)" in html
+    res = cli("evaluate", str(tiny_run / "bundle"), "--data", str(synth_dir), "--out", str(tmp_path / "tta"), "--bootstrap", "20", "--tta")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((tmp_path / "tta" / "metrics.json").read_text())["tta"] is True
+    assert "as the mean of 8 flips and rotations, the thresholds set on one" in (tmp_path / "tta" / "report.html").read_text()
 
 
 def test_evaluate_a_split_of_a_splits_file(cli, tmp_path, tiny_run):

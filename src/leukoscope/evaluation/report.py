@@ -153,6 +153,7 @@ def write_report(
                 ["loss", _plain(cfg.get("loss"))],
                 ["training", _plain({k: cfg.get("train", {}).get(k) for k in ("max_epochs", "optimizer", "lr", "schedule", "precision")})],
                 ["calibration temperature", f"{bundle.temperature:.3f}"],
+                ["each unit read", _views(bundle.tta, metrics.get("tta", bundle.tta))],
                 ["call", "benign first: Benign when p(Benign) ≥ ½, else the most probable malignant class" if bundle.call_rule == "benign_first" else "the most probable class"],
                 ["abstain below confidence", f"{bundle.abstain_threshold:.3f}" + (" in benign vs malignant" if bundle.abstain_on == "malignancy" else "")
                  + (" (validation error's 95 % upper bound held to the target)" if (meta.get("abstain") or {}).get("bound") == "upper" else "")],
@@ -267,3 +268,9 @@ def _shortcut_section(metrics: dict[str, Any], folder: Path) -> str:
         out.append("<p>Fields as checked: original, the background of another class, the leukocytes in another class's stain.</p>")
         out.append(_img((folder / preview).read_bytes(), "background and stain swaps"))
     return "".join(out)
+
+
+def _views(calibrated: bool, evaluated: bool) -> str:
+    """How the units were read here, against how the bundle's thresholds were set (eval.tta)."""
+    read = "as the mean of 8 flips and rotations" if evaluated else "in one orientation"
+    return read + (" (as the thresholds were set)" if calibrated == evaluated else ", the thresholds set " + ("on 8" if calibrated else "on one"))
