@@ -289,6 +289,17 @@ def _load_bundle(path: str, min_leukocytes: int | None) -> Bundle:
 
 
 TTA_HELP = "each unit as the mean over 8 flips and rotations (default: as the bundle's thresholds were set, its eval.tta)"
+
+
+def _warn_other_views(bundle: Bundle, tta: bool) -> None:
+    """Say so where units are read otherwise than the bundle's thresholds and OOD statistics were set on."""
+    if tta != bundle.tta:
+        views = {True: "the mean of 8 flips and rotations", False: "one orientation"}
+        print(
+            f"warning: {bundle.path}: its thresholds and out-of-distribution statistics were set on {views[bundle.tta]} of each unit; "
+            f"read in {views[tta]}, its flags and confidences are not those it was calibrated for",
+            file=sys.stderr,
+        )
 MIN_LEUKOCYTES_HELP = "a field with fewer leukocytes is flagged for review, too few to call (cell-level models; default: the bundle's own)"
 
 
@@ -303,6 +314,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     paths, truth = labelled_paths(bundle, args.data, args.splits, args.split)
     pixel_scale = _pixel_scale(args.pixel_size, bundle, paths)  # the calls scored are those predict makes
     predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta, pixel_scale=pixel_scale)
+    _warn_other_views(bundle, predictor.tta)
     rows, metrics, failures = evaluate_paths(predictor, paths, truth, bootstrap=args.bootstrap)
     metrics["tta"] = predictor.tta
     if pixel_scale is not None:
@@ -391,6 +403,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise LeukoscopeError("no images found in the given paths")
     pixel_scale = _pixel_scale(args.pixel_size, bundle, paths)
     predictor = Predictor(bundle, backend=args.backend, batch_size=args.batch_size, tta=args.tta, pixel_scale=pixel_scale)
+    _warn_other_views(bundle, predictor.tta)
     rows, failures = predictor.predict_paths(paths)
     for f in failures:
         print(f"not predicted: {f['path']}: {f['reason']}", file=sys.stderr)

@@ -265,5 +265,6 @@ def test_a_bundle_set_on_flips_and_rotations_predicts_with_them(cell_run, case_f
     assert np.abs(default - single).max() > 1e-3
     res = _cli("predict", str(out / "bundle"), *fields, "--no-tta", "--out", str(tmp_path / "single.csv"))
     assert res.returncode == 0, res.stderr[-2000:]
+    assert "set on the mean of 8 flips and rotations of each unit; read in one orientation" in res.stderr
     rows = list(csv.DictReader(open(tmp_path / "single.csv")))
     np.testing.assert_allclose([[float(r[f"p_{c}"]) for c in tta.classes] for r in rows], single, atol=1e-4)

@@ -26,6 +26,7 @@ def test_evaluate_writes_predictions_metrics_and_report(cli, tmp_path, tiny_run,
     assert m["tta"] is False and "in one orientation (as the thresholds were set)" in html
     res = cli("evaluate", str(tiny_run / "bundle"), "--data", str(synth_dir), "--out", str(tmp_path / "tta"), "--bootstrap", "20", "--tta")
     assert res.returncode == 0, res.stderr[-3000:]
+    assert "set on one orientation of each unit; read in the mean of 8 flips and rotations" in res.stderr
     assert json.loads((tmp_path / "tta" / "metrics.json").read_text())["tta"] is True
     assert "as the mean of 8 flips and rotations, the thresholds set on one" in (tmp_path / "tta" / "report.html").read_text()
 
