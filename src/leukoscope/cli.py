@@ -300,6 +300,8 @@ def _warn_other_views(bundle: Bundle, tta: bool) -> None:
             f"read in {views[tta]}, its flags and confidences are not those it was calibrated for",
             file=sys.stderr,
         )
+
+
 MIN_LEUKOCYTES_HELP = "a field with fewer leukocytes is flagged for review, too few to call (cell-level models; default: the bundle's own)"
 
 

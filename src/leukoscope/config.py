@@ -266,6 +266,8 @@ class EvalConfig:
     flag_disagreement: bool = True
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
     bootstrap: int = 1000
+    # each unit read as the mean of its 8 flips and rotations: in finalize's fits (the pool, the OOD statistics, the
+    # temperatures, the thresholds) and, recorded in the bundle, by predict unless told --no-tta
     tta: bool = False
 
 

@@ -234,8 +234,8 @@ def test_a_consistency_run_trains_and_logs_how_far_its_two_views_disagree(tmp_pa
 
 
 def test_a_bundle_set_on_flips_and_rotations_predicts_with_them(cell_run, case_fields, tmp_path):
-    """eval.tta: validation, which sets the temperature and thresholds, is scored as the mean over 8 flips and rotations,
-    and the bundle predicts so unless asked not to (`--no-tta`)."""
+    """eval.tta: what the bundle's fits read (the training crops' OOD statistics, validation's temperature and thresholds)
+    is the mean over 8 flips and rotations, and the bundle predicts so unless asked not to (`--no-tta`)."""
     from leukoscope.engine.ensemble import bundle_run_data
     from leukoscope.engine.train import finalize, record_run
     from leukoscope.inference.predictor import Predictor
@@ -252,6 +252,12 @@ def test_a_bundle_set_on_flips_and_rotations_predicts_with_them(cell_run, case_f
     one_view, _ = run_model(tta.model, val.images, tta.mean, tta.std)
     assert tta.temperature == pytest.approx(fit_temperature(seen_so, labels), rel=1e-6)
     assert abs(fit_temperature(one_view, labels) - tta.temperature) > 1e-3
+    train_images, train_labels, _ = dm.train_originals
+    train_labels = np.asarray(train_labels)
+    for views, matches in ((True, True), (False, False)):
+        _, feats = run_model(tta.model, train_images, tta.mean, tta.std, features=True, tta=views)
+        class_means = np.stack([feats[train_labels == c].mean(0) for c in np.unique(train_labels)])
+        assert np.allclose(tta.ood.means, class_means, atol=1e-4) == matches
 
     fields = [str(p) for p in case_fields[:4]]
 
