@@ -20,19 +20,16 @@ from cell_bundle_args import bundles_and_fields_parser, load_cell_bundle, split_
 from leukoscope.config import BENIGN_CLASS
 from leukoscope.inference.predictor import Predictor
 from leukoscope.models.mil import pool_bags
-from leukoscope.progress import progress_bar
+from leukoscope.progress import progress
 from leukoscope.scoring.calibration import softmax
 
 
 def field_features(predictor: Predictor, images: list[np.ndarray]) -> list[np.ndarray]:
     """Each field's cells' features, as the predictor reads them."""
     features = []
-    bar = progress_bar(len(images), "reading the cells")
-    for rgb in images:
+    for rgb in progress(images, "reading the cells"):
         units = predictor.units(rgb)
         features.append(predictor.logits_and_features(units)[1] if len(units) else np.zeros((0, 0), np.float32))
-        bar.update(1)
-    bar.close()
     return features
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from leukoscope.engine.ensemble import bundle_run_data
 from leukoscope.engine.train import finalize, record_run
+from leukoscope.errors import LeukoscopeError
 from leukoscope.scoring.bundle import load_bundle
 
 POOL_SETTINGS = ("cells.pool_subsample=", "eval.")  # what finalize reads and the cell model's training does not
@@ -35,7 +36,10 @@ def main() -> None:
     bundle = load_bundle(args.bundle)
     if not bundle.cell_level or bundle.mil is None:
         raise SystemExit(f"{args.bundle}: not a cell bundle with an attention pool (cells.aggregate: attention)")
-    cfg, dm = bundle_run_data(bundle, args.data, args.override)
+    try:
+        cfg, dm = bundle_run_data(bundle, args.data, args.override)
+    except LeukoscopeError as exc:
+        raise SystemExit(str(exc)) from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data_info = record_run(out, cfg, dm)

@@ -42,7 +42,8 @@ def run_splits_path(bundle: Bundle) -> Path:
 
 def bundle_run_data(bundle: Bundle, data_root: str | None = None, overrides: Sequence[str] = ()) -> tuple[Config, SmearDataModule]:
     """The config and the loaded data of the run that trained `bundle` (its recorded split), with `overrides`:
-    what `finalize` needs to fit a bundle's pool, calibration and thresholds again without training."""
+    what `finalize` needs to fit a bundle's pool, calibration and thresholds again without training. Refuses data
+    whose classes are not the bundle's."""
     settings = apply_overrides(copy.deepcopy(bundle.meta["config"]), [f"data.splits={run_splits_path(bundle)}", *overrides])
     if data_root is not None:
         settings["data"]["root"] = data_root
@@ -50,6 +51,8 @@ def bundle_run_data(bundle: Bundle, data_root: str | None = None, overrides: Seq
     check_targets(cfg)
     dm = SmearDataModule(cfg)
     dm.setup()
+    if dm.classes != bundle.classes:
+        raise EnsembleError(f"{dm.root}: the data's classes {dm.classes} are not those of {bundle.path}: {bundle.classes}")
     return cfg, dm
 
 
@@ -102,8 +105,6 @@ def join_bundles(members: Sequence[str | Path], out: str | Path, data_root: str 
     print(f"joining {len(bundles)} bundles: {', '.join(str(b.path) for b in bundles)}", file=sys.stderr)
     cfg, dm = bundle_run_data(bundles[0], data_root, overrides)
     cfg.name = f"{cfg.name}-ensemble"
-    if dm.classes != bundles[0].classes:
-        raise EnsembleError(f"{dm.root}: the data's classes {dm.classes} are not the members' {bundles[0].classes}")
     model = Ensemble([b.model for b in bundles])
     model.model_name = ENSEMBLE
     out.mkdir(parents=True, exist_ok=True)
