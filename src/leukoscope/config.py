@@ -265,6 +265,10 @@ class EvalConfig:
     # (BENCHMARKS.md, issue 17, "Four seeds as one bundle"); a single model has no members to disagree
     flag_disagreement: bool = True
     target_sensitivity: float = 0.99  # the screening cut on p(Benign) is chosen on validation for this malignant sensitivity
+    # held on new fields (a conformal cut: the validation's reached cut fell short on half of 2,000 redraws of the
+    # development fields), or reached on the validation fields themselves (scoring/screening.py; BENCHMARKS.md,
+    # issue 17, "A screening cut that holds on new fields")
+    screening_cut: Literal["conformal", "reached"] = "conformal"
     bootstrap: int = 1000
     # each unit read as the mean of its 8 flips and rotations: in finalize's fits (the pool, the OOD statistics, the
     # temperatures, the thresholds) and, recorded in the bundle, by predict unless told --no-tta

@@ -63,8 +63,9 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_overri
     assert "test" in meta["metrics"] and 0 <= meta["metrics"]["test"]["accuracy"] <= 1
     assert meta["training"]["precision"] == chosen.used
     assert bundle.image_ood is not None and bundle.image_ood.names == IMAGE_STATS
-    # the screening cut is chosen on validation, reaches its sensitivity there, and is applied to the test split
+    # the screening cut is chosen on validation for new fields (conformal), reaches its sensitivity there, and is applied to the test split
     screening = meta["screening"]
+    assert screening["rule"] == "conformal"
     assert screening["target_sensitivity"] == smoke_config.eval.target_sensitivity and bundle.screening_threshold == screening["p_benign_below"]
     assert screening["validation_malignant"] == int(np.sum(np.array(meta["metrics"]["val"]["confusion_matrix"])[1:]))
     assert meta["metrics"]["val"]["screening"]["sensitivity"] >= screening["target_sensitivity"]
@@ -274,3 +275,22 @@ def test_a_bundle_set_on_flips_and_rotations_predicts_with_them(cell_run, case_f
     assert "set on the mean of 8 flips and rotations of each unit; read in one orientation" in res.stderr
     rows = list(csv.DictReader(open(tmp_path / "single.csv")))
     np.testing.assert_allclose([[float(r[f"p_{c}"]) for c in tta.classes] for r in rows], single, atol=1e-4)
+
+
+def test_a_conformal_screening_cut_lies_above_as_many_malignant_validation_fields_as_its_promise_needs(cell_run, tmp_path):
+    """eval.screening_cut: the `reached` cut lies above ceil(t·n) of validation's n malignant fields, the `conformal`
+    one above ceil(t·(n+1)) of them, so that a new malignant field falls below it with probability >= t."""
+    from leukoscope.engine.ensemble import bundle_run_data
+    from leukoscope.engine.train import finalize, record_run
+
+    plain = load_bundle(cell_run / "bundle")
+    cuts = {}
+    for rule in ("reached", "conformal"):
+        cfg, dm = bundle_run_data(plain, None, ["eval.target_sensitivity=0.9", f"eval.screening_cut={rule}"])
+        out = tmp_path / rule
+        bundle = load_bundle(finalize(cfg, plain.model, dm, out, record_run(out, cfg, dm), {"precision": "32-true"}))
+        screening, n = bundle.meta["screening"], bundle.meta["screening"]["validation_malignant"]
+        below = round(bundle.meta["metrics"]["val"]["screening"]["sensitivity"] * n)
+        assert screening["rule"] == rule and below == math.ceil(0.9 * (n + (rule == "conformal")) - 1e-9), (n, below)
+        cuts[rule] = bundle.screening_threshold
+    assert cuts["conformal"] > cuts["reached"]

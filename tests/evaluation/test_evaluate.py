@@ -24,6 +24,7 @@ def test_evaluate_writes_predictions_metrics_and_report(cli, tmp_path, tiny_run,
     assert "http://" not in html and "https://" not in html  # self-contained, opens offline
     assert "name focal, gamma 2.0" in html and "train: Benign " in html and "{&#x27;" not in html  # settings read as text, not Python reprs
     assert m["tta"] is False and "in one orientation (as the thresholds were set)" in html
+    assert "malignant validation fields for 99.00 % sensitivity on new fields" in html  # the screening cut's promise
     res = cli("evaluate", str(tiny_run / "bundle"), "--data", str(synth_dir), "--out", str(tmp_path / "tta"), "--bootstrap", "20", "--tta")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "set on one orientation of each unit; read in the mean of 8 flips and rotations" in res.stderr

@@ -11,7 +11,7 @@ from sklearn.metrics import (
 )
 
 from leukoscope.scoring.intervals import bootstrap, paired_difference, wilson
-from leukoscope.scoring.metrics import classification_metrics
+from leukoscope.scoring.metrics import classification_metrics, macro_f1
 
 CLASSES = ["Benign", "Early", "Pre", "Pro"]
 
@@ -80,3 +80,13 @@ def test_a_paired_difference_is_as_narrow_as_the_calls_that_changed():
     assert paired_difference(before, before) == (0.0, (0.0, 0.0))
     with pytest.raises(ValueError, match="shape"):
         paired_difference(before, before[:10])
+
+
+def test_the_bootstraps_macro_f1_is_scikit_learns_with_classes_missing_or_never_called():
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n, k = int(rng.integers(1, 40)), int(rng.integers(2, 6))
+        y_true = rng.integers(0, k - (trial % 2), n)  # every other draw leaves the last class out of the truth
+        y_pred = np.where(rng.random(n) < 0.7, y_true, rng.integers(0, k, n))
+        expected = f1_score(y_true, y_pred, labels=list(range(k)), average="macro", zero_division=0)
+        assert macro_f1(y_true, y_pred, k) == pytest.approx(expected, abs=1e-12)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from leukoscope.scoring.metrics import classification_metrics
-from leukoscope.scoring.screening import screen_positive, screening_threshold, specificity_at_sensitivity
+from leukoscope.scoring.screening import screen_positive, screening_threshold, specificity_at_sensitivity, too_few_to_screen
 
 CLASSES = ["Benign", "Early", "Pre", "Pro"]
 
@@ -56,3 +56,30 @@ def test_a_perfect_ranking_screens_with_full_specificity_and_bad_input_is_refuse
     assert screening_threshold(p_benign, np.zeros(5, bool), 0.99) is None
     with pytest.raises(ValueError, match="target sensitivity"):
         screening_threshold(p_benign, malignant, 1.5)
+
+
+def test_the_conformal_cut_holds_the_target_on_new_fields_where_the_reached_cut_falls_short():
+    rng = np.random.default_rng(3)
+    n_val, target, draws = 150, 0.99, 4000
+    p = rng.beta(1, 6, (draws, n_val + 1))  # malignant fields' p(Benign): n validation ones and a new one
+    below = {}
+    for rule in ("reached", "conformal"):
+        cuts = np.array([screening_threshold(row[:-1], np.ones(n_val, bool), target, rule) for row in p])
+        below[rule] = (p[:, -1] < cuts).mean()
+    # the new field falls below the conformal cut with probability ceil(0.99 * 151) / 151 = 150/151, below the reached one 149/151
+    assert below["conformal"] >= target > below["reached"] - 0.002
+    assert below["conformal"] == pytest.approx(150 / 151, abs=0.004) and below["reached"] == pytest.approx(149 / 151, abs=0.004)
+
+
+def test_the_conformal_cut_lies_one_order_statistic_up_and_says_when_the_fields_are_too_few():
+    p_benign = np.linspace(0.01, 0.5, 200)
+    malignant = np.ones(200, bool)
+    reached = screening_threshold(p_benign, malignant, 0.99)
+    conformal = screening_threshold(p_benign, malignant, 0.99, "conformal")
+    assert (p_benign < reached).sum() == 198 and (p_benign < conformal).sum() == 199  # ceil(0.99 * 201) = 199
+    assert too_few_to_screen(200, 0.99, "conformal") is None and too_few_to_screen(99, 0.99, "conformal") is None
+    assert "98 malignant validation fields" in too_few_to_screen(98, 0.99, "conformal") and "it needs 99" in too_few_to_screen(98, 0.99, "conformal")
+    assert screening_threshold(p_benign[:50], malignant[:50], 0.99, "conformal") > p_benign[:50].max()  # too few: above them all
+    assert too_few_to_screen(100, 0.99) is None and "it needs 100" in too_few_to_screen(99, 0.99)
+    with pytest.raises(ValueError, match="screening rule"):
+        screening_threshold(p_benign, malignant, 0.99, "hindsight")

@@ -29,6 +29,7 @@ import numpy as np
 from leukoscope.cells.detect import field_scale, leukocyte_pixels
 from leukoscope.data.images import DEFAULT_MAX_PIXELS, read_rgb
 from leukoscope.errors import DataError
+from leukoscope.workers import parallel_map
 
 RED_CELL_UM = 7.5
 # the median red-cell diameter this ruler measures on the development fields (224 px; 2855 of 2856 measured):
@@ -200,13 +201,14 @@ def training_scale(paths: list[str], most: int = 200, max_pixels: int = DEFAULT_
     """The training fields' scale from up to `most` of them (evenly spaced); None when fewer than MIN_IMAGES are measured."""
     chosen = sorted(set(paths))
     chosen = chosen[:: max(1, len(chosen) // most)][:most]
-    diameters, scales = [], []
-    for path in chosen:
+
+    def measure(path: str) -> tuple[float, Ruler | None]:
         rgb = read_rgb(path, max_pixels=max_pixels)
-        scales.append(field_scale(rgb.shape))
-        ruler = measure_red_cells(rgb)
-        if ruler is not None:
-            diameters.append(ruler.red_cell_px / scales[-1])
+        return field_scale(rgb.shape), measure_red_cells(rgb)
+
+    measured = parallel_map(measure, chosen, 2, "measuring the training fields' red cells")
+    scales = [scale for scale, _ in measured]
+    diameters = [ruler.red_cell_px / scale for scale, ruler in measured if ruler is not None]
     if len(diameters) < MIN_IMAGES:
         return None
     return TrainingScale(float(np.median(diameters)), float(np.median(scales)), len(diameters), len(chosen))

@@ -32,7 +32,7 @@ from leukoscope.scoring.calibration import calibration_errors, fit_temperature, 
 from leukoscope.scoring.focus import FocusFloor
 from leukoscope.scoring.metrics import classification_metrics
 from leukoscope.scoring.ood import ImageStatsOOD, MahalanobisOOD, abstain_threshold, too_few_to_vouch
-from leukoscope.scoring.screening import screening_threshold
+from leukoscope.scoring.screening import screening_threshold, too_few_to_screen
 from leukoscope.scoring.predictions import DISAGREE, min_leukocytes_problem, score_units
 from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
@@ -427,14 +427,11 @@ def finalize(
                 disagreement["validation_error_agreed"] = float(1 - correct[~split_fields].mean()) if (~split_fields).any() else None
             if benign >= 0:
                 target, n_malignant = cfg.eval.target_sensitivity, int((labels != benign).sum())
-                cut = screening_threshold(pred.probs[:, benign], labels != benign, target)
-                screening = None if cut is None else {"target_sensitivity": target, "p_benign_below": cut, "validation_malignant": n_malignant}
-                if cut is not None and n_malignant * (1 - target) < 1:
-                    print(
-                        f"warning: the screening cut rests on {n_malignant} malignant validation fields, too few to tell a "
-                        f"{100 * target:g} % sensitivity from 100 % (it needs {1 / (1 - target):.0f}): expect less on new fields",
-                        file=sys.stderr,
-                    )
+                rule = cfg.eval.screening_cut
+                cut = screening_threshold(pred.probs[:, benign], labels != benign, target, rule)
+                screening = None if cut is None else {"target_sensitivity": target, "p_benign_below": cut, "validation_malignant": n_malignant, "rule": rule}
+                if cut is not None and (warning := too_few_to_screen(n_malignant, target, rule)):
+                    print(f"warning: {warning}", file=sys.stderr)
         cut = screening["p_benign_below"] if screening else None
         metrics[split] = classification_metrics(labels, pred.probs, dm.classes, cfg.eval.bootstrap, seed=cfg.data.seed, screen_threshold=cut, call_rule=cfg.eval.call)
         if cfg.cells.enabled:

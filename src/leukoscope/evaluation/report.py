@@ -118,7 +118,10 @@ def write_report(
         chosen = meta.get("screening") or {}
         target, n_val = chosen.get("target_sensitivity"), chosen.get("validation_malignant")
         cut = f"p(Benign) below {screening['p_benign_below']:.3f}"
-        if target:
+        if target and chosen.get("rule") == "conformal":
+            fields = f"{n_val} malignant validation fields" if n_val else "validation"
+            cut += f", a conformal cut chosen on {fields} for {_pct(target)} sensitivity on new fields"
+        elif target:
             cut += f", chosen on validation for {_pct(target)} sensitivity" + (f" ({n_val} malignant fields)" if n_val else "")
         summary += [
             [f"screening call ({cut}): malignant sensitivity", f"{_pct(screening['sensitivity'])} (95 % CI {_ci(screening['sensitivity_ci'])})"],

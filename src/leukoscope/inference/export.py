@@ -14,7 +14,7 @@ from leukoscope.errors import LeukoscopeError
 from leukoscope.io_utils import refuse_folder
 from leukoscope.scoring.bundle import Bundle
 from leukoscope.scoring.calibration import softmax
-from leukoscope.scoring.runner import run_model, to_input
+from leukoscope.scoring.runner import orientations, run_model, to_input
 
 PARITY_TOLERANCE = 1e-4  # max absolute difference of probabilities
 
@@ -139,8 +139,8 @@ class OnnxRunner:
         logits_all, feats_all = [], []
         for start in range(0, len(images), self.batch_size):
             x = to_input(images[start : start + self.batch_size], self.mean, self.std, channels_last=False)
-            views = [x] if not tta else [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)]
-            outs = [self.session.run(None, {"input": v.contiguous().numpy()}) for v in views]
+            views = orientations(x, channels_last=False) if tta else [x]
+            outs = [self.session.run(None, {"input": v.numpy()}) for v in views]
             logits_all.append(np.mean([o[0] for o in outs], axis=0))
             feats_all.append(np.mean([o[1] for o in outs], axis=0))
         return np.concatenate(logits_all), np.concatenate(feats_all)

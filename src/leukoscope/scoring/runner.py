@@ -22,6 +22,15 @@ def to_input(images: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]
     return x if channels_last else x.contiguous()
 
 
+def orientations(x: torch.Tensor, channels_last: bool = True) -> list[torch.Tensor]:
+    """A batch's 8 flips and rotations (N, C, H, W), each laid out as the convolutions read it fastest.
+
+    `torch.rot90` hands back other strides than it was given: a channels_last batch's quarter turns ran
+    the CPU convolutions 1.5 times slower than the batch as made (BENCHMARKS.md, issue 17, forty-seventh session)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return [torch.rot90(v, k, (2, 3)).contiguous(memory_format=layout) for v in (x, x.flip(3)) for k in range(4)]
+
+
 @torch.no_grad()
 def run_model(
     model: LeukoscopeModel,
@@ -40,7 +49,7 @@ def run_model(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     for start in range(0, len(images), batch_size):
         x = to_input(images[start : start + batch_size], mean, std).to(device)
-        views = [x] if not tta else [torch.rot90(v, k, (2, 3)) for v in (x, x.flip(3)) for k in range(4)]
+        views = orientations(x) if tta else [x]
         logit_sum, feat_sum = 0, 0
         for v in views:
             with autocast:

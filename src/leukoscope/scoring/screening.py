@@ -5,6 +5,12 @@ class) trades sensitivity for specificity wherever the probabilities happen to f
 call fixes the trade on validation data instead: a field screens positive (malignant) unless
 p(Benign) reaches the cut at which the validation's malignant fields reached the target
 sensitivity. It only ever adds positives to the plain call, never removes one.
+
+The cut at which the validation fields reach the target (`reached`) is the most specific, but it is fitted
+to those fields: on new ones it falls short of the target about half the time. The `conformal` cut is the
+next order statistic up that makes it a promise: a new malignant field, exchangeable with the n validation
+ones, falls below the ⌈(n+1)·target⌉-th smallest of their p(Benign) with probability at least the target
+(split conformal prediction; Vovk et al. 2005, Angelopoulos & Bates 2021).
 """
 
 from __future__ import annotations
@@ -16,16 +22,47 @@ import numpy as np
 from leukoscope.scoring.calls import call_classes
 
 
-def screening_threshold(p_benign: np.ndarray, malignant: np.ndarray, target_sensitivity: float) -> float | None:
-    """The lowest cut on p(Benign) below which at least `target_sensitivity` of the malignant
-    fields fall; None without malignant fields to choose it on."""
+SCREENING_RULES = ("reached", "conformal")
+
+
+def fields_below_cut(n_malignant: int, target_sensitivity: float, rule: str = "reached") -> int:
+    """How many of the n malignant fields the cut must lie above: enough to reach the target on them
+    (`reached`), or on a new field (`conformal`, at most all n)."""
     if not 0 < target_sensitivity <= 1:
         raise ValueError(f"target sensitivity must lie in (0, 1], got {target_sensitivity}")
+    if rule not in SCREENING_RULES:
+        raise ValueError(f"screening rule must be one of {', '.join(SCREENING_RULES)}, got {rule!r}")
+    if rule == "reached":
+        return math.ceil(target_sensitivity * n_malignant - 1e-9)
+    return min(n_malignant, math.ceil(target_sensitivity * (n_malignant + 1) - 1e-9))
+
+
+def screening_threshold(p_benign: np.ndarray, malignant: np.ndarray, target_sensitivity: float, rule: str = "reached") -> float | None:
+    """The cut on p(Benign) below which malignant fields screen positive, chosen by `rule` (module
+    docstring) for `target_sensitivity`; None without malignant fields to choose it on."""
     p = np.sort(np.asarray(p_benign, np.float64)[np.asarray(malignant, bool)])
+    needed = fields_below_cut(len(p), target_sensitivity, rule)
     if len(p) == 0:
         return None
-    needed = math.ceil(target_sensitivity * len(p) - 1e-9)  # fields that must fall below the cut
     return float(np.nextafter(p[needed - 1], np.inf))
+
+
+def too_few_to_screen(n_malignant: int, target_sensitivity: float, rule: str = "reached") -> str | None:
+    """Why n malignant validation fields cannot back the target sensitivity on new fields, or None."""
+    if rule == "conformal":
+        promised = fields_below_cut(n_malignant, target_sensitivity, rule) / (n_malignant + 1)
+        if promised >= target_sensitivity - 1e-12:
+            return None
+        return (
+            f"the screening cut rests on {n_malignant} malignant validation fields: the cut above all of them holds "
+            f"{100 * promised:.3g} % sensitivity on a new field, not {100 * target_sensitivity:g} % (it needs {math.ceil(target_sensitivity / (1 - target_sensitivity) - 1e-9)})"
+        )
+    if n_malignant * (1 - target_sensitivity) >= 1:
+        return None
+    return (
+        f"the screening cut rests on {n_malignant} malignant validation fields, too few to tell a "
+        f"{100 * target_sensitivity:g} % sensitivity from 100 % (it needs {1 / (1 - target_sensitivity):.0f}): expect less on new fields"
+    )
 
 
 def screen_positive(probs: np.ndarray, benign_index: int, threshold: float | None, call_rule: str = "argmax") -> np.ndarray:
