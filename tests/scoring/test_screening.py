@@ -81,5 +81,6 @@ def test_the_conformal_cut_lies_one_order_statistic_up_and_says_when_the_fields_
     assert "98 malignant validation fields" in too_few_to_screen(98, 0.99, "conformal") and "it needs 99" in too_few_to_screen(98, 0.99, "conformal")
     assert screening_threshold(p_benign[:50], malignant[:50], 0.99, "conformal") > p_benign[:50].max()  # too few: above them all
     assert too_few_to_screen(100, 0.99) is None and "it needs 100" in too_few_to_screen(99, 0.99)
+    assert "no number of fields promises 100 %" in too_few_to_screen(500, 1.0, "conformal") and "promises no new field 100 %" in too_few_to_screen(500, 1.0)
     with pytest.raises(ValueError, match="screening rule"):
         screening_threshold(p_benign, malignant, 0.99, "hindsight")

@@ -49,19 +49,23 @@ def screening_threshold(p_benign: np.ndarray, malignant: np.ndarray, target_sens
 
 def too_few_to_screen(n_malignant: int, target_sensitivity: float, rule: str = "reached") -> str | None:
     """Why n malignant validation fields cannot back the target sensitivity on new fields, or None."""
+    missed = 1 - target_sensitivity
     if rule == "conformal":
         promised = fields_below_cut(n_malignant, target_sensitivity, rule) / (n_malignant + 1)
         if promised >= target_sensitivity - 1e-12:
             return None
+        needed = f"it needs {math.ceil(target_sensitivity / missed - 1e-9)}" if missed > 0 else "no number of fields promises 100 %"
         return (
             f"the screening cut rests on {n_malignant} malignant validation fields: the cut above all of them holds "
-            f"{100 * promised:.3g} % sensitivity on a new field, not {100 * target_sensitivity:g} % (it needs {math.ceil(target_sensitivity / (1 - target_sensitivity) - 1e-9)})"
+            f"{100 * promised:.3g} % sensitivity on a new field, not {100 * target_sensitivity:g} % ({needed})"
         )
-    if n_malignant * (1 - target_sensitivity) >= 1:
+    if n_malignant * missed >= 1:
         return None
+    if missed == 0:
+        return f"the screening cut lies above all {n_malignant} malignant validation fields: that promises no new field 100 %"
     return (
         f"the screening cut rests on {n_malignant} malignant validation fields, too few to tell a "
-        f"{100 * target_sensitivity:g} % sensitivity from 100 % (it needs {1 / (1 - target_sensitivity):.0f}): expect less on new fields"
+        f"{100 * target_sensitivity:g} % sensitivity from 100 % (it needs {1 / missed:.0f}): expect less on new fields"
     )
 
 
