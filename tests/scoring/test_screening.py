@@ -67,7 +67,7 @@ def test_the_conformal_cut_holds_the_target_on_new_fields_where_the_reached_cut_
         cuts = np.array([screening_threshold(row[:-1], np.ones(n_val, bool), target, rule) for row in p])
         below[rule] = (p[:, -1] < cuts).mean()
     # the new field falls below the conformal cut with probability ceil(0.99 * 151) / 151 = 150/151, below the reached one 149/151
-    assert below["conformal"] >= target > below["reached"] - 0.002
+    assert below["conformal"] >= target > below["reached"]
     assert below["conformal"] == pytest.approx(150 / 151, abs=0.004) and below["reached"] == pytest.approx(149 / 151, abs=0.004)
 
 

@@ -23,7 +23,6 @@ from leukoscope.scoring.screening import screen_positive, specificity_at_sensiti
 SCREENING_REFERENCE = 0.99  # every evaluation states the specificity its ranking allows at this sensitivity
 
 
-
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
     """The mean over k classes of 2·TP / (2·TP + FP + FN), 0 for a class never true nor called: scikit-learn's
     macro F1 with zero_division=0, at a hundredth of its cost, for the bootstrap's thousand resamples."""

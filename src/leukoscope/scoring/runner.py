@@ -26,7 +26,8 @@ def orientations(x: torch.Tensor, channels_last: bool = True) -> list[torch.Tens
     """A batch's 8 flips and rotations (N, C, H, W), each laid out as the convolutions read it fastest.
 
     `torch.rot90` hands back other strides than it was given: a channels_last batch's quarter turns ran
-    the CPU convolutions 1.5 times slower than the batch as made (BENCHMARKS.md, issue 17, forty-seventh session)."""
+    the CPU convolutions 1.4-1.7 times slower than the batch as made (BENCHMARKS.md, issue 17, "A screening cut that
+    holds on new fields, a faster finalize, and two fifths of the batches")."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
     return [torch.rot90(v, k, (2, 3)).contiguous(memory_format=layout) for v in (x, x.flip(3)) for k in range(4)]
 

@@ -3,8 +3,8 @@
 A second reader that screens for ALL must miss few leukaemias. The plain call (the most probable
 class) trades sensitivity for specificity wherever the probabilities happen to fall; the screening
 call fixes the trade on validation data instead: a field screens positive (malignant) unless
-p(Benign) reaches the cut at which the validation's malignant fields reached the target
-sensitivity. It only ever adds positives to the plain call, never removes one.
+p(Benign) reaches a cut chosen on the validation's malignant fields for the target sensitivity.
+It only ever adds positives to the plain call, never removes one.
 
 The cut at which the validation fields reach the target (`reached`) is the most specific, but it is fitted
 to those fields: on new ones it falls short of the target about half the time. The `conformal` cut is the
