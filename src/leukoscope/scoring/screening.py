@@ -54,10 +54,13 @@ def too_few_to_screen(n_malignant: int, target_sensitivity: float, rule: str = "
         promised = fields_below_cut(n_malignant, target_sensitivity, rule) / (n_malignant + 1)
         if promised >= target_sensitivity - 1e-12:
             return None
-        needed = f"it needs {math.ceil(target_sensitivity / missed - 1e-9)}" if missed > 0 else "no number of fields promises 100 %"
+        if missed > 0:
+            needed = f"it needs {math.ceil(target_sensitivity / missed - 1e-9)}; label more malignant validation fields"
+        else:
+            needed = "no number of fields promises 100 %"
         return (
             f"the screening cut rests on {n_malignant} malignant validation fields: the cut above all of them holds "
-            f"{100 * promised:.3g} % sensitivity on a new field, not {100 * target_sensitivity:g} % ({needed}); label more malignant validation fields"
+            f"{100 * promised:.3g} % sensitivity on a new field, not {100 * target_sensitivity:g} % ({needed})"
         )
     if n_malignant * missed >= 1:
         return None
