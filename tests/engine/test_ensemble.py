@@ -12,7 +12,7 @@ import torch
 from leukoscope.cli import main
 from leukoscope.config import load_config
 from leukoscope.data.images import read_rgb
-from leukoscope.engine.ensemble import EnsembleError, join_bundles
+from leukoscope.engine.ensemble import EnsembleError, bundle_run_data, join_bundles
 from leukoscope.engine.train import train
 from leukoscope.errors import ConfigError
 from leukoscope.explain.overlays import explanation_panel
@@ -137,3 +137,17 @@ def test_a_field_whose_members_disagree_goes_to_review(member_runs, joined, cell
     quiet = tmp_path / "quiet"
     assert main(["ensemble", *(str(r / "bundle") for r in member_runs), "--out", str(quiet), "--set", "eval.flag_disagreement=false"]) == 0
     assert not load_bundle(quiet / "bundle").flag_disagreement
+
+
+def test_a_refit_whose_split_orders_the_classes_otherwise_is_refused(member_runs, tmp_path):
+    """`bundle_run_data` (what `join_bundles` and benchmarks/refit_pool.py load) takes the classes from the run's
+    splits.json: one that lists them in another order would pair the model's outputs with the wrong names, and is
+    refused, naming the bundle, before any fit."""
+    moved = tmp_path / "reordered"
+    shutil.copytree(member_runs[0], moved)
+    splits = json.loads((moved / "splits.json").read_text())
+    splits["classes"] = splits["classes"][::-1]
+    (moved / "splits.json").write_text(json.dumps(splits))
+    bundle = load_bundle(moved / "bundle")
+    with pytest.raises(EnsembleError, match=rf"the data's classes \['Pro', 'Pre', 'Early', 'Benign'\] are not those of {bundle.path}"):
+        bundle_run_data(bundle)
