@@ -82,7 +82,7 @@ def test_a_paired_difference_is_as_narrow_as_the_calls_that_changed():
         paired_difference(before, before[:10])
 
 
-def test_the_bootstraps_macro_f1_is_scikit_learns_with_classes_missing_or_never_called():
+def test_the_bootstraps_macro_f1_is_scikit_learns_with_classes_missing_never_called_or_called_outside_the_k():
     rng = np.random.default_rng(5)
     for trial in range(300):
         n, k = int(rng.integers(1, 40)), int(rng.integers(2, 6))
@@ -90,3 +90,6 @@ def test_the_bootstraps_macro_f1_is_scikit_learns_with_classes_missing_or_never_
         y_pred = np.where(rng.random(n) < 0.7, y_true, rng.integers(0, k, n))
         expected = f1_score(y_true, y_pred, labels=list(range(k)), average="macro", zero_division=0)
         assert macro_f1(y_true, y_pred, k) == pytest.approx(expected, abs=1e-12)
+        outside = np.where(rng.random(n) < 0.2, k, y_pred)  # calls of a class outside the k (as `compare` meets them)
+        expected = f1_score(y_true, outside, labels=list(range(k)), average="macro", zero_division=0)
+        assert macro_f1(y_true, outside, k) == pytest.approx(expected, abs=1e-12)

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
-from sklearn.metrics import f1_score
 
 from leukoscope.errors import DataError
+from leukoscope.scoring.metrics import macro_f1
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -47,20 +47,20 @@ def compare_predictions(a_file: str | Path, b_file: str | Path, resamples: int =
     ok_a, ok_b = pred_a == truth, pred_b == truth
     b_count, c_count = int((ok_a & ~ok_b).sum()), int((~ok_a & ok_b).sum())
     p_value = mcnemar_exact(b_count, c_count)
-    labels = sorted(set(truth))
+    labels = sorted(set(truth))  # the macro F1's classes; a call outside them (k) only misses its true class
+    k = len(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    true_i = np.array([index[t] for t in truth])
+    pred_a_i, pred_b_i = (np.array([index.get(p, k) for p in pred]) for pred in (pred_a, pred_b))
     rng = np.random.default_rng(seed)
     n = len(common)
     diffs_acc, diffs_f1 = [], []
     for _ in range(resamples):
         idx = rng.integers(0, n, n)
         diffs_acc.append(ok_a[idx].mean() - ok_b[idx].mean())
-        diffs_f1.append(
-            f1_score(truth[idx], pred_a[idx], labels=labels, average="macro", zero_division=0)
-            - f1_score(truth[idx], pred_b[idx], labels=labels, average="macro", zero_division=0)
-        )
+        diffs_f1.append(macro_f1(true_i[idx], pred_a_i[idx], k) - macro_f1(true_i[idx], pred_b_i[idx], k))
     acc_a, acc_b = float(ok_a.mean()), float(ok_b.mean())
-    f1_a = float(f1_score(truth, pred_a, labels=labels, average="macro", zero_division=0))
-    f1_b = float(f1_score(truth, pred_b, labels=labels, average="macro", zero_division=0))
+    f1_a, f1_b = macro_f1(true_i, pred_a_i, k), macro_f1(true_i, pred_b_i, k)
     significant = p_value < alpha
     sentence = (
         f"{'A' if acc_a > acc_b else 'B'} is more accurate, significant at {100 * alpha:.0f} % (exact McNemar p = {p_value:.3g})"
