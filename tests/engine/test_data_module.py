@@ -1,3 +1,5 @@
+import pickle
+
 import cv2
 import numpy as np
 import pytest
@@ -171,3 +173,43 @@ def test_a_spawned_data_worker_sees_the_blur_warmup_change():
     assert blurred_share() == 1.0
     assert set_blur_strength(ds.transform, 0.0) == 1
     assert blurred_share() == 0.0
+
+
+def pickled_for_a_worker(ds: ArrayDataset) -> bytes:
+    """`ds` as a spawned loader worker receives it (multiprocessing's pickler, with torch's reductions)."""
+    from multiprocessing.reduction import ForkingPickler
+
+    return bytes(ForkingPickler.dumps(ds))
+
+
+def test_a_spawned_data_worker_maps_the_images_instead_of_receiving_a_copy():
+    images = np.random.default_rng(0).integers(0, 256, (400, 32, 32, 3), dtype=np.uint8)
+    moved = np.ascontiguousarray(images[:, ::-1])
+    ds = ArrayDataset(images, list(range(400)), ["field.png"] * 400, torch.nn.Identity(), alternatives=[moved])
+    sent = pickled_for_a_worker(ds)
+    assert len(sent) < images.nbytes / 100  # handles to shared memory, not 2 x 1.2 MB of pixels
+    assert all(v.base is not None for v in ds.versions)  # this process now reads them in shared memory too
+    assert np.array_equal(ds.images, images) and np.array_equal(ds.versions[1], moved)
+    received = pickle.loads(sent)
+    assert np.array_equal(received.images, images) and np.array_equal(received.versions[1], moved) and received.labels == ds.labels
+    # a real spawned worker hands back every crop, one version or the other, in order
+    served = torch.cat([batch for batch, _ in data_loader(ds, batch_size=100, workers=1)]).permute(0, 2, 3, 1).numpy()
+    assert all(np.array_equal(s, a) or np.array_equal(s, b) for s, a, b in zip(served, images, moved))
+    assert len(pickled_for_a_worker(ds)) == len(sent)  # moved once, not again for the next worker
+
+
+def test_images_too_large_for_shared_memory_go_to_the_worker_as_a_copy(monkeypatch, capsys):
+    images = np.random.default_rng(1).integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
+    ds = ArrayDataset(images, [0] * 100, ["field.png"] * 100, torch.nn.Identity())
+
+    def no_space(self: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("unable to write to file </torch_1_2_3>: No space left on device (28)")
+
+    monkeypatch.setattr(torch.Tensor, "share_memory_", no_space)
+    sent = pickled_for_a_worker(ds)
+    assert len(sent) > images.nbytes
+    assert "0 MiB of images could not go to shared memory (unable to write to file" in capsys.readouterr().out
+    received = pickle.loads(sent)
+    assert np.array_equal(received.images, images) and received.views == 1
+    pickled_for_a_worker(ds)
+    assert capsys.readouterr().out == ""  # said once

@@ -37,6 +37,35 @@ class ArrayDataset(Dataset):
         self.images, self.labels, self.paths, self.transform = images, labels, paths, transform
         self.versions = [images, *alternatives]
         self.views = views
+        self._shared: list[torch.Tensor] | list[np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a spawned loader worker: the images go as shared memory, which the worker maps, not as
+        bytes. As bytes, each training worker of the cell recipe kept its own copy of the 342 MB of crops, and the
+        training process waited for each worker to read them (BENCHMARKS.md, issue 17, "Loader workers that map the crops")."""
+        state = self.__dict__.copy()
+        state["versions"] = self._shared_versions()
+        del state["_shared"], state["images"]  # images: versions[0], set again on the other side
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        versions = [v.numpy() if isinstance(v, torch.Tensor) else v for v in state["versions"]]
+        self.__dict__.update(state, versions=versions, images=versions[0], _shared=None)
+
+    def _shared_versions(self) -> list[torch.Tensor] | list[np.ndarray]:
+        """The images in shared memory, moved there once; this process then reads them there too. Where shared
+        memory is too small for them (a container's /dev/shm), the images as they are, with a warning."""
+        if self._shared is None:
+            try:
+                self._shared = [torch.from_numpy(np.ascontiguousarray(v)).share_memory_() for v in self.versions]
+            except RuntimeError as error:
+                size = sum(v.nbytes for v in self.versions) / 2**20
+                print(f"warning: {size:.0f} MiB of images could not go to shared memory ({error}); each loader worker gets a copy")
+                self._shared = self.versions
+                return self._shared
+            self.versions = [t.numpy() for t in self._shared]
+            self.images = self.versions[0]
+        return self._shared
 
     def __len__(self) -> int:
         return len(self.labels)
