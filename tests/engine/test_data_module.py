@@ -188,14 +188,15 @@ def test_a_spawned_data_worker_maps_the_images_instead_of_receiving_a_copy():
     ds = ArrayDataset(images, list(range(400)), ["field.png"] * 400, torch.nn.Identity(), alternatives=[moved])
     sent = pickled_for_a_worker(ds)
     assert len(sent) < images.nbytes / 100  # handles to shared memory, not 2 x 1.2 MB of pixels
-    assert all(v.base is not None for v in ds.versions)  # this process now reads them in shared memory too
+    assert not np.shares_memory(ds.images, images) and not np.shares_memory(ds.versions[1], moved)  # this process reads the shared copy too
     assert np.array_equal(ds.images, images) and np.array_equal(ds.versions[1], moved)
     received = pickle.loads(sent)
     assert np.array_equal(received.images, images) and np.array_equal(received.versions[1], moved) and received.labels == ds.labels
     # a real spawned worker hands back every crop, one version or the other, in order
     served = torch.cat([batch for batch, _ in data_loader(ds, batch_size=100, workers=1)]).permute(0, 2, 3, 1).numpy()
     assert all(np.array_equal(s, a) or np.array_equal(s, b) for s, a, b in zip(served, images, moved))
-    assert len(pickled_for_a_worker(ds)) == len(sent)  # moved once, not again for the next worker
+    where = [v.ctypes.data for v in ds.versions]
+    assert len(pickled_for_a_worker(ds)) == len(sent) and [v.ctypes.data for v in ds.versions] == where  # moved once, not for each worker
 
 
 def test_images_too_large_for_shared_memory_go_to_the_worker_as_a_copy(monkeypatch, capsys):
@@ -208,7 +209,7 @@ def test_images_too_large_for_shared_memory_go_to_the_worker_as_a_copy(monkeypat
     monkeypatch.setattr(torch.Tensor, "share_memory_", no_space)
     sent = pickled_for_a_worker(ds)
     assert len(sent) > images.nbytes
-    assert "0 MiB of images could not go to shared memory (unable to write to file" in capsys.readouterr().out
+    assert "0.3 MiB of images could not go to shared memory (unable to write to file" in capsys.readouterr().out
     received = pickle.loads(sent)
     assert np.array_equal(received.images, images) and received.views == 1
     pickled_for_a_worker(ds)

@@ -60,7 +60,7 @@ class ArrayDataset(Dataset):
                 self._shared = [torch.from_numpy(np.ascontiguousarray(v)).share_memory_() for v in self.versions]
             except RuntimeError as error:
                 size = sum(v.nbytes for v in self.versions) / 2**20
-                print(f"warning: {size:.0f} MiB of images could not go to shared memory ({error}); each loader worker gets a copy")
+                print(f"warning: {size:.1f} MiB of images could not go to shared memory ({error}); each loader worker gets a copy")
                 self._shared = self.versions
                 return self._shared
             self.versions = [t.numpy() for t in self._shared]
