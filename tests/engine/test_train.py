@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import yaml
 
 from leukoscope.config import config_from_dict, load_config
 from leukoscope.engine.precision import training_precision
-from leukoscope.engine.train import chance_warning, compute_threads, train
+from leukoscope.engine.train import EpochLines, chance_warning, compute_threads, train
 from leukoscope.preprocess.augment import RandomGaussianBlur
 from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
@@ -294,3 +295,20 @@ def test_a_conformal_screening_cut_lies_above_as_many_malignant_validation_field
         assert screening["rule"] == rule and below == math.ceil(0.9 * (n + (rule == "conformal")) - 1e-9), (n, below)
         cuts[rule] = bundle.screening_threshold
     assert cuts["conformal"] > cuts["reached"]
+
+
+def test_each_epoch_line_says_how_long_the_epochs_left_will_take(monkeypatch, capsys):
+    """At the median pace of the epochs after the first, which also starts the loader workers."""
+    clock = iter([0.0, 50.0, 50.0, 80.0, 80.0, 112.0, 112.0, 140.0])  # epochs of 50, 30, 32 and 28 s
+    monkeypatch.setattr("leukoscope.engine.train.time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    lines = EpochLines()
+    trainer = SimpleNamespace(callback_metrics={"val_f1": torch.tensor(0.5)}, max_epochs=4, current_epoch=0)
+    for epoch in range(4):
+        trainer.current_epoch = epoch
+        lines.on_train_epoch_start(trainer, None)
+        lines.on_train_epoch_end(trainer, None)
+    printed = capsys.readouterr().err.splitlines()
+    assert printed[0] == "epoch 1/4: val_f1 0.5000 (50.0 s; about 2.5 min of epochs left)"  # 3 x 50 s: the first is all there is
+    assert printed[1].endswith("(30.0 s; about 1.0 min of epochs left)")  # 2 x 30 s
+    assert printed[2].endswith("(32.0 s; about 0.5 min of epochs left)")  # 1 x 31 s, the median of 30 and 32
+    assert printed[3] == "epoch 4/4: val_f1 0.5000 (28.0 s)"

@@ -50,7 +50,11 @@ warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` i
 
 
 class EpochLines(L.Callback):
-    """One line per epoch for logs (stderr not a terminal), in place of the redrawn progress bar."""
+    """One line per epoch for logs (stderr not a terminal), in place of the redrawn progress bar, with the time
+    the epochs left will take at the median pace of those after the first (which starts the loader workers)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._start = time.perf_counter()
@@ -60,7 +64,11 @@ class EpochLines(L.Callback):
         shown = ("train_loss_epoch", "val_loss", "val_acc", "val_f1")
         metrics = trainer.callback_metrics
         values = ", ".join(f"{k.removesuffix('_epoch')} {float(metrics[k]):.4f}" for k in shown if k in metrics)
-        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {values} ({time.perf_counter() - self._start:.1f} s)", file=sys.stderr, flush=True)
+        self.seconds.append(time.perf_counter() - self._start)
+        left = trainer.max_epochs - (trainer.current_epoch + 1)
+        pace = float(np.median(self.seconds[1:] or self.seconds))
+        eta = f"; about {left * pace / 60:.1f} min of epochs left" if left > 0 else ""
+        print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {values} ({self.seconds[-1]:.1f} s{eta})", file=sys.stderr, flush=True)
 
 
 class BlurWarmup(L.Callback):
