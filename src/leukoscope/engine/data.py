@@ -34,10 +34,15 @@ class ArrayDataset(Dataset):
     ) -> None:
         if any(len(a) != len(images) for a in alternatives):
             raise ValueError(f"alternatives of {[len(a) for a in alternatives]} images for {len(images)} images")
-        self.images, self.labels, self.paths, self.transform = images, labels, paths, transform
+        self.labels, self.paths, self.transform = labels, paths, transform
         self.versions = [images, *alternatives]
         self.views = views
         self._shared: list[torch.Tensor] | list[np.ndarray] | None = None
+
+    @property
+    def images(self) -> np.ndarray:
+        """The images as given (the first version): what evaluation and calibration read."""
+        return self.versions[0]
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for a spawned loader worker: the images go as shared memory, which the worker maps, not as
@@ -45,12 +50,12 @@ class ArrayDataset(Dataset):
         training process waited for each worker to read them (BENCHMARKS.md, issue 17, "Loader workers that map the crops")."""
         state = self.__dict__.copy()
         state["versions"] = self._shared_versions()
-        del state["_shared"], state["images"]  # images: versions[0], set again on the other side
+        del state["_shared"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         versions = [v.numpy() if isinstance(v, torch.Tensor) else v for v in state["versions"]]
-        self.__dict__.update(state, versions=versions, images=versions[0], _shared=None)
+        self.__dict__.update(state, versions=versions, _shared=None)
 
     def _shared_versions(self) -> list[torch.Tensor] | list[np.ndarray]:
         """The images in shared memory, moved there once; this process then reads them there too. Where shared
@@ -64,7 +69,6 @@ class ArrayDataset(Dataset):
                 self._shared = self.versions
                 return self._shared
             self.versions = [t.numpy() for t in self._shared]
-            self.images = self.versions[0]
         return self._shared
 
     def __len__(self) -> int:
