@@ -71,6 +71,7 @@ def loader_ms_per_crop(cfg: Config, data: str, workers: int, batches: int = 40) 
     for i, (x, y) in enumerate(dm.train_dataloader()):
         if i == 5:
             started = time.perf_counter()
+        x = dm.model_input(x, training=True)  # what training's batch hook does
         if x.dim() == 5:  # (N, views, C, H, W): train.consistency's augmented copies
             x, y = x.flatten(0, 1), y.repeat_interleave(x.shape[1])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_computes_bf16()):

@@ -7,7 +7,7 @@ import torch
 
 from leukoscope.config import AugmentConfig, load_config
 from leukoscope.engine.data import ArrayDataset, SmearDataModule, data_loader
-from leukoscope.preprocess.augment import build_augment, build_train_transform, set_blur_strength
+from leukoscope.preprocess.augment import build_augment, set_blur_strength
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -38,6 +38,18 @@ def test_augmentation_only_touches_training_items(smoke_config):
     torch.manual_seed(0)
     views = [train[0][0] for _ in range(6)]
     assert any(not torch.equal(views[0], v) for v in views[1:])
+
+
+def test_loaders_serve_uint8_items_and_the_batch_hook_makes_the_model_input(smoke_config):
+    """Items cross from the loader workers as uint8; the batch is normalised once where the model runs."""
+    smoke_config.data.num_workers = 0
+    dm = SmearDataModule(smoke_config)
+    dm.setup()
+    images, labels = next(iter(dm.val_dataloader()))
+    assert images.dtype == torch.uint8
+    x, same_labels = dm.on_after_batch_transfer((images, labels), 0)
+    mean, std = (torch.tensor(v)[:, None, None] for v in dm.pipeline.mean_std())
+    assert torch.equal(same_labels, labels) and torch.allclose(x, (images.float() / 255 - mean) / std, atol=1e-5)
 
 
 def test_splits_membership_matches_datasets(smoke_config):
@@ -141,8 +153,7 @@ def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_module):
     train, fill = dm.datasets["train"], crop_config(dm.cfg.cells).fill
     crop = torch.from_numpy(train.images[0]).permute(2, 0, 1)
     outside = (crop == fill).all(dim=0)
-    augment = train.transform.transforms[0]  # the uint8 part, before the model's normalisation
-    blurred = augment(crop)
+    blurred = train.transform(crop)
     assert outside.any() and (blurred[:, outside] == fill).all()
     assert not torch.equal(blurred[:, ~outside], crop[:, ~outside])
 
@@ -150,7 +161,7 @@ def test_blurred_training_crops_keep_the_outline_around_the_cell(cell_module):
 def test_an_item_of_two_views_is_two_independent_draws_of_the_augmentation():
     """What train.consistency compares: the same crop augmented twice, stacked, with its one label."""
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    transform = build_train_transform(AugmentConfig(), IMAGENET_MEAN, IMAGENET_STD)
+    transform = build_augment(AugmentConfig())
     views, label = ArrayDataset(images, [0, 1, 2], ["a", "b", "c"], transform, views=2)[1]
     assert views.shape == (2, 3, 32, 32) and label == 1
     assert not torch.equal(views[0], views[1])

@@ -9,15 +9,15 @@ import torch
 from leukoscope.config import AugmentConfig
 from leukoscope.data.shifts import random_camera_colour
 from leukoscope.preprocess.augment import (
+    ModelInput,
     RandomColourJitter,
     build_augment,
-    build_eval_transform,
-    build_train_transform,
     expand_offline,
     hwc_to_chw,
     rotate_hue,
     set_blur_strength,
     srgb_to_lab,
+    to_model_input,
 )
 from leukoscope.preprocess.steps import IMAGENET_MEAN, IMAGENET_STD
 
@@ -29,21 +29,36 @@ def _images(n=6, size=32):
     return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
-def test_eval_transform_is_deterministic_normalisation():
-    img = hwc_to_chw(_images(1)[0])
-    t = build_eval_transform(IMAGENET_MEAN, IMAGENET_STD)
-    a, b = t(img), t(img)
-    assert torch.equal(a, b) and a.dtype == torch.float32
-    expected = (img.float() / 255 - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
-    assert torch.allclose(a, expected, atol=1e-5)
+def test_a_batch_is_made_model_input_exactly_as_each_of_its_items_would_be():
+    """Training turns whole batches (items of two views included) into the model's input: bit for bit what
+    normalising each item in a loader worker gave, so the same seed trains the same weights."""
+    batch = torch.from_numpy(_images(12)).permute(0, 3, 1, 2).reshape(6, 2, 3, 32, 32)
+    model_input = ModelInput(IMAGENET_MEAN, IMAGENET_STD)
+    x = model_input(batch, training=True)
+    assert x.dtype == torch.float32 and x.shape == batch.shape
+    per_item = to_model_input(IMAGENET_MEAN, IMAGENET_STD)
+    assert all(torch.equal(x[i, v], per_item(batch[i, v])) for i in range(6) for v in range(2))
+    expected = (batch.float() / 255 - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+    assert torch.allclose(x, expected, atol=1e-5)
 
 
-def test_train_transform_changes_images():
+def test_random_erasing_draws_a_rectangle_for_each_training_image_and_none_in_evaluation():
+    batch = torch.from_numpy(_images(16)).permute(0, 3, 1, 2).reshape(8, 2, 3, 32, 32)
+    model_input = ModelInput(IMAGENET_MEAN, IMAGENET_STD, erasing=1.0)
+    plain = ModelInput(IMAGENET_MEAN, IMAGENET_STD)(batch)
+    assert torch.equal(model_input(batch), plain)  # not training: nothing erased
+    torch.manual_seed(0)
+    erased = (model_input(batch, training=True) != plain).flatten(0, 1).any(dim=1)  # (16, H, W): where each image changed
+    assert all(mask.any() for mask in erased)
+    assert len({tuple(mask.nonzero().min(0).values.tolist()) for mask in erased}) > 1  # not one rectangle for the batch
+
+
+def test_the_augmentation_changes_images_and_keeps_them_uint8():
     img = hwc_to_chw(_images(1)[0])
-    t = build_train_transform(AugmentConfig(), IMAGENET_MEAN, IMAGENET_STD)
+    t = build_augment(AugmentConfig())
     torch.manual_seed(0)
     outs = [t(img) for _ in range(8)]
-    assert outs[0].shape == (3, 32, 32)
+    assert outs[0].shape == (3, 32, 32) and outs[0].dtype == torch.uint8
     assert any(not torch.equal(outs[0], o) for o in outs[1:])
 
 

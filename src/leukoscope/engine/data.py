@@ -19,18 +19,25 @@ from leukoscope.data.split import load_splits, make_splits, rows_for_split
 from leukoscope.engine.crop_scale import CropScale, crop_scale
 from leukoscope.errors import DataError
 from leukoscope.preprocess import Pipeline
-from leukoscope.preprocess.augment import build_eval_transform, build_train_transform, expand_offline, hwc_to_chw
+from leukoscope.preprocess.augment import ModelInput, build_augment, expand_offline, hwc_to_chw
 from leukoscope.preprocess.cache import PreprocessCache, default_cache_dir, preprocess_many
 from leukoscope.preprocess.pipeline import channel_stats
 
 
 class ArrayDataset(Dataset):
-    """Preprocessed uint8 images held in memory, each with its label and source path. With `alternatives`
-    (arrays aligned with `images`), each access draws the image or one of its alternatives alike. With
-    `views` > 1 an item is that many independent draws of the transform, stacked (views, C, H, W)."""
+    """Preprocessed uint8 images held in memory, each with its label and source path, served as uint8 CHW through
+    `transform` (the training augmentation; None: as they are). With `alternatives` (arrays aligned with `images`),
+    each access draws the image or one of its alternatives alike. With `views` > 1 an item is that many independent
+    draws of the transform, stacked (views, C, H, W)."""
 
     def __init__(
-        self, images: np.ndarray, labels: list[int], paths: list[str], transform: Any, alternatives: Sequence[np.ndarray] = (), views: int = 1
+        self,
+        images: np.ndarray,
+        labels: list[int],
+        paths: list[str],
+        transform: Any = None,
+        alternatives: Sequence[np.ndarray] = (),
+        views: int = 1,
     ) -> None:
         if any(len(a) != len(images) for a in alternatives):
             raise ValueError(f"alternatives of {[len(a) for a in alternatives]} images for {len(images)} images")
@@ -76,7 +83,8 @@ class ArrayDataset(Dataset):
 
     def _view(self, i: int) -> torch.Tensor:
         version = int(torch.randint(len(self.versions), ())) if len(self.versions) > 1 else 0
-        return self.transform(hwc_to_chw(self.versions[version][i]))
+        image = hwc_to_chw(self.versions[version][i])
+        return image if self.transform is None else self.transform(image)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if self.views > 1:
@@ -149,6 +157,7 @@ class SmearDataModule(L.LightningDataModule):
         self.reviewed_labels: dict[str, list[int | None]] = {}  # per training field that data.cell_labels reviewed: a label per crop, None = left out
         self.crop_scale: CropScale = CropScale(None, 1.0, None, "")  # the pixel scale cell crops are cut at (data.pixel_size)
         self.reviews: list[ReviewedCell] = []  # data.cell_labels' reviewed cells
+        self.model_input: ModelInput | None = None  # a batch of uint8 items as the model reads it, set up with the datasets
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -199,9 +208,10 @@ class SmearDataModule(L.LightningDataModule):
             images, labels, sources = expand_offline(images, labels, cfg.data.expand_per_class, cfg.augment, seed=cfg.data.seed)
             paths = [paths[s] for s in sources]
         views = 2 if cfg.train.consistency else 1
-        self.datasets["train"] = ArrayDataset(images, labels, paths, self._train_transform(mean, std), outline_copies, views)
+        self.datasets["train"] = ArrayDataset(images, labels, paths, self._train_augment(), outline_copies, views)
         for split in ("val", "test"):
-            self.datasets[split] = ArrayDataset(*arrays[split], build_eval_transform(mean, std))
+            self.datasets[split] = ArrayDataset(*arrays[split])
+        self.model_input = ModelInput(mean, std, cfg.augment.random_erasing)
 
     def _load(self, rows: list[ManifestRow], cache: PreprocessCache, workers: int, split: str) -> tuple[np.ndarray, list[int], list[str]]:
         unknown = sorted({r.label for r in rows} - set(self.classes))
@@ -261,15 +271,15 @@ class SmearDataModule(L.LightningDataModule):
             copies.append(images)
         return copies
 
-    def _train_transform(self, mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
+    def _train_augment(self) -> Any:
         """Training augmentation. Around a suppressed cell crop the constant is what an affine move
         fills in and what the blur keeps sharp; a whole field's border is slide glass."""
         if self.cfg.cells.enabled and self.cfg.cells.suppress in ("constant", "disc"):
             from leukoscope.cells.cache import crop_config
 
             fill = crop_config(self.cfg.cells).fill
-            return build_train_transform(self.cfg.augment, mean, std, fill, outline_fill=fill)
-        return build_train_transform(self.cfg.augment, mean, std, 255)
+            return build_augment(self.cfg.augment, fill, outline_fill=fill)
+        return build_augment(self.cfg.augment, 255)
 
     def _with_acquisition_copies(self, rows: list[ManifestRow], workers: int) -> tuple[np.ndarray, list[int], list[str]]:
         """The training crops, then those of every field's `cells.acquisition_copies` random other acquisitions."""
@@ -365,3 +375,9 @@ class SmearDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)
+
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A loader's batch of uint8 items as the model reads it, made where the model runs (Lightning's hook)."""
+        images, labels = batch
+        training = self.trainer is not None and self.trainer.training
+        return self.model_input(images, training=training), labels

@@ -1,7 +1,8 @@
-"""Train-time augmentation (torchvision transforms v2) and the paper's offline class-balanced expansion.
+"""Train-time augmentation (torchvision transforms v2), the model's input from a batch, and the paper's offline
+class-balanced expansion.
 
-Both act only on the training split: the data module builds evaluation datasets with
-`build_eval_transform`, which never augments, and expands nothing but its training items.
+Augmentation and expansion act only on the training split. Items stay uint8 until a whole batch is turned into
+the model's input (`ModelInput`), in the training process: evaluation items are never augmented.
 """
 
 from __future__ import annotations
@@ -340,17 +341,25 @@ def to_model_input(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compos
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
-def build_train_transform(
-    cfg: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...], fill: int = 255, outline_fill: int | None = None
-) -> v2.Compose:
-    ops = [build_augment(cfg, fill, outline_fill), to_model_input(mean, std)]
-    if cfg.random_erasing:
-        ops.append(v2.RandomErasing(p=cfg.random_erasing))
-    return v2.Compose(ops)
+class ModelInput(torch.nn.Module):
+    """A batch of uint8 images (..., C, H, W) as the model reads them: scaled to [0, 1] and normalised by `mean`
+    and `std`, then, in training, each image erased in a random rectangle with probability `erasing`.
 
+    Done once a batch in the training process, not on each item in a loader worker: the float items were four times
+    the bytes to pass back, and their conversion a fifth of a worker's time (BENCHMARKS.md, issue 17, "The model's
+    input made once a batch"). Each element gets the same arithmetic, so the batch is the items' values exactly."""
 
-def build_eval_transform(mean: tuple[float, ...], std: tuple[float, ...]) -> v2.Compose:
-    return to_model_input(mean, std)
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], erasing: float = 0.0) -> None:
+        super().__init__()
+        self.normalise = to_model_input(mean, std)
+        self.erase = v2.RandomErasing(p=erasing) if erasing else None
+
+    def forward(self, images: torch.Tensor, training: bool = False) -> torch.Tensor:
+        x = self.normalise(images)
+        if training and self.erase is not None:
+            flat = x.flatten(0, -4)  # one rectangle drawn for each image, not one for the batch
+            x = torch.stack([self.erase(image) for image in flat]).view_as(x)
+        return x
 
 
 def hwc_to_chw(image: np.ndarray) -> torch.Tensor:
