@@ -5,11 +5,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import v2
 
 from leukoscope.config import AugmentConfig
 from leukoscope.data.shifts import random_camera_colour
 from leukoscope.preprocess.augment import (
+    AugmentPipeline,
     ModelInput,
+    RandomFlip,
+    RandomRot90,
     RandomColourJitter,
     build_augment,
     expand_offline,
@@ -60,6 +64,44 @@ def test_the_augmentation_changes_images_and_keeps_them_uint8():
     outs = [t(img) for _ in range(8)]
     assert outs[0].shape == (3, 32, 32) and outs[0].dtype == torch.uint8
     assert any(not torch.equal(outs[0], o) for o in outs[1:])
+
+
+def test_the_flips_and_quarter_turns_draw_and_move_pixels_as_torchvision_and_torch_do():
+    """The HWC flips stand in for torchvision's: the same draws from torch's generator, the same pixels."""
+    crops = [hwc_to_chw(x) for x in _images(40)]
+    for ours, theirs in ((RandomFlip(axis=1), v2.RandomHorizontalFlip()), (RandomFlip(axis=0), v2.RandomVerticalFlip())):
+        torch.manual_seed(3)
+        a = [ours(c) for c in crops]
+        torch.manual_seed(3)
+        b = [theirs(c) for c in crops]
+        assert all(torch.equal(x, y) for x, y in zip(a, b)) and any(not torch.equal(x, c) for x, c in zip(a, crops))
+    torch.manual_seed(4)
+    turned = [RandomRot90()(c) for c in crops]
+    torch.manual_seed(4)
+    ks = [int(torch.randint(0, 4, (1,)).item()) for _ in crops]
+    assert set(ks) == {0, 1, 2, 3} and all(torch.equal(t, torch.rot90(c, k, dims=(-2, -1))) for t, c, k in zip(turned, crops, ks))
+
+
+@pytest.mark.parametrize("outline_fill", [None, 128])
+def test_the_pipeline_gives_what_its_transforms_give_one_after_another_and_leaves_its_input(outline_fill):
+    """Chained on one HWC array, the augmentation is each transform applied to a CHW tensor in turn, draw for draw;
+    and the item it reads (a loader's crop in shared memory) is never written to. (The colour jitter is left out:
+    it draws from Albumentations' generator, which runs on between the two.)"""
+    cfg = AugmentConfig(
+        blur=0.5, jpeg=0.5, camera_colour=0.5, stain_hed=0.1, resample=0.5, grey=0.3, colour_inside_outline=True, affine_degrees=10, brightness=0, contrast=0, saturation=0
+    )
+    images = _images(60)
+    images[:, :6] = 128  # a constant border, as around a suppressed cell
+    pipeline = build_augment(cfg, fill=128, outline_fill=outline_fill)
+    assert isinstance(pipeline, AugmentPipeline) and any(isinstance(t, v2.RandomAffine) for t in pipeline.transforms)
+    one_by_one = v2.Compose(list(pipeline.transforms))
+    before = images.copy()
+    for i, image in enumerate(images):
+        torch.manual_seed(i)
+        chained = pipeline(hwc_to_chw(image))
+        torch.manual_seed(i)
+        assert torch.equal(chained, one_by_one(hwc_to_chw(image)))
+    assert np.array_equal(images, before)
 
 
 def test_an_affine_move_fills_the_border_with_what_surrounds_the_image():

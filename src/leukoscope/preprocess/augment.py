@@ -27,36 +27,90 @@ from leukoscope.preprocess.suppressed_crop import cell_pixels
 PLASMA_RGB = (np.array([224.0, 221.0, 245.0]), np.array([240.0, 240.0, 251.0]))
 
 
-class RandomRot90(torch.nn.Module):
-    """Rotate by a random multiple of 90 degrees: smears have no up; torchvision has no such transform."""
+class CropTransform(torch.nn.Module):
+    """A random change to a uint8 image that works on it as an HWC array (`apply`): `AugmentPipeline` runs a chain
+    of them on one array, converted from and to the CHW tensor once. Called alone on a CHW tensor, it converts
+    each way itself. `apply` never writes into the array it is given (a loader's crops in shared memory)."""
+
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return hwc_to_chw(self.apply(chw_to_hwc(x))).contiguous()
+
+
+class AugmentPipeline(v2.Compose):
+    """The training augmentation: its `CropTransform`s chained on one HWC array, any other transform (torchvision's)
+    on the CHW tensor. Converting a 64-px crop between the two around each of five transforms, twice a view, was a
+    tenth of a loader worker's time (BENCHMARKS.md, issue 17, "The model's input made once a batch")."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hwc: np.ndarray | None = None
+        for transform in self.transforms:
+            if isinstance(transform, CropTransform):
+                hwc = transform.apply(chw_to_hwc(x) if hwc is None else hwc)
+            else:
+                if hwc is not None:
+                    x, hwc = hwc_to_chw(hwc).contiguous(), None
+                x = transform(x)
+        return x if hwc is None else hwc_to_chw(hwc)
+
+
+def chw_to_hwc(x: torch.Tensor) -> np.ndarray:
+    """A CHW uint8 tensor as a contiguous HWC array (a view where the tensor is a permuted HWC array, as a loader's item is)."""
+    return np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+
+
+class RandomFlip(CropTransform):
+    """A mirror image with probability p, across the vertical axis (`axis` 1, left-right) or the horizontal one
+    (0): torchvision's RandomHorizontalFlip and RandomVerticalFlip, drawing as they draw, without their
+    per-call input checks."""
+
+    def __init__(self, axis: int, p: float = 0.5) -> None:
+        super().__init__()
+        self.axis, self.p = axis, p
+
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
+        if torch.rand(1) >= self.p:
+            return hwc
+        return np.ascontiguousarray(np.flip(hwc, self.axis))
+
+
+class RandomRot90(CropTransform):
+    """Rotate by a random multiple of 90 degrees: smears have no up; torchvision has no such transform."""
+
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
         k = int(torch.randint(0, 4, (1,)).item())
-        return torch.rot90(x, k, dims=(-2, -1)) if k else x
+        return np.ascontiguousarray(np.rot90(hwc, k)) if k else hwc  # as torch.rot90(chw, k, dims=(-2, -1))
 
 
 def rotate_hue(x: torch.Tensor, shift: float) -> torch.Tensor:
     """A uint8 RGB CHW image with its hue turned by `shift` of the colour circle, as torchvision's `adjust_hue`
     (within one grey level), through OpenCV's float HSV: 0.11 ms on a 64-px crop, against torchvision's 0.52,
     in a training step of 1.9 ms a crop (benchmarks/augment_throughput.py)."""
-    hsv = cv2.cvtColor(x.permute(1, 2, 0).numpy().astype(np.float32) / 255, cv2.COLOR_RGB2HSV)
+    return hwc_to_chw(rotate_hue_hwc(chw_to_hwc(x), shift)).contiguous()
+
+
+def rotate_hue_hwc(hwc: np.ndarray, shift: float) -> np.ndarray:
+    """`rotate_hue` of an HWC uint8 image."""
+    hsv = cv2.cvtColor(hwc.astype(np.float32) / 255, cv2.COLOR_RGB2HSV)
     hsv[..., 0] = (hsv[..., 0] + 360 * shift) % 360
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    return torch.from_numpy(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)).permute(2, 0, 1).contiguous()
+    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-class RandomHue(torch.nn.Module):
+class RandomHue(CropTransform):
     """Hue turned by U(-hue, hue) of the colour circle: torchvision's ColorJitter hue, at a fifth of its cost."""
 
     def __init__(self, hue: float) -> None:
         super().__init__()
         self.hue = hue
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return rotate_hue(x, (2 * torch.rand(1).item() - 1) * self.hue)
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
+        return rotate_hue_hwc(hwc, (2 * torch.rand(1).item() - 1) * self.hue)
 
 
-class RandomColourJitter(torch.nn.Module):
+class RandomColourJitter(CropTransform):
     """Brightness, contrast and saturation each scaled by U(1 - x, 1 + x), in a random order: torchvision's
     ColorJitter without its hue, through Albumentations' OpenCV version: on one thread 0.11 ms a real 64-px cell
     crop against torchvision's 0.18, measured side by side (0.095 against 0.152 on random crops,
@@ -71,7 +125,7 @@ class RandomColourJitter(torch.nn.Module):
         self._jitter: Any = None
         self._process: int | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
         if self._process != os.getpid():
             os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no call to PyPI from a lab's machine
             import albumentations
@@ -79,13 +133,13 @@ class RandomColourJitter(torch.nn.Module):
             self._jitter = albumentations.ColorJitter(self.brightness, self.contrast, self.saturation, hue=0.0, p=1.0)
             self._jitter.set_random_seed(int(torch.randint(2**31, (1,)).item()))
             self._process = os.getpid()
-        return inside_outline(x, lambda hwc: self._jitter(image=hwc)["image"], outline_fill=None)  # the whole crop, its constant too
+        return np.atleast_3d(self._jitter(image=hwc)["image"])  # the whole crop, its constant too
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_jitter": None, "_process": None}  # built again in the process that unpickles it
 
 
-class RandomHEDJitter(torch.nn.Module):
+class RandomHEDJitter(CropTransform):
     """Stain augmentation in haematoxylin-eosin-DAB space (colour deconvolution, `data.shifts.dye_amounts`):
     each stain's optical density scaled by U(1 - s, 1 + s) and shifted by U(-s, s) of its own range,
     after Tellez et al. 2018. A Romanowsky stain is not H&E, but its nuclear and cytoplasmic dyes separate along
@@ -95,17 +149,16 @@ class RandomHEDJitter(torch.nn.Module):
         super().__init__()
         self.strength = strength
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
         s = self.strength
         scale = 1 + (torch.rand(3) * 2 - 1) * s
         shift = (torch.rand(3) * 2 - 1) * s
-        rgb = x.permute(1, 2, 0).numpy()
-        amounts = dye_amounts(rgb)
+        amounts = dye_amounts(hwc)
         moved = amounts * scale.numpy() + shift.numpy() * np.percentile(np.abs(amounts), 99, axis=0).clip(1e-3)
-        return torch.from_numpy(from_dye_amounts(moved, rgb.shape)).permute(2, 0, 1).contiguous()
+        return from_dye_amounts(moved, hwc.shape)
 
 
-class RandomJPEG(torch.nn.Module):
+class RandomJPEG(CropTransform):
     """JPEG recompression at a quality drawn from `quality`, with probability p. `outline_fill` as
     `RandomGaussianBlur`'s: a recompressed field's crops are cut after the recompression, so the constant
     around a cell has no ringing."""
@@ -114,14 +167,14 @@ class RandomJPEG(torch.nn.Module):
         super().__init__()
         self.p, self.quality, self.outline_fill = p, quality, outline_fill
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
         if torch.rand(1).item() >= self.p:
-            return x
+            return hwc
         q = int(torch.randint(self.quality[0], self.quality[1] + 1, (1,)).item())
-        return inside_outline(x, lambda hwc: jpeg(hwc, q), self.outline_fill)
+        return inside_outline(hwc, lambda rgb: jpeg(rgb, q), self.outline_fill)
 
 
-class RandomCameraColour(torch.nn.Module):
+class RandomCameraColour(CropTransform):
     """Another camera's colours (`data.shifts.random_camera_colour`, the hue turned by up to `hue` degrees),
     then the stain normalised back to the image's own (Reinhard's transfer: LAB means and spreads), with probability p.
 
@@ -137,11 +190,11 @@ class RandomCameraColour(torch.nn.Module):
         super().__init__()
         self.p, self.ranges, self.outline_fill = p, AcquisitionRanges(hue=hue), outline_fill
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
         if torch.rand(1).item() >= self.p:
-            return x
+            return hwc
         return normalised_back_inside_outline(
-            x, lambda hwc, cell: random_camera_colour(hwc, np.random.default_rng(int(torch.randint(2**31, (1,)).item())), self.ranges), self.outline_fill
+            hwc, lambda rgb, cell: random_camera_colour(rgb, np.random.default_rng(int(torch.randint(2**31, (1,)).item())), self.ranges), self.outline_fill
         )
 
 
@@ -149,17 +202,16 @@ MIN_CELL_PIXELS = 16  # fewer carry no spread to normalise
 
 
 def normalised_back_inside_outline(
-    x: torch.Tensor, change: Callable[[np.ndarray, np.ndarray], np.ndarray], outline_fill: int | None
-) -> torch.Tensor:
-    """`change` (an HWC uint8 image and its cell's mask -> HWC uint8) applied to a CHW image, then the cell given
+    hwc: np.ndarray, change: Callable[[np.ndarray, np.ndarray], np.ndarray], outline_fill: int | None
+) -> np.ndarray:
+    """`change` (an HWC uint8 image and its cell's mask -> HWC uint8) applied to an HWC image, then the cell given
     its own LAB means and spreads back (`normalised_back`), as a stain normalisation would. The cell is every
-    pixel but the constant `outline_fill` (None: the whole image); `x` as it was when it is too small or flat."""
-    hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+    pixel but the constant `outline_fill` (None: the whole image); `hwc` as it was when it is too small or flat."""
     cell = np.ones(hwc.shape[:2], bool) if outline_fill is None else cell_pixels(hwc, outline_fill)
     if cell.sum() < MIN_CELL_PIXELS:
-        return x
+        return hwc
     out = normalised_back(hwc, change(hwc, cell), cell)
-    return x if out is None else torch.from_numpy(out).permute(2, 0, 1).contiguous()
+    return hwc if out is None else out
 
 
 # sRGB's transfer function for each 8-bit level (IEC 61966-2-1): the linear light a uint8 pixel stands for
@@ -190,32 +242,32 @@ def normalised_back(original: np.ndarray, moved: np.ndarray, cell: np.ndarray) -
     return cv2.copyTo(cv2.multiply(rgb, (255.0, 255.0, 255.0), dtype=cv2.CV_8U), mask, original.copy())  # rounded, saturated
 
 
-def inside_outline(x: torch.Tensor, optics: Callable[[np.ndarray], np.ndarray], outline_fill: int | None) -> torch.Tensor:
-    """`optics` (an OpenCV filter on HWC uint8) applied to a CHW image; the pixels of `outline_fill`, the
-    constant around a suppressed cell crop, stay as they were (None: a field, filtered everywhere)."""
-    hwc = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+def inside_outline(hwc: np.ndarray, optics: Callable[[np.ndarray], np.ndarray], outline_fill: int | None) -> np.ndarray:
+    """`optics` (an OpenCV filter on HWC uint8, returning a new image) applied to an HWC image; the pixels of
+    `outline_fill`, the constant around a suppressed cell crop, stay as they were (None: a field, filtered everywhere)."""
     out = np.atleast_3d(optics(hwc))
     if outline_fill is not None:
         np.copyto(out, np.uint8(outline_fill), where=~cell_pixels(hwc, outline_fill)[..., None])
-    return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+    return out
 
 
-class KeepOutlineFill(torch.nn.Module):
-    """`transform` (on CHW uint8) applied to a suppressed cell crop, the constant `outline_fill` around the cell
-    kept as it was: the cell's colours move against it."""
+class KeepOutlineFill(CropTransform):
+    """`transform` applied to a suppressed cell crop, the constant `outline_fill` around the cell kept as it was:
+    the cell's colours move against it."""
 
-    def __init__(self, transform: torch.nn.Module, outline_fill: int) -> None:
+    def __init__(self, transform: CropTransform, outline_fill: int) -> None:
         super().__init__()
         self.transform, self.outline_fill = transform, outline_fill
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outside = (x == self.outline_fill).all(dim=0)
-        out = self.transform(x)
-        out[:, outside] = self.outline_fill
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
+        outside = ~cell_pixels(hwc, self.outline_fill)
+        out = self.transform.apply(hwc)
+        out = out.copy() if out is hwc else out
+        out[outside] = self.outline_fill
         return out
 
 
-class RandomGaussianBlur(torch.nn.Module):
+class RandomGaussianBlur(CropTransform):
     """A Gaussian blur of sigma drawn from U(sigma), with probability p. OpenCV's kernel spans +-3 sigma:
     torchvision's fixed 7-px kernel, used before, held every sigma under 2 px, and a wide enough one
     cost 4.3 ms per 64-px crop against OpenCV's 0.3.
@@ -238,13 +290,13 @@ class RandomGaussianBlur(torch.nn.Module):
         # the share of p in force, set by a warm-up; in shared memory, so data-loader workers see it change
         self.strength = torch.ones(1).share_memory_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
         if torch.rand(1).item() >= self.p * float(self.strength):
-            return x
+            return hwc
         s = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * torch.rand(1).item()
         if self.as_field:
-            return normalised_back_inside_outline(x, lambda hwc, cell: blurred_in_plasma(hwc, cell, s), self.outline_fill)
-        return inside_outline(x, lambda hwc: cv2.GaussianBlur(hwc, (0, 0), s, borderType=cv2.BORDER_REFLECT_101), self.outline_fill)
+            return normalised_back_inside_outline(hwc, lambda rgb, cell: blurred_in_plasma(rgb, cell, s), self.outline_fill)
+        return inside_outline(hwc, lambda rgb: cv2.GaussianBlur(rgb, (0, 0), s, borderType=cv2.BORDER_REFLECT_101), self.outline_fill)
 
 
 def blurred_in_plasma(hwc: np.ndarray, cell: np.ndarray, sigma: float) -> np.ndarray:
@@ -255,7 +307,7 @@ def blurred_in_plasma(hwc: np.ndarray, cell: np.ndarray, sigma: float) -> np.nda
     return cv2.GaussianBlur(surrounded, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
-class RandomResample(torch.nn.Module):
+class RandomResample(CropTransform):
     """The image seen at a coarser pixel size, with probability p: area-averaged down by a factor drawn from
     U(scale) and brought back up (bicubic), as cutting cells at the training pixel size from another
     objective's images does. A model whose subtype calls moved when the same cells were resampled once
@@ -265,27 +317,27 @@ class RandomResample(torch.nn.Module):
         super().__init__()
         self.p, self.scale, self.outline_fill = p, scale, outline_fill
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
         if torch.rand(1).item() >= self.p:
-            return x
+            return hwc
         factor = self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(1).item()
 
-        def coarser(hwc: np.ndarray) -> np.ndarray:
-            h, w = hwc.shape[:2]
-            small = cv2.resize(hwc, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+        def coarser(rgb: np.ndarray) -> np.ndarray:
+            h, w = rgb.shape[:2]
+            small = cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
             return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
-        return inside_outline(x, coarser, self.outline_fill)
+        return inside_outline(hwc, coarser, self.outline_fill)
 
 
-def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None = None) -> v2.Compose:
+def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None = None) -> AugmentPipeline:
     """uint8 CHW -> uint8 CHW random optical, geometric and stain-plausible colour changes; `fill` is
     what an affine move exposes at the border: slide glass for a field, the constant around a cell
     crop. `outline_fill` is that constant when the input is a suppressed cell crop: the blur, first,
     as the optics come before the camera, keeps it sharp."""
     ops: list[torch.nn.Module] = []
 
-    def on_cell_alone(colour: torch.nn.Module) -> torch.nn.Module:
+    def on_cell_alone(colour: CropTransform) -> CropTransform:
         """`colour` on the cell alone, its crop's constant surround kept, where `cfg.colour_inside_outline` asks."""
         return KeepOutlineFill(colour, outline_fill) if cfg.colour_inside_outline and outline_fill is not None else colour
 
@@ -296,9 +348,9 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     if cfg.resample:
         ops.append(RandomResample(cfg.resample, tuple(cfg.resample_scale), outline_fill))
     if cfg.hflip:
-        ops.append(v2.RandomHorizontalFlip())
+        ops.append(RandomFlip(axis=1))
     if cfg.vflip:
-        ops.append(v2.RandomVerticalFlip())
+        ops.append(RandomFlip(axis=0))
     if cfg.rot90:
         ops.append(RandomRot90())
     if cfg.affine_degrees or cfg.affine_translate or tuple(cfg.affine_scale) != (1.0, 1.0):
@@ -322,7 +374,7 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
         ops.append(v2.RandomGrayscale(cfg.grey))
     if cfg.jpeg:
         ops.append(RandomJPEG(cfg.jpeg, tuple(cfg.jpeg_quality), outline_fill))
-    return v2.Compose(ops or [v2.Identity()])
+    return AugmentPipeline(ops or [v2.Identity()])
 
 
 def set_blur_strength(transform: torch.nn.Module, fraction: float) -> int:
