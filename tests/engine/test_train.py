@@ -16,7 +16,7 @@ import yaml
 
 from leukoscope.config import config_from_dict, load_config
 from leukoscope.engine.precision import training_precision
-from leukoscope.engine.train import EpochLines, chance_warning, compute_threads, train
+from leukoscope.engine.train import EpochLines, chance_warning, compute_threads, train, training_pixel_scale
 from leukoscope.preprocess.augment import RandomGaussianBlur
 from leukoscope.scoring.bundle import BundleError, load_bundle
 from leukoscope.scoring.ood import IMAGE_STATS
@@ -312,3 +312,26 @@ def test_each_epoch_line_says_how_long_the_epochs_left_will_take(monkeypatch, ca
     assert printed[1].endswith("(30.0 s; about 1.0 min of epochs left)")  # 2 x 30 s
     assert printed[2].endswith("(32.0 s; about 0.5 min of epochs left)")  # 1 x 31 s, the median of 30 and 32
     assert printed[3] == "epoch 4/4: val_f1 0.5000 (28.0 s)"
+
+
+def test_the_training_fields_red_cells_are_measured_once_for_a_set_of_fields(tmp_path, monkeypatch):
+    """Kept in the cache under the fields' paths and contents: a second run on the same fields reads it back;
+    a field whose contents changed is measured again."""
+    import cv2
+
+    import leukoscope.cells.ruler as ruler
+    from leukoscope.data.synth import RED_CELL_DIAMETER, synth_field
+
+    fields = []
+    for i, label in enumerate(["Benign", "Early", "Pre", "Pro"] * 2):
+        fields.append(str(tmp_path / f"{i}.png"))
+        cv2.imwrite(fields[-1], cv2.cvtColor(synth_field(label, np.random.default_rng([8, i]), size=224, magnification=1.5)[0], cv2.COLOR_RGB2BGR))
+    digests = {path: f"sha-{i}" for i, path in enumerate(fields)}
+    measured = training_pixel_scale(fields, 1_000_000, digests, tmp_path / "cache")
+    assert measured is not None and measured["measured"] >= 6 and measured["red_cell_px"] == pytest.approx(1.5 * RED_CELL_DIAMETER, rel=0.08)
+    calls = []
+    real = ruler.training_scale
+    monkeypatch.setattr(ruler, "training_scale", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert training_pixel_scale(list(reversed(fields)), 1_000_000, digests, tmp_path / "cache") == measured and not calls
+    assert training_pixel_scale(fields, 1_000_000, {**digests, fields[0]: "another"}, tmp_path / "cache") == measured and len(calls) == 1
+    assert training_pixel_scale(fields, 500_000, digests, tmp_path / "cache") is not None and len(calls) == 2  # another reading of the fields

@@ -4,7 +4,7 @@ import torch
 from leukoscope.errors import ConfigError
 from leukoscope.models import create_model
 from leukoscope.models.attention import MultiHeadSelfAttention
-from leukoscope.models.vgg_mhsa import VGGMHSA
+from leukoscope.models.vgg_mhsa import MaxPool2x2, VGGMHSA
 
 
 @pytest.mark.parametrize("pool", ["mean", "cls"])
@@ -95,3 +95,37 @@ def test_a_gelu_head_passes_gradient_to_the_trunk_where_a_relu_head_has_died(act
 def test_an_unknown_head_activation_is_refused():
     with pytest.raises(ConfigError, match="head_activation"):
         create_model("vgg19_bn_mhsa", 4, width=0.125, head_activation="tanh")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("size", [(16, 16), (9, 13)])
+def test_the_inference_max_pooling_gives_max_pool2d_s_values(dtype, size):
+    """Ties (a ReLU's zeros, bf16's coarse steps), NaN, odd sizes, both memory layouts: the same maps, bit for bit."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, *size).round().clamp(min=0).to(dtype)  # most windows hold tied values
+    x[0, 0, 3, 3] = float("nan")
+    pool = MaxPool2x2()
+    for layout in (torch.contiguous_format, torch.channels_last):
+        with torch.no_grad():
+            fast = pool(x.contiguous(memory_format=layout))
+        expected = torch.nn.functional.max_pool2d(x, 2, 2)
+        assert fast.shape == expected.shape and torch.equal(fast.isnan(), expected.isnan())
+        assert torch.equal(fast.nan_to_num(), expected.nan_to_num())
+
+
+def test_training_through_the_max_pooling_sends_each_window_s_gradient_to_its_first_maximum():
+    x = torch.zeros(1, 1, 4, 4, requires_grad=True)  # every window a four-way tie
+    MaxPool2x2()(x).sum().backward()
+    assert x.grad[0, 0, ::2, ::2].eq(1).all() and x.grad.sum() == 4  # max_pool2d's choice, not a split of it
+
+
+def test_the_model_s_calls_are_the_same_with_its_fast_pooling():
+    model = create_model("vgg11_bn_mhsa", 4, width=0.125, heads=4, attention_after=4, input_size=64).eval()
+    assert sum(isinstance(m, MaxPool2x2) for m in model.modules()) == 5
+    x = torch.randn(6, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fast = model(x)
+        for i, layer in enumerate(model.features):
+            if isinstance(layer, MaxPool2x2):
+                model.features[i] = torch.nn.MaxPool2d(2, 2)
+        assert torch.equal(fast, model(x))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -21,7 +22,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from leukoscope.config import BENIGN_CLASS, Config
+from leukoscope.config import BENIGN_CLASS, Config, stable_hash
 from leukoscope.errors import ConfigError
 from leukoscope.scoring.bundle import write_bundle
 from leukoscope.engine.data import SmearDataModule
@@ -38,6 +39,7 @@ from leukoscope.scoring.runner import run_model
 from leukoscope.io_utils import atomic_write, report_left_out, write_json
 from leukoscope.losses import MalignantCellDrop, build_loss
 from leukoscope.preprocess.augment import set_blur_strength
+from leukoscope.preprocess.cache import default_cache_dir
 from leukoscope.progress import on_terminal
 from leukoscope.models import create_model
 from leukoscope.models.mil import PoolEnsemble
@@ -321,13 +323,23 @@ def _grouped_units(ds) -> tuple[list[str], list[np.ndarray], np.ndarray]:
     return list(order), [ds.images[idx] for idx in order.values()], np.array([ds.labels[idx[0]] for idx in order.values()])
 
 
-def training_pixel_scale(field_paths: list[str], max_pixels: int) -> dict[str, Any] | None:
+def training_pixel_scale(field_paths: list[str], max_pixels: int, digests: dict[str, str], cache_dir: str | Path | None = None) -> dict[str, Any] | None:
     """What a pixel scale refers to: the training fields' red-cell diameter and field scale (cells.ruler), so
-    that `predict --pixel-size` can bring another microscope's images to the pixel size the model learnt from."""
-    from leukoscope.cells.ruler import training_scale
+    that `predict --pixel-size` can bring another microscope's images to the pixel size the model learnt from.
 
+    Kept in the cache folder under the fields' paths and contents (`digests`: path -> sha256) and the ruler:
+    the measurement took 10 s of each run's last two minutes on 2 cores."""
+    from leukoscope.cells.ruler import RULER, training_scale
+
+    key = stable_hash({"ruler": RULER, "max_pixels": max_pixels, "fields": [[path, digests.get(path)] for path in sorted(set(field_paths))]})
+    cached = Path(cache_dir or default_cache_dir()) / "training-scale" / f"{key}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())["scale"]
     measured = training_scale(field_paths, max_pixels=max_pixels)
-    return None if measured is None else {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(measured).items()}
+    scale = None if measured is None else {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(measured).items()}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    write_json(cached, {"scale": scale})
+    return scale
 
 
 def focus_floor(cfg: Config, train_images: np.ndarray, train_paths: list[str]) -> FocusFloor | None:
@@ -374,7 +386,8 @@ def finalize(
         "training": {**training, "git_commit": git_commit()},
     }
     if cfg.cells.enabled:
-        extra["pixel_scale"] = dm.crop_scale.record() or training_pixel_scale(train_paths, cfg.preprocess.max_pixels)
+        digests = {row.path: row.sha256 for row in dm.manifest.rows}
+        extra["pixel_scale"] = dm.crop_scale.record() or training_pixel_scale(train_paths, cfg.preprocess.max_pixels, digests, cfg.data.cache_dir)
     image_ood = ImageStatsOOD.fit(train_images)
     mil, mil_temperature = None, 1.0
     if pool is not None or (cfg.cells.enabled and cfg.cells.aggregate == "attention"):

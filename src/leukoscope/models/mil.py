@@ -66,14 +66,9 @@ class PoolEnsemble(nn.Module):
 
 def pad_bags(bags: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Bags of (n_i, D) features -> (B, max n, D) zero-padded and the (B, max n) mask of real cells."""
-    n = max(len(b) for b in bags)
-    d = bags[0].shape[1]
-    feats = torch.zeros(len(bags), n, d)
-    mask = torch.zeros(len(bags), n, dtype=torch.bool)
-    for i, b in enumerate(bags):
-        feats[i, : len(b)] = b
-        mask[i, : len(b)] = True
-    return feats, mask
+    feats = torch.nn.utils.rnn.pad_sequence(bags, batch_first=True)
+    lengths = torch.tensor([len(b) for b in bags])
+    return feats, torch.arange(feats.shape[1]) < lengths[:, None]
 
 
 @torch.no_grad()
