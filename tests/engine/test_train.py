@@ -335,3 +335,6 @@ def test_the_training_fields_red_cells_are_measured_once_for_a_set_of_fields(tmp
     assert training_pixel_scale(list(reversed(fields)), 1_000_000, digests, tmp_path / "cache") == measured and not calls
     assert training_pixel_scale(fields, 1_000_000, {**digests, fields[0]: "another"}, tmp_path / "cache") == measured and len(calls) == 1
     assert training_pixel_scale(fields, 500_000, digests, tmp_path / "cache") is not None and len(calls) == 2  # another reading of the fields
+    for kept in (tmp_path / "cache" / "training-scale").glob("*.json"):
+        kept.write_text("{")  # damaged: measured again, not a crash
+    assert training_pixel_scale(fields, 1_000_000, digests, tmp_path / "cache") == measured and len(calls) == 3

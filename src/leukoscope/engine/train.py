@@ -333,8 +333,10 @@ def training_pixel_scale(field_paths: list[str], max_pixels: int, digests: dict[
 
     key = stable_hash({"ruler": RULER, "max_pixels": max_pixels, "fields": [[path, digests.get(path)] for path in sorted(set(field_paths))]})
     cached = Path(cache_dir or default_cache_dir()) / "training-scale" / f"{key}.json"
-    if cached.is_file():
+    try:
         return json.loads(cached.read_text())["scale"]
+    except (OSError, ValueError, KeyError):  # not kept yet, or unreadable: measured again
+        pass
     measured = training_scale(field_paths, max_pixels=max_pixels)
     scale = None if measured is None else {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(measured).items()}
     cached.parent.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,8 @@ def _scaled_cfg(width: float, depth: int) -> list[int | str]:
 
 class MaxPool2x2(nn.MaxPool2d):
     """VGG's 2 x 2 max-pooling (stride 2). Without gradients it takes the maximum of the four strided quarters of
-    the map: the same values (NaN included), 1.3-2.7 times faster than the CPU's max_pool2d on a channels_last
-    map of 8-32 channels, where it was a fifth of a cell crop's forward (BENCHMARKS.md, issue 17, "The model's
+    the map: the same values (NaN included), 1.4-2.8 times faster than the CPU's max_pool2d on channels_last maps
+    of 8-32 channels, where max_pool2d was a fifth of a cell crop's forward (BENCHMARKS.md, issue 17, "The model's
     input made once a batch"). Training, exports and gradient maps take max_pool2d, whose gradient goes to the
     first maximum of each window."""
 
