@@ -106,6 +106,10 @@ class AugmentConfig:
     jpeg_quality: list[int] = field(default_factory=lambda: [30, 90])
     resample: float = 0.0  # probability of seeing the image at a coarser pixel size, its factor drawn from resample_scale
     resample_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    # probability of a cell cut by the image's frame: the crop beyond a straight line across the cell turned into the
+    # constant around it (suppressed cell crops only), the share of the cell kept drawn from frame_cut_keep
+    frame_cut: float = 0.0
+    frame_cut_keep: list[float] = field(default_factory=lambda: [0.4, 0.9])
 
 
 @dataclass

@@ -100,6 +100,8 @@ def test_smoke_train_writes_a_reproducible_run_and_bundle(tmp_path, smoke_overri
         ("augment.blur_warmup_epochs=2", "augment.blur_warmup_epochs"),  # and no blur to warm up
         ("eval.focus_quantile=1.5", "eval.focus_quantile"),
         ("loss.malignant_cell_drop=1", "loss.malignant_cell_drop"),
+        ("augment.frame_cut=0.3", "augment.frame_cut"),  # smoke.yaml's whole fields have no cell to cut
+        ("augment.frame_cut_keep=[0.9, 0.4]", "augment.frame_cut_keep"),
     ],
 )
 def test_bad_config_fails_before_training_in_one_line(cli, tmp_path, override, needle):

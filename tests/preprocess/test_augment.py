@@ -375,3 +375,54 @@ def test_the_colour_jitter_draws_within_its_ranges_and_a_seeded_run_draws_the_sa
     worker_a, worker_b = pickle.loads(pickle.dumps(jitter)), pickle.loads(pickle.dumps(jitter))
     assert all(torch.equal(a, b) for a, b in zip(draws(worker_a, 0), first))  # seeded again from torch where it runs
     assert any(not torch.equal(a, b) for a, b in zip(draws(worker_b, 1), first))  # another worker's seed, other draws
+
+
+def _disc_crop(size=64, radius=18, fill=128):
+    """A suppressed cell crop: a textured disc on the constant `fill`."""
+    rng = np.random.default_rng(1)
+    crop = np.full((size, size, 3), fill, np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    disc = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < radius**2
+    crop[disc] = rng.integers(40, 110, (int(disc.sum()), 3), dtype=np.uint8)
+    return crop, disc
+
+
+def _box(mask):
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+
+
+def test_a_frame_cut_keeps_part_of_the_cell_as_it_was_beyond_a_straight_line_along_a_side():
+    """augment.frame_cut: the cell beyond a line parallel to one side becomes the constant around it; what stays is
+    the cell's own pixels, a share of its extent drawn from frame_cut_keep; every side is cut; the input is kept."""
+    crop, disc = _disc_crop()
+    before = crop.copy()
+    augment = build_augment(dataclasses.replace(NO_AUGMENT, frame_cut=1.0, frame_cut_keep=[0.4, 0.9]), fill=128, outline_fill=128)
+    sides, shares = set(), []
+    for seed in range(60):
+        torch.manual_seed(seed)
+        out = augment(hwc_to_chw(crop)).permute(1, 2, 0).numpy()
+        left = (out != 128).any(-1)
+        assert left.any() and (left & ~disc).sum() == 0  # nothing but the cell's own pixels stays...
+        assert np.array_equal(out[left], crop[left])  # ... as they were
+        box, kept_box = _box(disc), _box(left)  # top, bottom, left, right
+        moved = [abs(a - b) for a, b in zip(box, kept_box)]
+        side = int(np.argmax(moved))
+        sides.add(("top", "bottom", "left", "right")[side])
+        extent = box[1] - box[0] if side < 2 else box[3] - box[2]
+        shares.append((kept_box[1] - kept_box[0] if side < 2 else kept_box[3] - kept_box[2]) / extent)
+    assert sides == {"top", "bottom", "left", "right"}
+    assert 0.38 <= min(shares) and max(shares) <= 0.92 and max(shares) - min(shares) > 0.3
+    assert np.array_equal(crop, before)
+
+
+def test_a_frame_cut_is_drawn_with_its_probability_and_needs_a_suppressed_cell_crop():
+    crop, _ = _disc_crop()
+    never = build_augment(dataclasses.replace(NO_AUGMENT, frame_cut=0.0), fill=128, outline_fill=128)
+    assert torch.equal(never(hwc_to_chw(crop)), hwc_to_chw(crop))
+    half = build_augment(dataclasses.replace(NO_AUGMENT, frame_cut=0.5), fill=128, outline_fill=128)
+    torch.manual_seed(0)
+    cut = sum(not torch.equal(half(hwc_to_chw(crop)), hwc_to_chw(crop)) for _ in range(400))
+    assert 150 < cut < 250
+    with pytest.raises(ValueError, match="frame_cut.*suppressed cell crops"):
+        build_augment(dataclasses.replace(NO_AUGMENT, frame_cut=0.5), fill=255)

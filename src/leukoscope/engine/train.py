@@ -248,6 +248,11 @@ def check_targets(cfg: Config) -> None:
         raise ConfigError(f"eval.min_leukocytes={cfg.eval.min_leukocytes}: {problem}")
     if not 0 <= cfg.eval.focus_quantile < 1:
         raise ConfigError(f"eval.focus_quantile={cfg.eval.focus_quantile}: a quantile lies in [0, 1), 0 to check no focus")
+    if cfg.augment.frame_cut and not (cfg.cells.enabled and cfg.cells.suppress in ("constant", "disc")):
+        raise ConfigError(f"augment.frame_cut={cfg.augment.frame_cut}: a cell is cut against the constant around it; it needs cells.enabled and cells.suppress=constant or disc")
+    keep = cfg.augment.frame_cut_keep
+    if len(keep) != 2 or not 0 < keep[0] <= keep[1] <= 1:
+        raise ConfigError(f"augment.frame_cut_keep={cfg.augment.frame_cut_keep}: the share of a cut cell kept, low to high, in (0, 1]")
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False) -> Path | None:

@@ -320,12 +320,42 @@ class RandomResample(CropTransform):
         return inside_outline(hwc, coarser, self.outline_fill)
 
 
+class RandomFrameCut(CropTransform):
+    """A cell as the image's frame cuts it, with probability p: beyond a straight line across the cell, parallel to
+    one side of the crop, every pixel becomes the constant `outline_fill` around the cell, as in the crop of a
+    cell the frame cuts. The share of the cell's extent kept is drawn from `keep`. A quarter of the detected cells
+    are cut so (benchmarks/frame_cut_cells.py), and a cut benign cell was read as benign half as often as a whole one."""
+
+    def __init__(self, p: float, outline_fill: int, keep: tuple[float, float] = (0.4, 0.9)) -> None:
+        super().__init__()
+        if not 0 < keep[0] <= keep[1] <= 1:
+            raise ValueError(f"the share of a cut cell kept lies in (0, 1], low to high; got {keep}")
+        self.p, self.outline_fill, self.keep = p, outline_fill, keep
+
+    def apply(self, hwc: np.ndarray) -> np.ndarray:
+        if torch.rand(1).item() >= self.p:
+            return hwc
+        side, share = int(torch.randint(4, (1,)).item()), self.keep[0] + (self.keep[1] - self.keep[0]) * torch.rand(1).item()
+        axis = side // 2  # 0: the line runs across the rows (the top or bottom is cut), 1: across the columns
+        extent = np.flatnonzero(cell_pixels(hwc, self.outline_fill).any(axis=1 - axis))
+        if len(extent) < 2:
+            return hwc
+        first, end = int(extent[0]), int(extent[-1]) + 1
+        kept = max(1, round(share * (end - first)))
+        out = hwc.copy()
+        gone = (slice(first + kept, None),) if side % 2 == 0 else (slice(None, end - kept),)
+        out[gone if axis == 0 else (slice(None), *gone)] = self.outline_fill
+        return out
+
+
 def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None = None) -> AugmentPipeline:
     """uint8 CHW -> uint8 CHW random optical, geometric and stain-plausible colour changes; `fill` is
     what an affine move exposes at the border: slide glass for a field, the constant around a cell
     crop. `outline_fill` is that constant when the input is a suppressed cell crop: the blur, first,
     as the optics come before the camera, keeps it sharp."""
     ops: list[torch.nn.Module] = []
+    if cfg.frame_cut and outline_fill is None:
+        raise ValueError("augment.frame_cut cuts a cell against the constant around it: it needs suppressed cell crops (cells.suppress: constant)")
 
     def on_cell_alone(colour: CropTransform) -> CropTransform:
         """`colour` on the cell alone, its crop's constant surround kept, where `cfg.colour_inside_outline` asks."""
@@ -333,6 +363,8 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
 
     if cfg.random_crop:
         ops.append(v2.RandomCrop(cfg.random_crop))
+    if cfg.frame_cut:  # the frame cuts the image the optics made: before the blur, whose outline stays sharp
+        ops.append(RandomFrameCut(cfg.frame_cut, outline_fill, tuple(cfg.frame_cut_keep)))
     if cfg.blur:
         ops.append(RandomGaussianBlur(cfg.blur, tuple(cfg.blur_sigma), outline_fill, as_field=cfg.blur_as_field and outline_fill is not None))
     if cfg.resample:
