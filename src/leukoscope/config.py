@@ -107,7 +107,9 @@ class AugmentConfig:
     resample: float = 0.0  # probability of seeing the image at a coarser pixel size, its factor drawn from resample_scale
     resample_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
     # probability of a cell cut by the image's frame: the crop beyond a straight line across the cell turned into the
-    # constant around it (suppressed cell crops only), the share of the cell kept drawn from frame_cut_keep
+    # constant around it (suppressed cell crops only), the share of the cell kept drawn from frame_cut_keep. At 0.3
+    # (seeds 1 and 2) cut benign cells read as benign a little more often, cut malignant ones too, and the fields'
+    # ranking got no better: off (BENCHMARKS.md, issue 17, "Where the deployed screening cut's last point lies")
     frame_cut: float = 0.0
     frame_cut_keep: list[float] = field(default_factory=lambda: [0.4, 0.9])
 

@@ -323,8 +323,8 @@ class RandomResample(CropTransform):
 class RandomFrameCut(CropTransform):
     """A cell as the image's frame cuts it, with probability p: beyond a straight line across the cell, parallel to
     one side of the crop, every pixel becomes the constant `outline_fill` around the cell, as in the crop of a
-    cell the frame cuts. The share of the cell's extent kept is drawn from `keep`. A quarter of the detected cells
-    are cut so (benchmarks/frame_cut_cells.py), and a cut benign cell was read as benign half as often as a whole one."""
+    cell the frame cuts. The share of the cell's extent kept is drawn from `keep`. About a quarter of the detected
+    cells are cut so, and a cut benign cell is read as benign half as often as a whole one (benchmarks/frame_cut_cells.py)."""
 
     def __init__(self, p: float, outline_fill: int, keep: tuple[float, float] = (0.4, 0.9)) -> None:
         super().__init__()
@@ -336,7 +336,7 @@ class RandomFrameCut(CropTransform):
         if torch.rand(1).item() >= self.p:
             return hwc
         side, share = int(torch.randint(4, (1,)).item()), self.keep[0] + (self.keep[1] - self.keep[0]) * torch.rand(1).item()
-        axis = side // 2  # 0: the line runs across the rows (the top or bottom is cut), 1: across the columns
+        axis = side // 2  # 0: rows go, below or above the line; 1: columns, right or left of it
         extent = np.flatnonzero(cell_pixels(hwc, self.outline_fill).any(axis=1 - axis))
         if len(extent) < 2:
             return hwc
