@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from leukoscope.cells.cache import training_field_crops
+from leukoscope.cells.detect import touches_frame
 from leukoscope.config import CellsConfig
 from leukoscope.engine.ensemble import bundle_run_data
 from leukoscope.errors import LeukoscopeError
@@ -31,8 +32,7 @@ def cut_by_frame(job: tuple[str, CellsConfig, int]) -> list[bool]:
     """Whether each cell of one field, as training found it, touches the image's frame."""
     path, cells, max_pixels = job
     found = training_field_crops(path, cells, max_pixels)
-    height, width = found.labels.shape[:2]
-    return [x0 <= 0 or y0 <= 0 or x1 >= width or y1 >= height for x0, y0, x1, y1 in (c.box for c in found.cells)]
+    return [touches_frame(c.box, found.labels.shape) for c in found.cells]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -81,3 +81,25 @@ def test_a_blurred_field_s_cells_are_not_reliable_and_the_case_says_why(cell_bun
     assert not any(OUT_OF_FOCUS in c["abstain_reason"] for c in case.cells if c["field"] == case.fields[0]["index"])
     html = (write_case(case, tmp_path / "case") / "case.html").read_text()
     assert f"review: {OUT_OF_FOCUS}" in html and f"its field: {OUT_OF_FOCUS}" in html
+
+
+def test_a_cell_the_frame_cuts_is_marked_so_in_the_case_and_on_its_page(cell_bundle, case_fields, tmp_path):
+    """`cut_by_frame`: a leukocyte whose box reaches the field's frame shows only part of itself, and the model reads a
+    benign one cut so as malignant more often (benchmarks/frame_cut_cells.py). The same cell, whole in its field, is
+    not marked; in a copy of the field cut through its middle, it is."""
+    case = _case(cell_bundle, case_fields)
+    whole = next(c for c in case.cells if not c["cut_by_frame"] and c["box"][0] > 8)
+    for cell in case.cells:
+        field = case.fields[cell["field"]]
+        x0, y0, x1, y1 = cell["box"]
+        assert cell["cut_by_frame"] == (x0 <= 0 or y0 <= 0 or x1 >= field["width"] or y1 >= field["height"])
+    x0, y0, x1, y1 = whole["box"]
+    rgb = np.asarray(Image.open(whole["file"]).convert("RGB"))
+    halved = tmp_path / "halved.png"
+    Image.fromarray(rgb[:, (x0 + x1) // 2 :]).save(halved)
+    cut_case = _case(cell_bundle, [halved])
+    at_the_edge = [c for c in cut_case.cells if c["box"][0] == 0 and c["box"][1] < y1 and c["box"][3] > y0]
+    assert at_the_edge and all(c["cut_by_frame"] for c in at_the_edge)
+    page = (write_case(cut_case, tmp_path / "case") / "case.html").read_text()
+    marked = sum(c["cut_by_frame"] for c in cut_case.cells)
+    assert f"<td>Cut by the frame</td><td>{marked} of {len(cut_case.cells)}" in page and page.count("<br>cut by the frame") == marked

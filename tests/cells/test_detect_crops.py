@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from leukoscope.cells.crops import CropConfig, crop_cell, cut_square, field_crops
-from leukoscope.cells.detect import DetectionConfig, detect_leukocytes, stain_score
+from leukoscope.cells.detect import DetectionConfig, detect_leukocytes, stain_score, touches_frame
 from leukoscope.data.synth import SYNTH_CLASSES, synth_field
 
 
@@ -240,6 +240,12 @@ def test_a_cell_cut_by_the_frame_is_found_wherever_the_frame_cuts_it():
         if len(found) != len(inner) + 1 or not any(c.box[0] == 0 for c in found):
             missed.append(offset)
     assert not missed, f"the cut cell was lost at offsets {missed}"
+
+
+def test_a_cell_whose_box_reaches_any_side_of_the_frame_is_cut_by_it():
+    shape = (100, 120, 3)  # rows, columns: boxes are x0, y0, x1, y1 with x1, y1 exclusive
+    assert not touches_frame((1, 1, 119, 99), shape)
+    assert all(touches_frame(box, shape) for box in [(0, 10, 20, 30), (10, 0, 20, 30), (10, 10, 120, 30), (10, 10, 20, 100)])
 
 
 @pytest.mark.parametrize("outline", ["stain score", "lightness guided"])

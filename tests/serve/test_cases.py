@@ -40,7 +40,9 @@ def test_a_case_is_built_over_several_requests_and_its_crops_are_served(cell_ser
     assert len(grown["cells"]) == sum(r["cells"] for r in direct)
     crop = httpx.get(f"{cell_server}/v1/cases/{doc['id']}/{grown['cells'][-1]['crop']}")
     assert crop.status_code == 200 and Image.open(io.BytesIO(crop.content)).size == (112, 112)
-    assert httpx.get(f"{cell_server}/v1/cases/{doc['id']}/report.html").text.count('class="tile"') == len(grown["cells"])
+    report = httpx.get(f"{cell_server}/v1/cases/{doc['id']}/report.html").text
+    assert report.count('class="tile"') == len(grown["cells"])
+    assert report.count("<br>cut by the frame") == sum(c["cut_by_frame"] for c in grown["cells"])  # each cell says whether the frame cuts it
     missing = httpx.get(f"{cell_server}/v1/cases/{doc['id']}/cells/{len(grown['cells'])}.png")
     assert missing.status_code == 404 and "has no cell" in missing.json()["error"]
     for path in ("/v1/cases/0000000000000000", "/v1/cases/..%2F..%2Fetc/cells/0.png", "/v1/cases/x/fields/0.jpg"):

@@ -78,6 +78,7 @@ def render_html(case: Case) -> str:
 <tr><td>Pixel scale</td><td>{escape(doc["pixel_scale_note"] or ("each field taken to show a training field's view" if case.level == "cell" else "whole fields, as they are"))}</td></tr>
 <tr><td>Fields</td><td>{s["fields"]} ({s["fields_unreadable"]} unreadable, {s["fields_without_leukocytes"]} without a leukocyte)</td></tr>
 <tr><td>Leukocytes found</td><td>{s["leukocytes"]} ({s["reliable"]} reliable, {s["leukocytes"] - s["reliable"]} to review)</td></tr>
+<tr><td>Cut by the frame</td><td>{sum(bool(c.get("cut_by_frame")) for c in case.cells)} of {len(case.cells)}: the model reads a benign cell cut so as malignant more often than a whole one</td></tr>
 <tr><td>Blast-like {unit}</td><td>{blast["n"]} of {s["leukocytes"]}: {_pct(blast["share"])} (95 % CI {_pct(blast["ci"][0])}–{_pct(blast["ci"][1])})</td></tr>
 </table>
 <h2>Counts per class</h2>
@@ -100,6 +101,7 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
             f'<div class="tile"><img alt="cell {c["id"]}" src="{_data_uri(case.crops[c["id"]], "image/png")}">'
             f'#{c["id"]} {escape(c["label"])} {_pct(c["confidence"])}' + (f' w {c["attention"]:.2f}' if c["attention"] is not None else "") + f'<br>{escape(Path(c["file"]).name)}'
             + (f'<br><span class="flag">{escape(c.get("abstain_reason") or c["ood_reason"] or "low confidence")}</span>' if c["abstain"] else "")
+            + ("<br>cut by the frame" if c.get("cut_by_frame") else "")
             + "</div>"
             for c in cells
         )

@@ -22,6 +22,7 @@ the cut cells by accident (a marker on the border row).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -68,6 +69,13 @@ class Cell:
     radius: float  # equivalent radius of the cell region (nucleus + rim)
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
     area: int
+
+
+def touches_frame(box: Sequence[int], shape: tuple[int, ...]) -> bool:
+    """Whether a cell's box (x0, y0, x1, y1, exclusive) reaches the frame of an image of `shape`: the frame cuts the
+    cell, and its crop shows only part of it (benchmarks/frame_cut_cells.py: how a model reads such cells)."""
+    x0, y0, x1, y1 = box
+    return x0 <= 0 or y0 <= 0 or x1 >= shape[1] or y1 >= shape[0]
 
 
 def stain_score(rgb: np.ndarray) -> np.ndarray:
