@@ -32,7 +32,7 @@ def cut_by_frame(job: tuple[str, CellsConfig, int]) -> list[bool]:
     """Whether each cell of one field, as training found it, touches the image's frame."""
     path, cells, max_pixels = job
     found = training_field_crops(path, cells, max_pixels)
-    return [touches_frame(c.box, found.labels.shape) for c in found.cells]
+    return [not found.single and touches_frame(c.box, found.labels.shape) for c in found.cells]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -53,6 +53,8 @@ def main() -> None:
         cfg, dm = bundle_run_data(bundle, args.data)
     except LeukoscopeError as exc:
         raise SystemExit(str(exc)) from None
+    if "Benign" not in dm.classes:
+        raise SystemExit(f"{args.bundle}: no Benign class to read p(Benign) of ({', '.join(dm.classes)})")
     mean, std = dm.pipeline.mean_std()
     bf16 = str(bundle.meta.get("training", {}).get("precision", "")).startswith("bf16")
     for split in args.split:

@@ -63,8 +63,10 @@ def test_a_whole_field_bundle_gives_field_level_calls_and_says_so(tiny_bundle, s
     doc = case.to_json()
     assert doc["level"] == "field" and doc["note"] == FIELD_LEVEL_NOTE
     assert len(doc["cells"]) == 3 and doc["cells"][0]["box"][2:] == list(np.asarray(Image.open(paths[0])).shape[1::-1])
+    assert not any(c["cut_by_frame"] for c in doc["cells"])  # a whole field's box is its frame, and no cell is cut
     out = write_case(case, tmp_path / "case")
-    assert FIELD_LEVEL_NOTE in (out / "case.html").read_text()
+    page = (out / "case.html").read_text()
+    assert FIELD_LEVEL_NOTE in page and "Cut by the frame" not in page
 
 
 def test_a_blurred_field_s_cells_are_not_reliable_and_the_case_says_why(cell_bundle, case_fields, tmp_path):

@@ -68,6 +68,10 @@ def render_html(case: Case) -> str:
     )
     blast = s["blast_like"]
     note = f'<p class="notice">{escape(doc["note"])}</p>' if doc["note"] else ""
+    cut = sum(bool(c.get("cut_by_frame")) for c in case.cells)
+    cut_rows = ""
+    if case.level == "cell":
+        cut_rows = f"<tr><td>Cut by the frame</td><td>{cut} of {len(case.cells)}: the model reads a benign cell cut so as malignant more often than a whole one</td></tr>\n"
     summary = f"""
 <section class="summary">
 <h1>leukoscope case report: {escape(case.name)}</h1>
@@ -78,8 +82,7 @@ def render_html(case: Case) -> str:
 <tr><td>Pixel scale</td><td>{escape(doc["pixel_scale_note"] or ("each field taken to show a training field's view" if case.level == "cell" else "whole fields, as they are"))}</td></tr>
 <tr><td>Fields</td><td>{s["fields"]} ({s["fields_unreadable"]} unreadable, {s["fields_without_leukocytes"]} without a leukocyte)</td></tr>
 <tr><td>Leukocytes found</td><td>{s["leukocytes"]} ({s["reliable"]} reliable, {s["leukocytes"] - s["reliable"]} to review)</td></tr>
-<tr><td>Cut by the frame</td><td>{sum(bool(c.get("cut_by_frame")) for c in case.cells)} of {len(case.cells)}: the model reads a benign cell cut so as malignant more often than a whole one</td></tr>
-<tr><td>Blast-like {unit}</td><td>{blast["n"]} of {s["leukocytes"]}: {_pct(blast["share"])} (95 % CI {_pct(blast["ci"][0])}–{_pct(blast["ci"][1])})</td></tr>
+{cut_rows}<tr><td>Blast-like {unit}</td><td>{blast["n"]} of {s["leukocytes"]}: {_pct(blast["share"])} (95 % CI {_pct(blast["ci"][0])}–{_pct(blast["ci"][1])})</td></tr>
 </table>
 <h2>Counts per class</h2>
 <table><tr><th>class</th><th>{unit}</th><th>share</th><th>95 % CI</th></tr>{rows}</table>
