@@ -409,6 +409,10 @@ def test_a_frame_cut_keeps_part_of_the_cell_as_it_was_beyond_a_straight_line_alo
         moved = [abs(a - b) for a, b in zip(box, kept_box)]
         side = int(np.argmax(moved))
         sides.add(("top", "bottom", "left", "right")[side])
+        top, bottom, left_edge, right_edge = kept_box
+        beyond = np.zeros_like(disc)  # what lies past the kept part on the cut side
+        beyond[[np.s_[:top], np.s_[bottom:], np.s_[:, :left_edge], np.s_[:, right_edge:]][side]] = True
+        assert np.array_equal(left, disc & ~beyond)  # the cell is cut along one straight line
         extent = box[1] - box[0] if side < 2 else box[3] - box[2]
         shares.append((kept_box[1] - kept_box[0] if side < 2 else kept_box[3] - kept_box[2]) / extent)
     assert sides == {"top", "bottom", "left", "right"}
