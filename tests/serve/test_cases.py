@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from leukoscope.cells.detect import detect_leukocytes
 from leukoscope.cells.ruler import RED_CELL_UM
 from leukoscope.serve.cases import CaseStore
 
@@ -66,7 +67,11 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed (.ci/run installs it)")
     playwright = pytest.importorskip("playwright.sync_api")
-    fields = case_fields[:5]
+    rgb = np.asarray(Image.open(case_fields[4]).convert("RGB"))
+    x0, _, x1, _ = detect_leukocytes(rgb)[0][0].box
+    halved = tmp_path / "halved.png"  # the last field cut through a leukocyte's middle: the frame cuts that cell
+    Image.fromarray(rgb[:, (x0 + x1) // 2 :]).save(halved)
+    fields = [*case_fields[:4], halved]
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         page = browser.new_page(accept_downloads=True, viewport={"width": 1000, "height": 900})
@@ -78,6 +83,8 @@ def test_case_tab_review_recounts_and_exports_review_csv(cell_server, case_field
         page.wait_for_function("document.querySelector('#case-progress-text').textContent.startsWith('5 of 5')", timeout=60_000)
         page.wait_for_function("[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
         tiles = page.query_selector_all(".tile")
+        cut = page.evaluate("kase.cells.filter(c => c.cut_by_frame).length")  # the cells the frame cuts say so on their tiles
+        assert cut > 0 and sum("cut by the frame" in t.inner_text() for t in tiles) == cut
         first = tiles[0]
         cell_id, model_label = first.get_attribute("data-cell"), first.inner_text().split()[1]
         target = next(c for c in ("Benign", "Early", "Pre", "Pro") if c != model_label)
