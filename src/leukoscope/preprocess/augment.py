@@ -355,7 +355,7 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     as the optics come before the camera, keeps it sharp."""
     ops: list[torch.nn.Module] = []
     if cfg.frame_cut and outline_fill is None:
-        raise ValueError("augment.frame_cut cuts a cell against the constant around it: it needs suppressed cell crops (cells.suppress: constant)")
+        raise ValueError("augment.frame_cut cuts a cell against the constant around it: it needs suppressed cell crops (cells.suppress: constant or disc)")
 
     def on_cell_alone(colour: CropTransform) -> CropTransform:
         """`colour` on the cell alone, its crop's constant surround kept, where `cfg.colour_inside_outline` asks."""
