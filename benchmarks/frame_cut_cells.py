@@ -20,11 +20,11 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from leukoscope.cells.cache import training_field_crops
-from leukoscope.cells.detect import touches_frame
 from leukoscope.config import CellsConfig
 from leukoscope.engine.ensemble import bundle_run_data
 from leukoscope.errors import LeukoscopeError
 from leukoscope.scoring.bundle import load_bundle
+from leukoscope.scoring.calibration import softmax
 from leukoscope.scoring.runner import run_model
 
 
@@ -32,12 +32,7 @@ def cut_by_frame(job: tuple[str, CellsConfig, int]) -> list[bool]:
     """Whether each cell of one field, as training found it, touches the image's frame."""
     path, cells, max_pixels = job
     found = training_field_crops(path, cells, max_pixels)
-    return [not found.single and touches_frame(c.box, found.labels.shape) for c in found.cells]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(1, keepdims=True))
-    return shifted / shifted.sum(1, keepdims=True)
+    return [found.cut_by_frame(j) for j in range(len(found.cells))]
 
 
 def main() -> None:
@@ -59,18 +54,18 @@ def main() -> None:
     bf16 = str(bundle.meta.get("training", {}).get("precision", "")).startswith("bf16")
     for split in args.split:
         ds = dm.datasets[split]
-        fields = list(dict.fromkeys(ds.paths))
+        crops_of: dict[str, list[int]] = {}  # each field's crops, fields in first-seen order
+        for i, path in enumerate(ds.paths):
+            crops_of.setdefault(path, []).append(i)
+        fields = list(crops_of)
         with ProcessPoolExecutor(2) as pool:
             flags = dict(zip(fields, pool.map(cut_by_frame, [(f, cfg.cells, cfg.preprocess.max_pixels) for f in fields], chunksize=32)))
-        crops_per_field = {f: 0 for f in fields}
-        for path in ds.paths:
-            crops_per_field[path] += 1
-        if moved := [f for f in fields if len(flags[f]) != crops_per_field[f]]:
-            raise SystemExit(f"{moved[0]}: {len(flags[moved[0]])} cells found again, {crops_per_field[moved[0]]} crops in the run's cache")
+        if moved := [f for f in fields if len(flags[f]) != len(crops_of[f])]:
+            raise SystemExit(f"{moved[0]}: {len(flags[moved[0]])} cells found again, {len(crops_of[moved[0]])} crops in the run's cache")
         cut = np.concatenate([np.array(flags[f], bool) for f in fields])
-        order = np.concatenate([np.flatnonzero(np.asarray(ds.paths) == f) for f in fields])
+        order = np.concatenate([crops_of[f] for f in fields])
         logits, _ = run_model(bundle.model, ds.images[order], mean, std, bf16=bf16, tta=cfg.eval.tta)
-        p_benign = softmax(logits / bundle.temperature)[:, dm.classes.index("Benign")]
+        p_benign = softmax(logits, bundle.temperature)[:, dm.classes.index("Benign")]
         labels = np.asarray(ds.labels)[order]
         print(f"{split}: {len(fields)} fields, {len(cut)} cells, {100 * cut.mean():.1f} % cut by the frame")
         for k, name in enumerate(dm.classes):

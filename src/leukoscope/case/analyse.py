@@ -27,7 +27,6 @@ from leukoscope.case.gallery import (
 )
 from leukoscope.case.summary import DEFAULT_MIN_RELIABLE, summarise
 from leukoscope.cells.crops import FieldCrops
-from leukoscope.cells.detect import touches_frame
 from leukoscope.cells.review import review_choices
 from leukoscope.data.images import read_rgb
 from leukoscope.errors import ImageError
@@ -144,7 +143,7 @@ class Case:
             c = found.cells[j]
             box, outline = list(c.box), outline_of(found.labels, j + 1)
             crop = reviewer_crop(rgb, (c.x, c.y), c.radius, outline)
-            cut = not found.single and touches_frame(c.box, found.labels.shape)  # a single-cell image's cell fills the frame
+            cut = found.cut_by_frame(j)
         else:  # a whole-field model: the unit is the field
             h, w = rgb.shape[:2]
             box, outline = [0, 0, w, h], [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]

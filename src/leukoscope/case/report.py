@@ -68,9 +68,9 @@ def render_html(case: Case) -> str:
     )
     blast = s["blast_like"]
     note = f'<p class="notice">{escape(doc["note"])}</p>' if doc["note"] else ""
-    cut = sum(bool(c.get("cut_by_frame")) for c in case.cells)
     cut_rows = ""
     if case.level == "cell":
+        cut = sum(c["cut_by_frame"] for c in case.cells)
         cut_rows = f"<tr><td>Cut by the frame</td><td>{cut} of {len(case.cells)}: the model reads a benign cell cut so as malignant more often than a whole one</td></tr>\n"
     summary = f"""
 <section class="summary">
@@ -104,7 +104,7 @@ Subtypes of B-lymphoblasts are defined by immunophenotype: morphology alone cann
             f'<div class="tile"><img alt="cell {c["id"]}" src="{_data_uri(case.crops[c["id"]], "image/png")}">'
             f'#{c["id"]} {escape(c["label"])} {_pct(c["confidence"])}' + (f' w {c["attention"]:.2f}' if c["attention"] is not None else "") + f'<br>{escape(Path(c["file"]).name)}'
             + (f'<br><span class="flag">{escape(c.get("abstain_reason") or c["ood_reason"] or "low confidence")}</span>' if c["abstain"] else "")
-            + ("<br>cut by the frame" if c.get("cut_by_frame") else "")
+            + ("<br>cut by the frame" if c["cut_by_frame"] else "")
             + "</div>"
             for c in cells
         )

@@ -23,12 +23,13 @@ import cv2
 import numpy as np
 
 from leukoscope.cells.colour_range import into_colour_range
-from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes, field_scale
+from leukoscope.cells.detect import Cell, DetectionConfig, detect_leukocytes, field_scale, touches_frame
 from leukoscope.cells.outline import Outlines, cell_cores
 from leukoscope.cells.ruler import DEVELOPMENT_RED_CELL_PX, Ruler, measure_red_cells, one_scale, plausible
 from leukoscope.cells.stain import StainTarget
 
 SUPPRESS_MODES = ("constant", "noise", "none", "disc")
+SUPPRESSED_WITH_FILL = ("constant", "disc")  # the modes that leave the constant `fill` around the cell
 # suppress="disc" keeps a disc of this share of the crop's half-side around the cell's centre (1 red cell in radius
 # with `red_cell_span` 4), whatever the detector's outline: the cell's size is then read from its pixels, not its cut
 DISC_SHARE = 0.5
@@ -126,7 +127,7 @@ def crop_cell(
     centre = (cell.x - x0, cell.y - y0)
     crop = cut_square(window, centre, half, config.size, config.source_px, border=cv2.BORDER_CONSTANT, border_value=(config.fill,) * 3)
     mask = cut_square(inside.astype(np.uint8) * 255, centre, half, config.size, border=cv2.BORDER_CONSTANT) > 127
-    if config.suppress in ("constant", "disc"):
+    if config.suppress in SUPPRESSED_WITH_FILL:
         crop[~mask] = config.fill
     elif config.suppress == "noise":
         rng = rng or np.random.default_rng(0)
@@ -147,6 +148,10 @@ class FieldCrops:
     scaled_by: str = "cell diameter"  # or "red cells", or "pixel size"
     red_cell_px: float | None = None  # the red-cell diameter the crops were sized by, in the field's pixels
     pixel_scale: float | None = None  # the pixel scale it was resampled from, when it was (its pixels per training pixel)
+
+    def cut_by_frame(self, index: int) -> bool:
+        """Whether the image's frame cuts cell `index`; never a single-cell image's cell, which fills the frame."""
+        return not self.single and touches_frame(self.cells[index].box, self.labels.shape)
 
 
 def field_crops(

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from leukoscope.cells.crops import SUPPRESSED_WITH_FILL
 from leukoscope.cells.review import ReviewedCell
 from leukoscope.config import Config
 from leukoscope.data.manifest import Manifest, ManifestRow, build_manifest, default_workers
@@ -139,6 +140,12 @@ def splits_from_config(manifest: Manifest, cfg: Config, folds: int = 0) -> dict[
         seed=cfg.data.seed,
         variant=cfg.data.variant,
     )
+
+
+def crops_with_fill(cfg: Config) -> bool:
+    """Whether the training items are cell crops with the constant fill around each cell (cells.suppress constant or
+    disc): what an affine move fills in, the blur keeps sharp and a frame cut cuts against."""
+    return cfg.cells.enabled and cfg.cells.suppress in SUPPRESSED_WITH_FILL
 
 
 class SmearDataModule(L.LightningDataModule):
@@ -274,7 +281,7 @@ class SmearDataModule(L.LightningDataModule):
     def _train_augment(self) -> Any:
         """Training augmentation. Around a suppressed cell crop the constant is what an affine move
         fills in and what the blur keeps sharp; a whole field's border is slide glass."""
-        if self.cfg.cells.enabled and self.cfg.cells.suppress in ("constant", "disc"):
+        if crops_with_fill(self.cfg):
             from leukoscope.cells.cache import crop_config
 
             fill = crop_config(self.cfg.cells).fill

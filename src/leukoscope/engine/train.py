@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from leukoscope.config import BENIGN_CLASS, Config, stable_hash
 from leukoscope.errors import ConfigError
 from leukoscope.scoring.bundle import write_bundle
-from leukoscope.engine.data import SmearDataModule
+from leukoscope.engine.data import SmearDataModule, crops_with_fill
 from leukoscope.engine.finetune import pool_for_fine_tune, start_from_bundle
 from leukoscope.engine.module import ClassifierModule
 from leukoscope.engine.precision import AUTO, Precision, on_cuda, training_precision
@@ -248,7 +248,7 @@ def check_targets(cfg: Config) -> None:
         raise ConfigError(f"eval.min_leukocytes={cfg.eval.min_leukocytes}: {problem}")
     if not 0 <= cfg.eval.focus_quantile < 1:
         raise ConfigError(f"eval.focus_quantile={cfg.eval.focus_quantile}: a quantile lies in [0, 1), 0 to check no focus")
-    if cfg.augment.frame_cut and not (cfg.cells.enabled and cfg.cells.suppress in ("constant", "disc")):
+    if cfg.augment.frame_cut and not crops_with_fill(cfg):
         raise ConfigError(f"augment.frame_cut={cfg.augment.frame_cut}: a cell is cut against the constant around it; it needs cells.enabled and cells.suppress=constant or disc")
     keep = cfg.augment.frame_cut_keep
     if len(keep) != 2 or not 0 < keep[0] <= keep[1] <= 1:

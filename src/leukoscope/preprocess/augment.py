@@ -326,8 +326,10 @@ class RandomFrameCut(CropTransform):
     cell the frame cuts. The share of the cell's extent kept is drawn from `keep`. About a quarter of the detected
     cells are cut so, and a cut benign cell is read as benign half as often as a whole one (benchmarks/frame_cut_cells.py)."""
 
-    def __init__(self, p: float, outline_fill: int, keep: tuple[float, float] = (0.4, 0.9)) -> None:
+    def __init__(self, p: float, outline_fill: int | None, keep: tuple[float, float] = (0.4, 0.9)) -> None:
         super().__init__()
+        if outline_fill is None:
+            raise ValueError("augment.frame_cut cuts a cell against the constant around it: it needs suppressed cell crops (cells.suppress: constant or disc)")
         if not 0 < keep[0] <= keep[1] <= 1:
             raise ValueError(f"the share of a cut cell kept lies in (0, 1], low to high; got {keep}")
         self.p, self.outline_fill, self.keep = p, outline_fill, keep
@@ -342,9 +344,9 @@ class RandomFrameCut(CropTransform):
             return hwc
         first, end = int(extent[0]), int(extent[-1]) + 1
         kept = max(1, round(share * (end - first)))
+        beyond = slice(first + kept, None) if side % 2 == 0 else slice(None, end - kept)
         out = hwc.copy()
-        gone = (slice(first + kept, None),) if side % 2 == 0 else (slice(None, end - kept),)
-        out[gone if axis == 0 else (slice(None), *gone)] = self.outline_fill
+        out[(beyond,) if axis == 0 else (slice(None), beyond)] = self.outline_fill
         return out
 
 
@@ -354,8 +356,6 @@ def build_augment(cfg: AugmentConfig, fill: int = 255, outline_fill: int | None 
     crop. `outline_fill` is that constant when the input is a suppressed cell crop: the blur, first,
     as the optics come before the camera, keeps it sharp."""
     ops: list[torch.nn.Module] = []
-    if cfg.frame_cut and outline_fill is None:
-        raise ValueError("augment.frame_cut cuts a cell against the constant around it: it needs suppressed cell crops (cells.suppress: constant or disc)")
 
     def on_cell_alone(colour: CropTransform) -> CropTransform:
         """`colour` on the cell alone, its crop's constant surround kept, where `cfg.colour_inside_outline` asks."""
